@@ -54,7 +54,12 @@ mod tests {
 
     #[test]
     fn round_trips_through_the_wire_spelling() {
-        for kind in [EventKind::Llm, EventKind::Action, EventKind::Tool, EventKind::Error] {
+        for kind in [
+            EventKind::Llm,
+            EventKind::Action,
+            EventKind::Tool,
+            EventKind::Error,
+        ] {
             assert_eq!(EventKind::from_wire(kind.as_str()), kind);
         }
         assert_eq!(
