@@ -52,7 +52,7 @@ impl FromStr for Compression {
     }
 }
 
-/// How failed requests are retried: exponential backoff with full jitter between two bounds.
+/// How failed requests are retried: exponential backoff with jitter between two bounds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// How many times one request is tried in all (1 = no retry).
@@ -82,7 +82,7 @@ impl RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            attempts: 10,
+            attempts: 12,
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
         }
@@ -196,7 +196,7 @@ impl ConfigBuilder {
         max_queue_size: usize => "AGENTOPS_MAX_QUEUE_SIZE", |v| v.to_string());
     setter!(/// The most events per request (default 256).
         batch_size: usize => "AGENTOPS_BATCH_SIZE", |v| v.to_string());
-    setter!(/// How many times a request is tried in all (default 10).
+    setter!(/// How many times a request is tried in all (default 12: rides out 15 to 30 s of outage).
         retry_attempts: u32 => "AGENTOPS_RETRY_ATTEMPTS", |v| v.to_string());
     setter!(/// The first retry backoff (default 100 ms).
         retry_min_backoff: Duration => "AGENTOPS_RETRY_MIN_BACKOFF", |v| v.as_millis().to_string());
@@ -284,7 +284,7 @@ impl ConfigBuilder {
         let endpoint = validate_endpoint(&endpoint)?;
 
         let retry = RetryPolicy {
-            attempts: settings.parse("AGENTOPS_RETRY_ATTEMPTS", 10)?,
+            attempts: settings.parse("AGENTOPS_RETRY_ATTEMPTS", RetryPolicy::default().attempts)?,
             min_backoff: settings.millis("AGENTOPS_RETRY_MIN_BACKOFF", 100)?,
             max_backoff: settings.millis("AGENTOPS_RETRY_MAX_BACKOFF", 5_000)?,
         };
@@ -338,7 +338,6 @@ impl ConfigBuilder {
         let default_tags = match self.default_tags {
             Some(tags) => tags,
             None => env("AGENTOPS_DEFAULT_TAGS")
-                .filter(|_| !self.ignore_env)
                 .map(|tags| split_tags(&tags))
                 .unwrap_or_default(),
         };

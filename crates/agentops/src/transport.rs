@@ -77,7 +77,7 @@ impl Transport {
     }
 
     /// POSTs `body` (JSON) to `path`, retrying per the policy. `jwt`, when given, is sent as
-    /// `Authorization: Bearer`. `keep_going` is asked before each retry; returning false stops.
+    /// `Authorization: Bearer`.
     pub(crate) fn call(&self, path: &str, body: &[u8], jwt: Option<&str>) -> Attempted {
         let payload = match self.compression {
             Compression::Gzip => gzip(body),
