@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use agentops_core::{attributes as attr, timestamp, EndState, EventKind};
-use chrono::{DateTime, Utc};
 use opentelemetry::trace::{
     Span as _, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
 };
@@ -641,7 +640,7 @@ fn finish(cx: &Context, event: &Event, end: SystemTime) {
 }
 
 fn iso(time: SystemTime) -> String {
-    timestamp::format(DateTime::<Utc>::from(time))
+    timestamp::format_system_time(time)
 }
 
 fn tags_value(tags: &[String]) -> OtelValue {
