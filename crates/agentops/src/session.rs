@@ -135,6 +135,8 @@ pub(crate) struct SessionInner {
     config: Arc<Config>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     ended: AtomicBool,
+    /// Set once the tracer provider is shut down: spans ending later reach no processor.
+    closed: AtomicBool,
     end_lock: Mutex<()>,
     client: Weak<ClientShared>,
 }
@@ -215,6 +217,7 @@ impl Session {
                 config,
                 jobs: Mutex::new(Some(sender)),
                 ended: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
                 end_lock: Mutex::new(()),
                 client,
             }),
@@ -464,6 +467,7 @@ impl SessionInner {
         {
             tracing::debug!(target: "agentops", session_id = %self.backend.id, %err, "tracer provider shutdown");
         }
+        self.closed.store(true, Ordering::Release);
         {
             let mut record = self.backend.record();
             record.end_state = end_state;
@@ -530,6 +534,7 @@ impl Drop for SessionInner {
             self.ended.store(true, Ordering::Release);
             self.flush_until(Instant::now() + self.config.shutdown_timeout);
             let _ = self.provider.shutdown();
+            self.closed.store(true, Ordering::Release);
             return;
         }
         tracing::debug!(target: "agentops", session_id = %self.backend.id, "session dropped without end: ending it as Indeterminate");
@@ -611,6 +616,12 @@ impl EventSpan {
         let (Some(event), Some(cx)) = (self.event.take(), self.cx.take()) else {
             return;
         };
+        let inner = &self.session.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            inner.backend.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(target: "agentops", session_id = %inner.backend.id, event_id = %self.id, "event ended after its session ended: dropped");
+            return;
+        }
         let event = update(event);
         let end = event.end.unwrap_or_else(SystemTime::now);
         finish(&cx, &event, end);

@@ -190,3 +190,19 @@ fn a_child_event_of_another_session_does_not_adopt_its_parent() {
     let in_b = events.iter().find(|e| e["id"] == in_b.to_string()).unwrap();
     assert!(in_b.get("parent_id").is_none(), "{in_b}");
 }
+
+#[test]
+fn an_event_still_open_when_its_session_ends_is_counted_as_dropped() {
+    let backend = FakeBackend::start();
+    let client = Client::new(config(&backend).build().unwrap()).unwrap();
+    let session = client.start_session(SessionOptions::default()).unwrap();
+    let open = session
+        .start_event(Event::action("never ended in time"))
+        .unwrap();
+    session.record(Event::action("done")).unwrap();
+    let summary = session.end(EndState::Success, "").unwrap();
+    assert_eq!(summary.delivery.delivered, 1);
+    open.end();
+    assert_eq!(session.delivery().dropped, 1);
+    assert_eq!(backend.accepted_events().len(), 1);
+}
