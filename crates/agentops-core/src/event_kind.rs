@@ -30,6 +30,17 @@ impl EventKind {
         }
     }
 
+    /// The v2 `event_type` of a built-in kind, as a static string; `None` for custom events.
+    pub fn builtin_str(&self) -> Option<&'static str> {
+        match self {
+            EventKind::Llm => Some("llms"),
+            EventKind::Action => Some("actions"),
+            EventKind::Tool => Some("tools"),
+            EventKind::Error => Some("errors"),
+            EventKind::Custom(_) => None,
+        }
+    }
+
     /// Reads a v2 `event_type` value; anything unknown is [`EventKind::Custom`].
     pub fn from_wire(event_type: &str) -> Self {
         match event_type {

@@ -57,7 +57,7 @@ pub fn format_system_time(time: SystemTime) -> String {
             value /= 10;
         }
     }
-    out.iter().map(|&b| char::from(b)).collect()
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 /// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's `civil_from_days`.

@@ -4,13 +4,14 @@
 //! [`Event::tool`], [`Event::error`], [`Event::custom`]) and its setters, then record it whole
 //! with [`crate::Session::record`] or start it and end it later with [`crate::Session::start`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::SystemTime;
 
 use agentops_core::EventKind;
 use opentelemetry::{KeyValue, Value as OtelValue};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 /// An event's id: a UUID, unique within its session and derived from its span's id, so that a
@@ -65,7 +66,31 @@ impl ChatMessage {
     }
 }
 
+/// The kind-specific fields of each built-in kind, in the Python SDK's order. Unset ones are
+/// sent as `null`, as the Python SDK does.
+const LLM_FIELDS: &[&str] = &[
+    "thread_id",
+    "prompt",
+    "prompt_tokens",
+    "completion",
+    "completion_tokens",
+    "cost",
+    "model",
+];
+const ACTION_FIELDS: &[&str] = &["action_type", "logs", "screenshot", "name"];
+const TOOL_FIELDS: &[&str] = &["name", "logs", "tool_name"];
+const ERROR_FIELDS: &[&str] = &[
+    "trigger_event",
+    "exception",
+    "error_type",
+    "code",
+    "details",
+    "logs",
+];
+
 /// Something an agent did: an LLM call, an action, a tool call, an error, or a custom event.
+///
+/// Values given to setters are serialised to JSON once, when set.
 ///
 /// ```
 /// use agentops::{ChatMessage, Event};
@@ -81,23 +106,25 @@ impl ChatMessage {
 pub struct Event {
     pub(crate) kind: EventKind,
     pub(crate) name: String,
-    /// `params`, `returns`, `agent_id` and the kind's own fields, in wire order.
-    pub(crate) data: Map<String, Value>,
+    params: Option<Box<RawValue>>,
+    returns: Option<Box<RawValue>>,
+    agent_id: Option<AgentId>,
+    /// Fields set so far, kind-specific or custom, as JSON.
+    fields: Vec<(Cow<'static, str>, Box<RawValue>)>,
     pub(crate) start: Option<SystemTime>,
     pub(crate) end: Option<SystemTime>,
     pub(crate) attributes: Vec<KeyValue>,
 }
 
 impl Event {
-    fn new(kind: EventKind, name: String, kind_fields: &[&str]) -> Self {
-        let mut data = Map::with_capacity(3 + kind_fields.len());
-        for key in ["params", "returns", "agent_id"].iter().chain(kind_fields) {
-            data.insert((*key).to_owned(), Value::Null);
-        }
+    fn new(kind: EventKind, name: String) -> Self {
         Self {
             kind,
             name,
-            data,
+            params: None,
+            returns: None,
+            agent_id: None,
+            fields: Vec::new(),
             start: None,
             end: None,
             attributes: Vec::new(),
@@ -106,77 +133,63 @@ impl Event {
 
     /// A call to a language model.
     pub fn llm(model: impl Into<String>) -> Self {
-        let model = model.into();
-        let fields = [
-            "thread_id",
-            "prompt",
-            "prompt_tokens",
-            "completion",
-            "completion_tokens",
-            "cost",
-            "model",
-        ];
-        Self::new(EventKind::Llm, model.clone(), &fields).set("model", model)
+        let event = Self::new(EventKind::Llm, model.into());
+        let model = raw_json(&event.name);
+        event.set("model", model)
     }
 
     /// Something the agent did, such as `search_web`.
     pub fn action(action_type: impl Into<String>) -> Self {
-        let action_type = action_type.into();
-        Self::new(
-            EventKind::Action,
-            action_type.clone(),
-            &["action_type", "logs", "screenshot", "name"],
-        )
-        .set("action_type", action_type.clone())
-        .set("name", action_type)
+        let event = Self::new(EventKind::Action, action_type.into());
+        let action_type = raw_json(&event.name);
+        event
+            .set("action_type", action_type.clone())
+            .set("name", action_type)
     }
 
     /// A tool the agent used.
     pub fn tool(name: impl Into<String>) -> Self {
-        let name = name.into();
-        Self::new(
-            EventKind::Tool,
-            name.clone(),
-            &["name", "logs", "tool_name"],
-        )
-        .set("name", name.clone())
-        .set("tool_name", name)
+        let event = Self::new(EventKind::Tool, name.into());
+        let name = raw_json(&event.name);
+        event.set("name", name.clone()).set("tool_name", name)
     }
 
     /// Something that went wrong, such as `ValueError` or `RateLimited`. Error events are never
     /// sampled out.
     pub fn error(error_type: impl Into<String>) -> Self {
-        let error_type = error_type.into();
-        let fields = [
-            "trigger_event",
-            "exception",
-            "error_type",
-            "code",
-            "details",
-            "logs",
-        ];
-        Self::new(EventKind::Error, error_type.clone(), &fields).set("error_type", error_type)
+        let event = Self::new(EventKind::Error, error_type.into());
+        let error_type = raw_json(&event.name);
+        event.set("error_type", error_type)
     }
 
     /// An event of a type of your own (its `event_type` on the wire).
     pub fn custom(event_type: impl Into<String>) -> Self {
         let event_type = event_type.into();
-        Self::new(EventKind::Custom(event_type.clone()), event_type, &[])
+        Self::new(EventKind::Custom(event_type.clone()), event_type)
     }
 
-    fn set(mut self, key: &str, value: impl Into<Value>) -> Self {
-        if let Some(slot) = self.data.get_mut(key) {
-            *slot = value.into();
-        } else {
-            self.data.insert(key.to_owned(), value.into());
+    fn set(mut self, key: impl Into<Cow<'static, str>>, value: Box<RawValue>) -> Self {
+        let key = key.into();
+        match self
+            .fields
+            .iter_mut()
+            .find(|(existing, _)| *existing == key)
+        {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((key, value)),
         }
         self
     }
 
-    fn set_json(self, key: &str, value: impl Serialize) -> Self {
-        let value = serde_json::to_value(value)
-            .unwrap_or_else(|err| Value::String(format!("<unserialisable: {err}>")));
-        self.set(key, value)
+    fn set_json(self, key: &'static str, value: impl Serialize) -> Self {
+        self.set(key, raw_json(value))
+    }
+
+    fn field(&self, key: &str) -> Option<&RawValue> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| &**v)
     }
 
     /// What kind of event this is.
@@ -189,29 +202,32 @@ impl Event {
         &self.name
     }
 
-    /// Renames it; the name is the span's name.
+    /// Renames it; the name is the span's name (and the `name` field of actions and tools).
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
-        if self.data.contains_key("name") {
-            let name = self.name.clone();
+        if self.field("name").is_some() {
+            let name = raw_json(&self.name);
             self = self.set("name", name);
         }
         self
     }
 
     /// What it was given (any serialisable value).
-    pub fn params(self, params: impl Serialize) -> Self {
-        self.set_json("params", params)
+    pub fn params(mut self, params: impl Serialize) -> Self {
+        self.params = Some(raw_json(params));
+        self
     }
 
     /// What it gave back (any serialisable value).
-    pub fn returns(self, returns: impl Serialize) -> Self {
-        self.set_json("returns", returns)
+    pub fn returns(mut self, returns: impl Serialize) -> Self {
+        self.returns = Some(raw_json(returns));
+        self
     }
 
     /// The agent that did it.
-    pub fn agent(self, agent: AgentId) -> Self {
-        self.set("agent_id", agent.0.to_string())
+    pub fn agent(mut self, agent: AgentId) -> Self {
+        self.agent_id = Some(agent);
+        self
     }
 
     /// Free-form logs (a string or any serialisable value): actions, tools and errors.
@@ -221,12 +237,12 @@ impl Event {
 
     /// A screenshot (URL or data URI) of an action.
     pub fn screenshot(self, screenshot: impl Into<String>) -> Self {
-        self.set("screenshot", screenshot.into())
+        self.set_json("screenshot", screenshot.into())
     }
 
     /// The prompt of an LLM call, as text.
     pub fn prompt(self, prompt: impl Into<String>) -> Self {
-        self.set("prompt", prompt.into())
+        self.set_json("prompt", prompt.into())
     }
 
     /// The prompt of an LLM call, as chat messages.
@@ -236,7 +252,7 @@ impl Event {
 
     /// The completion of an LLM call, as text.
     pub fn completion(self, completion: impl Into<String>) -> Self {
-        self.set("completion", completion.into())
+        self.set_json("completion", completion.into())
     }
 
     /// The completion of an LLM call, as a chat message.
@@ -246,43 +262,43 @@ impl Event {
 
     /// Prompt and completion token counts of an LLM call.
     pub fn tokens(self, prompt_tokens: u64, completion_tokens: u64) -> Self {
-        self.set("prompt_tokens", prompt_tokens)
-            .set("completion_tokens", completion_tokens)
+        self.set_json("prompt_tokens", prompt_tokens)
+            .set_json("completion_tokens", completion_tokens)
     }
 
     /// The cost of an LLM call in US dollars, when the caller knows it (the server keeps it).
     pub fn cost(self, usd: f64) -> Self {
-        self.set("cost", usd)
+        self.set_json("cost", usd)
     }
 
     /// The conversation thread an LLM call belongs to.
     pub fn thread_id(self, thread: Uuid) -> Self {
-        self.set("thread_id", thread.to_string())
+        self.set_json("thread_id", thread)
     }
 
     /// An error's code.
     pub fn code(self, code: impl Into<String>) -> Self {
-        self.set("code", code.into())
+        self.set_json("code", code.into())
     }
 
     /// An error's details (its message).
     pub fn details(self, details: impl Into<String>) -> Self {
-        self.set("details", details.into())
+        self.set_json("details", details.into())
     }
 
     /// An error's exception text (for example a backtrace).
     pub fn exception(self, exception: impl Into<String>) -> Self {
-        self.set("exception", exception.into())
+        self.set_json("exception", exception.into())
     }
 
     /// The event whose failure this error reports.
     pub fn trigger(self, event: EventId) -> Self {
-        self.set("trigger_event", event.0.to_string())
+        self.set_json("trigger_event", event.0)
     }
 
-    /// A field of your own in the event's data.
-    pub fn field(self, key: &str, value: impl Serialize) -> Self {
-        self.set_json(key, value)
+    /// A field of your own in the event's data (it replaces a built-in field of that name).
+    pub fn with_field(self, key: impl Into<String>, value: impl Serialize) -> Self {
+        self.set(key.into(), raw_json(value))
     }
 
     /// An attribute of your own on the event's span.
@@ -307,45 +323,134 @@ impl Event {
         self
     }
 
-    /// The `event.data` attribute: the event's fields as JSON.
-    pub(crate) fn data_json(&self) -> String {
-        serde_json::to_string(&self.data).unwrap_or_else(|_| "{}".to_owned())
+    /// An error's details, as text (the span's status message).
+    pub(crate) fn details_text(&self) -> Option<String> {
+        serde_json::from_str(self.field("details")?.get()).ok()
     }
+
+    /// The `event.data` attribute: `params`, `returns`, `agent_id`, then the kind's fields
+    /// (`null` where unset), then any others, as one JSON object.
+    pub(crate) fn data_json(&self) -> String {
+        let kind_fields = match self.kind {
+            EventKind::Llm => LLM_FIELDS,
+            EventKind::Action => ACTION_FIELDS,
+            EventKind::Tool => TOOL_FIELDS,
+            EventKind::Error => ERROR_FIELDS,
+            EventKind::Custom(_) => &[],
+        };
+        let mut out = String::with_capacity(
+            64 + self
+                .fields
+                .iter()
+                .map(|(k, v)| k.len() + v.get().len() + 4)
+                .sum::<usize>(),
+        );
+        out.push_str("{\"params\":");
+        out.push_str(raw_or_null(self.params.as_deref()));
+        out.push_str(",\"returns\":");
+        out.push_str(raw_or_null(self.returns.as_deref()));
+        out.push_str(",\"agent_id\":");
+        match self.agent_id {
+            Some(agent) => {
+                out.push('"');
+                out.push_str(
+                    agent
+                        .0
+                        .hyphenated()
+                        .encode_lower(&mut Uuid::encode_buffer()),
+                );
+                out.push('"');
+            }
+            None => out.push_str("null"),
+        }
+        for key in kind_fields {
+            out.push_str(",\"");
+            out.push_str(key);
+            out.push_str("\":");
+            out.push_str(raw_or_null(self.field(key)));
+        }
+        for (key, value) in &self.fields {
+            if kind_fields.contains(&key.as_ref()) {
+                continue;
+            }
+            out.push(',');
+            out.push_str(raw_json(key.as_ref()).get());
+            out.push(':');
+            out.push_str(value.get());
+        }
+        out.push('}');
+        out
+    }
+}
+
+fn raw_or_null(value: Option<&RawValue>) -> &str {
+    value.map_or("null", RawValue::get)
+}
+
+/// Serialises a value to JSON; a value that cannot be (a map with non-string keys, say)
+/// becomes a string saying so, rather than an error in the middle of the agent's work.
+fn raw_json(value: impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(&value).unwrap_or_else(|err| {
+        serde_json::value::to_raw_value(&format!("<unserialisable: {err}>")).unwrap_or_default()
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
+
+    fn data(event: &Event) -> Value {
+        serde_json::from_str(&event.data_json()).unwrap()
+    }
 
     #[test]
     fn each_kind_carries_the_python_sdk_fields() {
         let tool = Event::tool("calculator")
-            .params(serde_json::json!({"expr": "2+2"}))
+            .params(json!({"expr": "2+2"}))
             .returns("4");
-        let keys: Vec<_> = tool.data.keys().cloned().collect();
-        for key in ["params", "returns", "agent_id", "name", "logs", "tool_name"] {
-            assert!(
-                keys.contains(&key.to_owned()),
-                "{key} missing from {keys:?}"
-            );
-        }
-        assert_eq!(tool.data["tool_name"], "calculator");
+        assert_eq!(
+            data(&tool),
+            json!({"params": {"expr": "2+2"}, "returns": "4", "agent_id": null,
+                   "name": "calculator", "logs": null, "tool_name": "calculator"})
+        );
 
-        let error = Event::error("ValueError").details("bad value").code("E1");
-        assert_eq!(error.data["details"], "bad value");
-        assert_eq!(error.data["trigger_event"], Value::Null);
+        let error = Event::error("ValueError")
+            .details("bad \"value\"")
+            .code("E1");
+        assert_eq!(data(&error)["details"], "bad \"value\"");
+        assert_eq!(data(&error)["trigger_event"], Value::Null);
+        assert_eq!(error.details_text().as_deref(), Some("bad \"value\""));
 
         let llm = Event::llm("gpt-4o")
             .prompt_messages([ChatMessage::user("hi")])
             .tokens(3, 2);
-        assert_eq!(llm.data["prompt"][0]["role"], "user");
-        assert_eq!(llm.data["completion_tokens"], 2);
+        let llm = data(&llm);
+        assert_eq!(llm["prompt"][0]["role"], "user");
+        assert_eq!(llm["completion_tokens"], 2);
+        assert_eq!(llm["model"], "gpt-4o");
+        assert_eq!(llm.as_object().unwrap().len(), 10);
     }
 
     #[test]
     fn renaming_an_action_renames_its_name_field() {
-        let action = Event::action("search").named("search the web");
-        assert_eq!(action.data["name"], "search the web");
-        assert_eq!(action.data["action_type"], "search");
+        let action = data(&Event::action("search").named("search the web"));
+        assert_eq!(action["name"], "search the web");
+        assert_eq!(action["action_type"], "search");
+    }
+
+    #[test]
+    fn custom_fields_are_escaped_and_a_later_value_wins() {
+        let event = Event::custom("checkpoint")
+            .with_field("step", 1)
+            .with_field("we\"ird", "x")
+            .with_field("step", 3)
+            .agent(AgentId(Uuid::nil()));
+        assert_eq!(
+            data(&event),
+            json!({"params": null, "returns": null, "agent_id": Uuid::nil().to_string(),
+                   "step": 3, "we\"ird": "x"})
+        );
     }
 }

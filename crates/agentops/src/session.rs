@@ -17,7 +17,7 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value as OtelValue};
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, Span as SdkSpan,
 };
 use uuid::Uuid;
 
@@ -208,7 +208,7 @@ impl Session {
         Ok(Session {
             inner: Arc::new(SessionInner {
                 trace_id: TraceId::from_bytes(*id.as_bytes()),
-                session_id_value: StringValue::from(id.to_string()),
+                session_id_value: StringValue::from(Arc::<str>::from(id.to_string())),
                 tags_value: RwLock::new(tags_value(&tags)),
                 backend,
                 provider,
@@ -346,53 +346,74 @@ impl Session {
         })
     }
 
-    /// Starts the event's span and returns it with the event's id.
-    fn start_span(&self, event: &Event, start: SystemTime) -> (Context, EventId) {
+    /// Starts the event's span (named `name`) and returns it with the event's id and the
+    /// context it was started in.
+    fn start_span(
+        &self,
+        event: &Event,
+        name: String,
+        start: SystemTime,
+        start_text: String,
+    ) -> (SdkSpan, EventId, Context) {
         let inner = &self.inner;
         let mut attributes =
-            Vec::with_capacity(8 + inner.attributes.len() + event.attributes.len());
-        attributes.push(KeyValue::new(
-            attr::EVENT_TYPE,
-            event.kind.as_str().to_owned(),
-        ));
-        attributes.push(KeyValue::new(attr::EVENT_TIMESTAMP, iso(start)));
+            Vec::with_capacity(7 + inner.attributes.len() + event.attributes.len());
+        let event_type = match event.kind.builtin_str() {
+            Some(builtin) => StringValue::from(builtin),
+            None => StringValue::from(event.kind.as_str().to_owned()),
+        };
+        attributes.push(KeyValue::new(attr::EVENT_TYPE, event_type));
+        attributes.push(KeyValue::new(attr::EVENT_TIMESTAMP, start_text));
         attributes.push(KeyValue::new(
             attr::SESSION_ID,
             inner.session_id_value.clone(),
         ));
-        attributes.push(KeyValue::new(
-            attr::SESSION_TAGS,
-            inner
-                .tags_value
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
-        ));
+        let tags = inner
+            .tags_value
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        attributes.push(KeyValue::new(attr::SESSION_TAGS, tags));
         attributes.extend(inner.attributes.iter().cloned());
         attributes.extend(event.attributes.iter().cloned());
         let builder = inner
             .tracer
-            .span_builder(event.name.clone())
+            .span_builder(name)
             .with_kind(SpanKind::Internal)
             .with_start_time(start)
             .with_attributes(attributes);
         let parent = self.parent_context();
         let mut span = inner.tracer.build_with_context(builder, &parent);
         let id = EventId(ids::event_id(self.id(), span.span_context().span_id()));
-        span.set_attribute(KeyValue::new(attr::EVENT_ID, id.0.to_string()));
+        let mut id_text = Uuid::encode_buffer();
+        let id_text = id.0.hyphenated().encode_lower(&mut id_text);
+        span.set_attribute(KeyValue::new(attr::EVENT_ID, id_text.to_owned()));
         inner.backend.counts.count(&event.kind);
-        (parent.with_span(span), id)
+        (span, id, parent)
     }
 
     /// Records a whole event (started and ended now, unless its times are set) and returns its id.
-    pub fn record(&self, event: Event) -> Result<EventId, Error> {
+    pub fn record(&self, mut event: Event) -> Result<EventId, Error> {
         self.check_open()?;
         if self.sampled_out(&event) {
-            return Ok(EventId(Uuid::new_v4()));
+            return Ok(EventId(random_uuid()));
         }
         let start = event.start.unwrap_or_else(SystemTime::now);
-        let (cx, id) = self.start_span(&event, start);
-        finish(&cx, &event, event.end.unwrap_or(start));
+        let end = event.end.unwrap_or(start);
+        let start_text = iso(start);
+        let end_text = if end == start {
+            start_text.clone()
+        } else {
+            iso(end)
+        };
+        let name = std::mem::take(&mut event.name);
+        let (mut span, id, _) = self.start_span(&event, name, start, start_text);
+        span.set_attribute(KeyValue::new(attr::EVENT_END_TIMESTAMP, end_text));
+        span.set_attribute(KeyValue::new(attr::EVENT_DATA, event.data_json()));
+        if let Some(status) = error_status(&event) {
+            span.set_status(status);
+        }
+        span.end_with_timestamp(end);
         Ok(id)
     }
 
@@ -404,12 +425,13 @@ impl Session {
             return Ok(EventSpan {
                 session: self.clone(),
                 cx: None,
-                id: EventId(Uuid::new_v4()),
+                id: EventId(random_uuid()),
                 event: Some(event),
             });
         }
         let start = event.start.unwrap_or_else(SystemTime::now);
-        let (cx, id) = self.start_span(&event, start);
+        let (span, id, parent) = self.start_span(&event, event.name.clone(), start, iso(start));
+        let cx = parent.with_span(span);
         Ok(EventSpan {
             session: self.clone(),
             cx: Some(cx.with_value(CurrentSession(self.clone()))),
@@ -634,20 +656,26 @@ impl Drop for EventSpan {
     }
 }
 
-/// Sets the end attributes of an event's span and ends it.
+/// Sets the end attributes of a started event's span and ends it.
 fn finish(cx: &Context, event: &Event, end: SystemTime) {
     let span = cx.span();
     span.set_attribute(KeyValue::new(attr::EVENT_END_TIMESTAMP, iso(end)));
     span.set_attribute(KeyValue::new(attr::EVENT_DATA, event.data_json()));
-    if event.kind == EventKind::Error {
-        let details = event
-            .data
-            .get("details")
-            .and_then(|d| d.as_str())
-            .unwrap_or(&event.name);
-        span.set_status(Status::error(details.to_owned()));
+    if let Some(status) = error_status(event) {
+        span.set_status(status);
     }
     span.end_with_timestamp(end);
+}
+
+fn error_status(event: &Event) -> Option<Status> {
+    (event.kind == EventKind::Error)
+        .then(|| Status::error(event.details_text().unwrap_or_else(|| event.name.clone())))
+}
+
+/// A version 4 UUID from the SDK's fast generator (no system call), for events that are
+/// sampled out and so never reach the backend.
+fn random_uuid() -> Uuid {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid()
 }
 
 fn iso(time: SystemTime) -> String {

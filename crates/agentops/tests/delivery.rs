@@ -61,7 +61,7 @@ fn a_session_speaks_the_v2_api_of_the_python_sdk() {
         )
         .unwrap();
     let custom = session
-        .record(Event::custom("checkpoint").field("step", 3))
+        .record(Event::custom("checkpoint").with_field("step", 3))
         .unwrap();
     session.add_tags(["extra"]).unwrap();
 
