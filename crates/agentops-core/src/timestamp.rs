@@ -16,12 +16,12 @@ pub fn format(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, false)
 }
 
-/// The current time, formatted by [`format`].
+/// The current time, formatted by [`format()`].
 pub fn now() -> String {
     format(Utc::now())
 }
 
-/// Formats a [`SystemTime`] like [`format`], without going through a formatter: this runs
+/// Formats a [`SystemTime`] like [`format()`], without going through a formatter: this runs
 /// on every recorded event, twice.
 ///
 /// ```
