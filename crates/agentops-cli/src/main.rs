@@ -1,1 +1,173 @@
-fn main() {}
+//! `agentops`: run the AgentOps server, and inspect what it stored.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "agentops",
+    version,
+    about = "AgentOps in Rust: observability for AI agents"
+)]
+struct Cli {
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, env = "AGENTOPS_LOG", default_value = "info", global = true)]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (AgentOps v2 REST, /v3/auth/token, OTLP/HTTP /v1/traces, read API).
+    Serve(ServeArgs),
+    /// Create a project and print its new API key (the server may be running).
+    CreateProject {
+        /// The project's name.
+        name: String,
+        /// Data directory.
+        #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "AGENTOPS_LISTEN", default_value = agentops_server::config::DEFAULT_LISTEN)]
+    listen: String,
+    /// Directory holding the SQLite database and the JWT secret.
+    #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// A known API key (UUID) for the default project, for scripts; stored hashed.
+    #[arg(long, env = "AGENTOPS_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Largest request body accepted, in bytes, after gzip decompression.
+    #[arg(long, env = "AGENTOPS_MAX_BODY_BYTES", default_value_t = agentops_server::config::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Requests that may wait for the database writer before new ones get 503.
+    #[arg(long, env = "AGENTOPS_QUEUE_CAPACITY", default_value_t = agentops_server::config::DEFAULT_QUEUE_CAPACITY)]
+    queue_capacity: usize,
+    /// Most requests committed in one transaction.
+    #[arg(long, env = "AGENTOPS_BATCH_MAX", default_value_t = agentops_server::config::DEFAULT_BATCH_MAX)]
+    batch_max: usize,
+    /// Lifetime of issued JWTs, in seconds.
+    #[arg(long, env = "AGENTOPS_JWT_TTL_SECS", default_value_t = agentops_server::config::DEFAULT_JWT_TTL.as_secs())]
+    jwt_ttl_secs: u64,
+    /// A JSON price table replacing the built-in one.
+    #[arg(long, env = "AGENTOPS_PRICES")]
+    prices: Option<PathBuf>,
+    /// Public base URL used in `session_url` answers (default: http://<listen address>).
+    #[arg(long, env = "AGENTOPS_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Store /v1/traces requests without any credentials in the default project (the Python
+    /// SDK 0.4 exports its first spans before it has a token). Off: they get 401.
+    #[arg(long, env = "AGENTOPS_ACCEPT_UNAUTHENTICATED_TRACES")]
+    accept_unauthenticated_traces: bool,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<agentops_server::Config> {
+        let listen: SocketAddr = self.listen.parse().with_context(|| {
+            format!(
+                "invalid --listen / AGENTOPS_LISTEN {:?}: expected IP:PORT, e.g. 127.0.0.1:4318",
+                self.listen
+            )
+        })?;
+        if self.max_body_bytes < 1024 {
+            bail!("--max-body-bytes / AGENTOPS_MAX_BODY_BYTES must be at least 1024");
+        }
+        if self.queue_capacity == 0 || self.batch_max == 0 {
+            bail!("--queue-capacity and --batch-max must be at least 1");
+        }
+        if self.jwt_ttl_secs < 60 {
+            bail!("--jwt-ttl-secs / AGENTOPS_JWT_TTL_SECS must be at least 60");
+        }
+        if let Some(key) = &self.api_key {
+            if !agentops_server::auth::is_valid_api_key(key) {
+                bail!("invalid --api-key / AGENTOPS_API_KEY: an AgentOps API key is a UUID");
+            }
+        }
+        let mut config = agentops_server::Config::new(self.data_dir);
+        config.listen = listen;
+        config.api_key = self.api_key;
+        config.max_body_bytes = self.max_body_bytes;
+        config.queue_capacity = self.queue_capacity;
+        config.batch_max = self.batch_max;
+        config.jwt_ttl = Duration::from_secs(self.jwt_ttl_secs);
+        config.prices_file = self.prices;
+        config.public_url = self.public_url;
+        config.accept_unauthenticated_traces = self.accept_unauthenticated_traces;
+        Ok(config)
+    }
+}
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    let level: tracing::Level = level.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "invalid --log / AGENTOPS_LOG {level:?}: expected error, warn, info, debug or trace"
+        )
+    })?;
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // The message and each cause not already contained in it; no backtrace.
+            let mut message = err.to_string();
+            for cause in err.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("error: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    init_logging(&cli.log)?;
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.into_config()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(async {
+                let server = agentops_server::Server::start(config).await?;
+                if let Some(key) = server.created_api_key() {
+                    println!("Created the default project and its API key (shown only once, stored hashed):");
+                    println!("  AGENTOPS_API_KEY={key}");
+                }
+                println!("AgentOps server listening on {}", server.url());
+                server.run_until_signal().await?;
+                Ok::<_, agentops_server::ServerError>(())
+            })?;
+        }
+        Command::CreateProject { name, data_dir } => {
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+            let store = agentops_server::store::sqlite::SqliteStore::open(
+                &data_dir.join(agentops_server::DATABASE_FILE),
+            )
+            .context("cannot open the store")?;
+            let (project_id, key) = agentops_server::create_project(&store, &name)?;
+            println!("project_id={project_id}");
+            println!("AGENTOPS_API_KEY={key}");
+        }
+    }
+    Ok(())
+}

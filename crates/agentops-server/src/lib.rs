@@ -1,1 +1,397 @@
-//! The AgentOps server.
+//! The AgentOps server: an AgentOps-compatible backend with an embedded store.
+//!
+//! It accepts what the real AgentOps Python SDK sends (0.3.x over the v2 REST API, 0.4.x over
+//! `/v3/auth/token` + OTLP/HTTP), what any OpenTelemetry SDK sends (`/v1/traces`), and what the
+//! Rust SDK sends; maps all of it onto one data model (see [`store`]); commits it through one
+//! batching writer ([`writer`]); and answers a small read API ([`api`]).
+//!
+//! Start it in-process (for example from a test) on a free port:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), agentops_server::ServerError> {
+//! let mut config = agentops_server::Config::new("/tmp/agentops-test-data");
+//! config.listen = "127.0.0.1:0".parse().unwrap();
+//! config.api_key = Some("6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into());
+//! let server = agentops_server::Server::start(config).await?;
+//! println!("listening on {}", server.url());
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod mapping;
+pub mod state;
+pub mod store;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use agentops_core::pricing::PriceTable;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio::sync::oneshot;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::AppState;
+use store::sqlite::SqliteStore;
+use store::{Store, StoreError};
+
+/// Name of the SQLite database file in the data directory.
+pub const DATABASE_FILE: &str = "agentops.db";
+/// Name of the JWT secret file in the data directory.
+pub const SECRET_FILE: &str = "jwt-secret";
+/// How long a signalled server waits for open connections to finish.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why the server could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory could not be created or used.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store failed to open or bootstrap.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// `--api-key` is not a UUID.
+    #[error("invalid API key {0:?}: an AgentOps API key is a UUID")]
+    InvalidApiKey(String),
+    /// The price file could not be read.
+    #[error("price file {path}: {message}")]
+    Prices {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The listen address is taken or not allowed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another I/O failure (starting the writer thread, serving).
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The HTTP routes over `state`.
+pub fn app(state: AppState) -> Router {
+    use ingest::{otlp, sdk_v4, v2};
+    Router::new()
+        .route(
+            agentops_core::v2::path::CREATE_SESSION,
+            post(v2::create_session),
+        )
+        .route(
+            agentops_core::v2::path::UPDATE_SESSION,
+            post(v2::update_session),
+        )
+        .route(
+            agentops_core::v2::path::CREATE_EVENTS,
+            post(v2::create_events),
+        )
+        .route(
+            agentops_core::v2::path::CREATE_AGENT,
+            post(v2::create_agent),
+        )
+        .route(
+            agentops_core::v2::path::REAUTHORIZE_JWT,
+            post(v2::reauthorize_jwt),
+        )
+        .route(
+            agentops_core::v2::path::DEVELOPER_ERRORS,
+            post(v2::developer_errors),
+        )
+        .route("/v3/auth/token", post(sdk_v4::auth_token))
+        .route("/v4/logs/upload/", post(sdk_v4::logs_upload))
+        .route("/v4/logs/upload", post(sdk_v4::logs_upload))
+        .route("/v1/traces", post(otlp::traces))
+        .route("/v1/metrics", post(otlp::metrics))
+        .route("/api/v1/sessions", get(api::list_sessions))
+        .route("/api/v1/sessions/{id}", get(api::get_session))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// Logs each request at debug level (warn for 5xx): method, path, status, duration.
+async fn log_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, ?elapsed, "request failed");
+    } else {
+        tracing::debug!(%method, %path, status, ?elapsed, "request");
+    }
+    response
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+async fn method_not_allowed() -> (StatusCode, Json<serde_json::Value>) {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(serde_json::json!({"error": "method not allowed"})),
+    )
+}
+
+/// A running server.
+pub struct Server {
+    local_addr: SocketAddr,
+    project_id: String,
+    created_api_key: Option<String>,
+    store: Arc<dyn Store>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Opens the store in `config.data_dir` (creating the default project and, when no key
+    /// exists yet, an API key), binds `config.listen` and starts serving on the current tokio
+    /// runtime.
+    pub async fn start(config: Config) -> Result<Server, ServerError> {
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| ServerError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let prices = match &config.prices_file {
+            None => PriceTable::builtin(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ServerError::Prices {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                PriceTable::from_json(&text).map_err(|e| ServerError::Prices {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        let secret_path = data_dir.join(SECRET_FILE);
+        let jwt =
+            auth::JwtKeys::load_or_create(&secret_path, config.jwt_ttl.as_secs().max(1) as i64)
+                .map_err(|source| ServerError::DataDir {
+                    path: secret_path,
+                    source,
+                })?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE))?);
+        let (project_id, created_api_key) = bootstrap(store.as_ref(), config.api_key.as_deref())?;
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr()?;
+        let (writer, writer_thread) =
+            writer::spawn(store.clone(), config.queue_capacity, config.batch_max)?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local_addr}"));
+        let anonymous = config
+            .accept_unauthenticated_traces
+            .then(|| project_id.clone());
+        let state = AppState::new(
+            store.clone(),
+            writer,
+            jwt,
+            prices,
+            config.max_body_bytes,
+            public_url,
+            anonymous,
+        );
+        let router = app(state);
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.await;
+                })
+                .await;
+            // Every connection is closed, so every handle to the writer is gone: the writer
+            // thread commits what is queued and stops.
+            let joined = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!("the writer thread panicked");
+            }
+            tracing::info!("server stopped");
+            served.map_err(ServerError::Io)
+        });
+        tracing::info!(%local_addr, data_dir = %data_dir.display(), "AgentOps server listening");
+        Ok(Server {
+            local_addr,
+            project_id,
+            created_api_key,
+            store,
+            shutdown: Some(shutdown),
+            task,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://<local_addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The default project's id.
+    pub fn project_id(&self) -> &str {
+        &self.project_id
+    }
+
+    /// The API key generated on this start (first start without `--api-key`); shown once,
+    /// only its hash is stored.
+    pub fn created_api_key(&self) -> Option<&str> {
+        self.created_api_key.as_deref()
+    }
+
+    /// Creates another project with a fresh API key; returns `(project_id, api_key)`.
+    pub fn create_project(&self, name: &str) -> Result<(String, String), ServerError> {
+        create_project(self.store.as_ref(), name)
+    }
+
+    /// Stops accepting connections, finishes in-flight requests, commits everything queued.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.wait().await
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully: in-flight requests finish and
+    /// everything they queued is committed. After [`SHUTDOWN_GRACE`] the remaining connections
+    /// (whose requests were not acknowledged) are abandoned.
+    pub async fn run_until_signal(self) -> Result<(), ServerError> {
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received, draining");
+        match tokio::time::timeout(SHUTDOWN_GRACE, self.shutdown()).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; exiting");
+                Ok(())
+            }
+        }
+    }
+
+    async fn wait(self) -> Result<(), ServerError> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(ServerError::Io(std::io::Error::other(format!(
+                "server task failed: {e}"
+            )))),
+        }
+    }
+}
+
+/// Starts the server and serves until SIGINT/SIGTERM. A generated API key is logged once.
+pub async fn serve(config: Config) -> Result<(), ServerError> {
+    let server = Server::start(config).await?;
+    if let Some(key) = server.created_api_key() {
+        tracing::warn!(
+            api_key = key,
+            "created an API key for the default project; it is shown only once"
+        );
+    }
+    server.run_until_signal().await
+}
+
+/// Creates a project with a fresh API key in `store`; returns `(project_id, api_key)`.
+pub fn create_project(store: &dyn Store, name: &str) -> Result<(String, String), ServerError> {
+    let project_id = store.create_project(name)?;
+    let key = uuid::Uuid::new_v4().to_string();
+    store.add_api_key(&project_id, &auth::hash_api_key(&key))?;
+    Ok((project_id, key))
+}
+
+/// Ensures a default project exists and has a key: `api_key` if given (stored hashed,
+/// idempotent), else a generated one if the store has no key at all.
+fn bootstrap(
+    store: &dyn Store,
+    api_key: Option<&str>,
+) -> Result<(String, Option<String>), ServerError> {
+    let project_id = match store.default_project()? {
+        Some(p) => p,
+        None => store.create_project("default")?,
+    };
+    if let Some(key) = api_key {
+        if !auth::is_valid_api_key(key) {
+            return Err(ServerError::InvalidApiKey(key.to_owned()));
+        }
+        store.add_api_key(&project_id, &auth::hash_api_key(key))?;
+        return Ok((project_id, None));
+    }
+    if store.api_key_count()? == 0 {
+        let key = uuid::Uuid::new_v4().to_string();
+        store.add_api_key(&project_id, &auth::hash_api_key(&key))?;
+        return Ok((project_id, Some(key)));
+    }
+    Ok((project_id, None))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,236 @@
+//! Credentials: API keys (stored only as SHA-256 hashes) and HS256 JSON Web Tokens.
+//!
+//! Two kinds of token are issued, both carrying the project:
+//! - a *session* token (`/v2/create_session`, `/v2/reauthorize_jwt`): `sub` = the session id;
+//! - a *project* token (`/v3/auth/token`): `sub` = `"project"`.
+
+use std::io::Write;
+use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// `sub` of a project-scoped token.
+pub const PROJECT_SUBJECT: &str = "project";
+
+/// The SHA-256 of an API key, hex-encoded: the only form in which keys are stored.
+pub fn hash_api_key(key: &str) -> String {
+    hex(&Sha256::digest(key.trim().to_ascii_lowercase().as_bytes()))
+}
+
+/// Whether `key` has the shape of an API key (a UUID).
+pub fn is_valid_api_key(key: &str) -> bool {
+    uuid::Uuid::parse_str(key.trim()).is_ok()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The session id, or [`PROJECT_SUBJECT`].
+    pub sub: String,
+    /// The project the token writes to.
+    pub project_id: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: i64,
+    /// Issue time, seconds since the Unix epoch.
+    pub iat: i64,
+}
+
+impl Claims {
+    /// The session this token is scoped to, if it is a session token.
+    pub fn session_id(&self) -> Option<&str> {
+        (self.sub != PROJECT_SUBJECT).then_some(self.sub.as_str())
+    }
+}
+
+/// Signs and verifies HS256 tokens with one server secret.
+#[derive(Clone)]
+pub struct JwtKeys {
+    secret: Vec<u8>,
+    ttl_secs: i64,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("ttl_secs", &self.ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// Keys from a secret; tokens live `ttl_secs` seconds.
+    pub fn new(secret: Vec<u8>, ttl_secs: i64) -> Self {
+        Self { secret, ttl_secs }
+    }
+
+    /// Reads the secret from `path`, creating it (32 random bytes, mode 0600) on first start.
+    pub fn load_or_create(path: &Path, ttl_secs: i64) -> std::io::Result<Self> {
+        match std::fs::read(path) {
+            Ok(secret) if secret.len() >= 32 => return Ok(Self::new(secret, ttl_secs)),
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is shorter than 32 bytes", path.display()),
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut secret = Vec::with_capacity(32);
+        secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path)?;
+        file.write_all(&secret)?;
+        file.sync_all()?;
+        Ok(Self::new(secret, ttl_secs))
+    }
+
+    /// Issues a token for `sub` in `project_id`, valid from now for the configured lifetime.
+    pub fn issue(&self, sub: &str, project_id: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        self.sign(&Claims {
+            sub: sub.to_owned(),
+            project_id: project_id.to_owned(),
+            iat: now,
+            exp: now + self.ttl_secs,
+        })
+    }
+
+    /// Signs arbitrary claims (tests use it to forge expired tokens).
+    pub fn sign(&self, claims: &Claims) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+        let signing_input = format!("{header}.{payload}");
+        let signature = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.secret, signing_input.as_bytes()));
+        format!("{signing_input}.{signature}")
+    }
+
+    /// Checks signature, algorithm and expiry, and returns the claims.
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let unauthorized = |m: &str| ApiError::Unauthorized(m.to_owned());
+        let mut parts = token.trim().split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(unauthorized("malformed token"));
+        };
+        let given = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| unauthorized("malformed token signature"))?;
+        let expected = hmac_sha256(&self.secret, format!("{header}.{payload}").as_bytes());
+        if !constant_time_eq(&given, &expected) {
+            return Err(unauthorized("invalid token signature"));
+        }
+        let header: serde_json::Value = URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()
+            .and_then(|h| serde_json::from_slice(&h).ok())
+            .ok_or_else(|| unauthorized("malformed token header"))?;
+        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+            return Err(unauthorized("unsupported token algorithm"));
+        }
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|p| serde_json::from_slice(&p).ok())
+            .ok_or_else(|| unauthorized("malformed token claims"))?;
+        if claims.exp <= chrono::Utc::now().timestamp() {
+            return Err(unauthorized("token expired"));
+        }
+        Ok(claims)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// HMAC-SHA256 (RFC 2104).
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(message);
+    let inner = inner.finalize();
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner);
+    outer.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_forgery_and_expiry() {
+        let keys = JwtKeys::new(vec![7; 32], 60);
+        let token = keys.issue("abc", "p1");
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!(claims.sub, "abc");
+        assert_eq!(claims.session_id(), Some("abc"));
+        assert_eq!(claims.project_id, "p1");
+
+        let other = JwtKeys::new(vec![8; 32], 60);
+        assert!(other.verify(&token).is_err());
+
+        let expired = keys.sign(&Claims {
+            sub: "abc".into(),
+            project_id: "p1".into(),
+            exp: 1,
+            iat: 0,
+        });
+        assert!(
+            matches!(keys.verify(&expired), Err(ApiError::Unauthorized(m)) if m.contains("expired"))
+        );
+        assert!(keys.verify("a.b").is_err());
+        assert!(keys.verify("").is_err());
+
+        // tampering with the payload breaks the signature
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged_payload =
+            URL_SAFE_NO_PAD.encode(br#"{"sub":"abc","project_id":"p2","exp":99999999999,"iat":0}"#);
+        parts[1] = &forged_payload;
+        assert!(keys.verify(&parts.join(".")).is_err());
+    }
+
+    #[test]
+    fn api_key_hash_is_stable_and_case_insensitive() {
+        let k = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+        assert_eq!(hash_api_key(k), hash_api_key(&k.to_uppercase()));
+        assert_eq!(hash_api_key(k).len(), 64);
+        assert!(is_valid_api_key(k));
+        assert!(!is_valid_api_key("not-a-key"));
+    }
+}

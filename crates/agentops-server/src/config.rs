@@ -1,0 +1,68 @@
+//! Server configuration, with documented defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default listen address: the OTLP/HTTP port, loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4318";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./agentops-data";
+/// Default limit on a request body, after decompression: 16 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Default write queue length (requests waiting for the writer).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+/// Default largest number of requests committed in one transaction.
+pub const DEFAULT_BATCH_MAX: usize = 256;
+/// Default token lifetime: 24 hours.
+pub const DEFAULT_JWT_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Everything the server needs to start.
+///
+/// ```
+/// let config = agentops_server::Config::new("/tmp/agentops-doc-example");
+/// assert_eq!(config.listen.port(), 4318);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// Holds `agentops.db` (SQLite, WAL) and `jwt-secret`.
+    pub data_dir: PathBuf,
+    /// A known API key (a UUID) for the default project, stored hashed; idempotent across restarts.
+    pub api_key: Option<String>,
+    /// Largest accepted request body in bytes, after gzip decompression.
+    pub max_body_bytes: usize,
+    /// Requests that may wait for the writer before new ones get 503.
+    pub queue_capacity: usize,
+    /// Requests committed together at most.
+    pub batch_max: usize,
+    /// Lifetime of issued JWTs.
+    pub jwt_ttl: Duration,
+    /// A JSON price table replacing the built-in one.
+    pub prices_file: Option<PathBuf>,
+    /// Base URL of the dashboard, used in `session_url` answers.
+    pub public_url: Option<String>,
+    /// Store `/v1/traces` requests that carry no credentials at all in the default project.
+    /// Off by default (they get 401). The Python SDK 0.4.x exports its first spans before its
+    /// token arrives and never resends them; a local single-user server may want them.
+    pub accept_unauthenticated_traces: bool,
+}
+
+impl Config {
+    /// The defaults, with the given data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            data_dir: data_dir.into(),
+            api_key: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            batch_max: DEFAULT_BATCH_MAX,
+            jwt_ttl: DEFAULT_JWT_TTL,
+            prices_file: None,
+            public_url: None,
+            accept_unauthenticated_traces: false,
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Errors and how they are answered over HTTP: always a JSON body `{"error": "message"}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// Why a request was refused. Each variant has one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed body, bad field value (400). The message names the field.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Missing, unknown, expired or forged credentials (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials that do not cover what was asked (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nothing of that id in the caller's project (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The body (after decompression) is larger than the limit (413).
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A content type or encoding the endpoint does not read (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The write queue is full; retry later (503 with `Retry-After`).
+    #[error("server busy: write queue full, retry later")]
+    Busy,
+    /// The server is shutting down (503).
+    #[error("server shutting down")]
+    ShuttingDown,
+    /// A storage failure (500); details are logged, not sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Busy | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Shorthand for [`ApiError::BadRequest`].
+    pub fn bad(message: impl Into<String>) -> Self {
+        ApiError::BadRequest(message.into())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match err {
+            StoreError::NotFound(m) => ApiError::NotFound(m),
+            StoreError::Forbidden(m) => ApiError::Forbidden(m),
+            StoreError::Invalid(m) => ApiError::BadRequest(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        } else {
+            tracing::debug!(%status, error = %self, "request refused");
+        }
+        let mut response = (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
+        if matches!(self, ApiError::Busy | ApiError::ShuttingDown) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_answers_503_with_retry_after_and_a_json_error() {
+        let response = ApiError::Busy.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let too_large = ApiError::PayloadTooLarge { limit: 10 };
+        assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(too_large.to_string(), "request body larger than 10 bytes");
+    }
+}

@@ -1,0 +1,511 @@
+//! OTLP/HTTP: `POST /v1/traces` (protobuf or JSON, optionally gzip) and `POST /v1/metrics`
+//! (accepted and discarded).
+//!
+//! Both encodings decode into [`Span`]s; the JSON reader accepts ids in hex (the OTLP spec) or
+//! base64 (protobuf's canonical JSON), enums as numbers or names, and 64-bit integers as numbers or
+//! strings. Spans that cannot be stored (bad ids, a session of another project) are reported in
+//! `partial_success`; the rest are committed before the answer.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use prost::Message;
+use serde_json::{Map, Value};
+
+use super::body::{BodyFormat, RawBody};
+use crate::error::ApiError;
+use crate::mapping::span::{map_spans, Span};
+use crate::state::AppState;
+use crate::store::{Outcome, Write};
+
+/// `POST /v1/traces`.
+pub async fn traces(State(state): State<AppState>, body: RawBody) -> Result<Response, ApiError> {
+    let format = body.format()?;
+    // A Bearer token (AgentOps SDKs), or the API key header (any OTel SDK configured with
+    // `OTEL_EXPORTER_OTLP_HEADERS=X-Agentops-Api-Key=...`), or none if so configured.
+    let claims = state.project_for_traces(&body.headers).await?;
+    let spans = match format {
+        BodyFormat::Protobuf => decode_protobuf(&body.bytes)?,
+        BodyFormat::Json => decode_json(&body.bytes)?,
+    };
+    let (events, sessions, mut rejected) = map_spans(&spans, state.prices());
+    let mut rejected_count = rejected.len();
+    if !events.is_empty() {
+        let outcome = state
+            .writer()
+            .submit(Write::IngestSpans {
+                project_id: claims.project_id,
+                sessions,
+                spans: events,
+            })
+            .await?;
+        if let Outcome::Spans {
+            rejected: n,
+            message,
+        } = outcome
+        {
+            rejected_count += n;
+            rejected.extend(message);
+        }
+    }
+    if rejected_count > 0 {
+        tracing::debug!(rejected = rejected_count, "spans rejected");
+    }
+    let message = rejected.into_iter().take(5).collect::<Vec<_>>().join("; ");
+    Ok(export_response(format, rejected_count as i64, message))
+}
+
+fn export_response(format: BodyFormat, rejected: i64, message: String) -> Response {
+    match format {
+        BodyFormat::Protobuf => {
+            let response = ExportTraceServiceResponse {
+                partial_success: (rejected > 0).then_some(ExportTracePartialSuccess {
+                    rejected_spans: rejected,
+                    error_message: message,
+                }),
+            };
+            (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-protobuf"),
+                )],
+                response.encode_to_vec(),
+            )
+                .into_response()
+        }
+        BodyFormat::Json => {
+            let body = if rejected > 0 {
+                serde_json::json!({"partialSuccess": {"rejectedSpans": rejected.to_string(), "errorMessage": message}})
+            } else {
+                serde_json::json!({})
+            };
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// `POST /v1/metrics`: accepted so that SDKs exporting metrics do not log errors; not stored.
+pub async fn metrics(State(_state): State<AppState>, body: RawBody) -> Result<Response, ApiError> {
+    match body.format()? {
+        BodyFormat::Protobuf => Ok((
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-protobuf"),
+            )],
+            Vec::<u8>::new(),
+        )
+            .into_response()),
+        BodyFormat::Json => Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response()),
+    }
+}
+
+fn any_value(value: &AnyValue) -> Value {
+    match &value.value {
+        None => Value::Null,
+        Some(any_value::Value::StringValue(s)) => Value::String(s.clone()),
+        Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
+        Some(any_value::Value::IntValue(i)) => Value::from(*i),
+        Some(any_value::Value::DoubleValue(d)) => serde_json::Number::from_f64(*d)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        Some(any_value::Value::ArrayValue(a)) => {
+            Value::Array(a.values.iter().map(any_value).collect())
+        }
+        Some(any_value::Value::KvlistValue(kv)) => {
+            Value::Object(key_values(&kv.values).into_iter().collect())
+        }
+        Some(any_value::Value::BytesValue(b)) => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
+        #[allow(unreachable_patterns)]
+        Some(_) => Value::Null,
+    }
+}
+
+fn key_values(kvs: &[KeyValue]) -> Vec<(String, Value)> {
+    kvs.iter()
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                kv.value.as_ref().map(any_value).unwrap_or(Value::Null),
+            )
+        })
+        .collect()
+}
+
+/// Decodes an OTLP protobuf `ExportTraceServiceRequest`.
+pub fn decode_protobuf(bytes: &[u8]) -> Result<Vec<Span>, ApiError> {
+    let request = ExportTraceServiceRequest::decode(bytes)
+        .map_err(|e| ApiError::bad(format!("invalid OTLP protobuf: {e}")))?;
+    let mut spans = Vec::new();
+    for resource_spans in &request.resource_spans {
+        for scope_spans in &resource_spans.scope_spans {
+            let scope = scope_spans
+                .scope
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            for s in &scope_spans.spans {
+                spans.push(Span {
+                    trace_id: s.trace_id.clone(),
+                    span_id: s.span_id.clone(),
+                    parent_span_id: s.parent_span_id.clone(),
+                    name: s.name.clone(),
+                    kind: s.kind,
+                    start_ns: s.start_time_unix_nano,
+                    end_ns: s.end_time_unix_nano,
+                    attributes: key_values(&s.attributes),
+                    status_code: s.status.as_ref().map(|st| st.code).unwrap_or(0),
+                    status_message: s.status.as_ref().map(|st| st.message.clone()).unwrap_or_default(),
+                    events: s
+                        .events
+                        .iter()
+                        .map(|e| {
+                            serde_json::json!({
+                                "name": e.name,
+                                "time": crate::mapping::span::format_ns(e.time_unix_nano),
+                                "attributes": Value::Object(key_values(&e.attributes).into_iter().collect()),
+                            })
+                        })
+                        .collect(),
+                    scope: scope.clone(),
+                });
+            }
+        }
+    }
+    Ok(spans)
+}
+
+fn field<'a>(obj: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
+    obj.get(camel)
+        .or_else(|| obj.get(snake))
+        .filter(|v| !v.is_null())
+}
+
+fn array<'a>(obj: &'a Value, camel: &str, snake: &str, at: &str) -> Result<&'a [Value], ApiError> {
+    match field(obj, camel, snake) {
+        None => Ok(&[]),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(ApiError::bad(format!("{at}.{camel} must be an array"))),
+    }
+}
+
+/// An id written as hex (OTLP JSON) or base64 (protobuf JSON). Unparseable ids come back empty,
+/// which rejects the span rather than the whole request.
+fn json_id(value: Option<&Value>, len: usize) -> Vec<u8> {
+    let Some(text) = value.and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    if text.len() == len * 2 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return (0..len)
+            .filter_map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+            .collect();
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()
+        .filter(|b| b.len() == len)
+        .unwrap_or_default()
+}
+
+fn json_u64(value: Option<&Value>, at: &str) -> Result<u64, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| ApiError::bad(format!("{at} must be a non-negative integer"))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::bad(format!("{at} must be a non-negative integer"))),
+        Some(_) => Err(ApiError::bad(format!(
+            "{at} must be a non-negative integer"
+        ))),
+    }
+}
+
+fn json_enum(value: Option<&Value>, names: &[&str]) -> i32 {
+    match value {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0) as i32,
+        Some(Value::String(s)) => names
+            .iter()
+            .position(|n| n == s)
+            .map(|p| p as i32)
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn json_any_value(value: &Value) -> Value {
+    let Some(obj) = value.as_object() else {
+        return Value::Null;
+    };
+    if let Some(v) = obj.get("stringValue") {
+        return v.clone();
+    }
+    if let Some(v) = obj.get("boolValue") {
+        return v.clone();
+    }
+    if let Some(v) = obj.get("intValue") {
+        return match v {
+            Value::String(s) => s
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| v.clone()),
+            other => other.clone(),
+        };
+    }
+    if let Some(v) = obj.get("doubleValue") {
+        return match v {
+            Value::String(s) => s
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or_else(|| v.clone()),
+            other => other.clone(),
+        };
+    }
+    if let Some(v) = obj.get("arrayValue") {
+        let values = v
+            .get("values")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        return Value::Array(values.iter().map(json_any_value).collect());
+    }
+    if let Some(v) = obj.get("kvlistValue") {
+        let values = v
+            .get("values")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        return Value::Object(json_key_values(values).into_iter().collect());
+    }
+    if let Some(v) = obj.get("bytesValue") {
+        return v.clone();
+    }
+    Value::Null
+}
+
+fn json_key_values(items: &[Value]) -> Vec<(String, Value)> {
+    items
+        .iter()
+        .filter_map(|kv| {
+            let key = kv.get("key")?.as_str()?.to_owned();
+            Some((
+                key,
+                kv.get("value").map(json_any_value).unwrap_or(Value::Null),
+            ))
+        })
+        .collect()
+}
+
+const SPAN_KINDS: [&str; 6] = [
+    "SPAN_KIND_UNSPECIFIED",
+    "SPAN_KIND_INTERNAL",
+    "SPAN_KIND_SERVER",
+    "SPAN_KIND_CLIENT",
+    "SPAN_KIND_PRODUCER",
+    "SPAN_KIND_CONSUMER",
+];
+const STATUS_CODES: [&str; 3] = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
+
+/// Decodes an OTLP JSON `ExportTraceServiceRequest`.
+pub fn decode_json(bytes: &[u8]) -> Result<Vec<Span>, ApiError> {
+    let root: Value = super::body::parse_json(bytes)?;
+    if !root.is_object() {
+        return Err(ApiError::bad("OTLP JSON body must be an object"));
+    }
+    let mut spans = Vec::new();
+    for (r, resource_spans) in array(&root, "resourceSpans", "resource_spans", "body")?
+        .iter()
+        .enumerate()
+    {
+        let at = format!("resourceSpans[{r}]");
+        let mut scopes = array(resource_spans, "scopeSpans", "scope_spans", &at)?.to_vec();
+        scopes.extend_from_slice(array(
+            resource_spans,
+            "instrumentationLibrarySpans",
+            "instrumentation_library_spans",
+            &at,
+        )?);
+        for (s, scope_spans) in scopes.iter().enumerate() {
+            let at = format!("{at}.scopeSpans[{s}]");
+            let scope = field(scope_spans, "scope", "scope")
+                .or_else(|| {
+                    field(
+                        scope_spans,
+                        "instrumentationLibrary",
+                        "instrumentation_library",
+                    )
+                })
+                .and_then(|s| s.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            for (i, span) in array(scope_spans, "spans", "spans", &at)?
+                .iter()
+                .enumerate()
+            {
+                let at = format!("{at}.spans[{i}]");
+                if !span.is_object() {
+                    return Err(ApiError::bad(format!("{at} must be an object")));
+                }
+                let status = field(span, "status", "status")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let events = array(span, "events", "events", &at)?
+                    .iter()
+                    .map(|e| {
+                        let time = json_u64(field(e, "timeUnixNano", "time_unix_nano"), "timeUnixNano").unwrap_or(0);
+                        let attrs = e.get("attributes").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+                        serde_json::json!({
+                            "name": e.get("name").cloned().unwrap_or(Value::Null),
+                            "time": crate::mapping::span::format_ns(time),
+                            "attributes": Value::Object(json_key_values(attrs).into_iter().collect::<Map<_, _>>()),
+                        })
+                    })
+                    .collect();
+                spans.push(Span {
+                    trace_id: json_id(field(span, "traceId", "trace_id"), 16),
+                    span_id: json_id(field(span, "spanId", "span_id"), 8),
+                    parent_span_id: json_id(field(span, "parentSpanId", "parent_span_id"), 8),
+                    name: span
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    kind: json_enum(span.get("kind"), &SPAN_KINDS),
+                    start_ns: json_u64(
+                        field(span, "startTimeUnixNano", "start_time_unix_nano"),
+                        &format!("{at}.startTimeUnixNano"),
+                    )?,
+                    end_ns: json_u64(
+                        field(span, "endTimeUnixNano", "end_time_unix_nano"),
+                        &format!("{at}.endTimeUnixNano"),
+                    )?,
+                    attributes: json_key_values(array(span, "attributes", "attributes", &at)?),
+                    status_code: json_enum(status.get("code"), &STATUS_CODES),
+                    status_message: status
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    events,
+                    scope: scope.clone(),
+                });
+            }
+        }
+    }
+    Ok(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_ids_in_hex_and_base64() {
+        let hex = Value::String("4659e1bbceabf5282f17204dbc5a6cb5".into());
+        let b64 = Value::String("Rlnhu86r9SgvFyBNvFpstQ==".into());
+        assert_eq!(json_id(Some(&hex), 16), json_id(Some(&b64), 16));
+        assert_eq!(json_id(Some(&hex), 16).len(), 16);
+        assert!(json_id(Some(&Value::String("zz".into())), 8).is_empty());
+    }
+
+    #[test]
+    fn json_and_protobuf_decode_alike() {
+        let json = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"scope": {"name": "s"}, "spans": [{
+            "traceId": "4659e1bbceabf5282f17204dbc5a6cb5", "spanId": "4b8fbed901cd0de2",
+            "name": "x.tool", "kind": "SPAN_KIND_CLIENT", "startTimeUnixNano": "1795311032720470384",
+            "endTimeUnixNano": 1795311032720524223u64, "status": {"code": "STATUS_CODE_ERROR", "message": "m"},
+            "attributes": [{"key": "n", "value": {"intValue": "12"}}, {"key": "a", "value": {"arrayValue": {"values": [{"stringValue": "t"}]}}}]
+        }]}]}]});
+        let from_json = decode_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!(from_json.len(), 1);
+        let s = &from_json[0];
+        assert_eq!(
+            (s.kind, s.status_code, s.status_message.as_str()),
+            (3, 2, "m")
+        );
+        assert_eq!(s.attributes[0], ("n".to_string(), Value::from(12)));
+        assert_eq!(s.attributes[1].1, serde_json::json!(["t"]));
+
+        use opentelemetry_proto::tonic::trace::v1 as t;
+        let proto = ExportTraceServiceRequest {
+            resource_spans: vec![t::ResourceSpans {
+                scope_spans: vec![t::ScopeSpans {
+                    scope: Some(
+                        opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+                            name: "s".into(),
+                            ..Default::default()
+                        },
+                    ),
+                    spans: vec![t::Span {
+                        trace_id: s.trace_id.clone(),
+                        span_id: s.span_id.clone(),
+                        name: "x.tool".into(),
+                        kind: 3,
+                        start_time_unix_nano: s.start_ns,
+                        end_time_unix_nano: s.end_ns,
+                        status: Some(t::Status {
+                            code: 2,
+                            message: "m".into(),
+                        }),
+                        attributes: vec![
+                            KeyValue {
+                                key: "n".into(),
+                                value: Some(AnyValue {
+                                    value: Some(any_value::Value::IntValue(12)),
+                                }),
+                                ..Default::default()
+                            },
+                            KeyValue {
+                                key: "a".into(),
+                                value: Some(AnyValue {
+                                    value: Some(any_value::Value::ArrayValue(
+                                        opentelemetry_proto::tonic::common::v1::ArrayValue {
+                                            values: vec![AnyValue {
+                                                value: Some(any_value::Value::StringValue(
+                                                    "t".into(),
+                                                )),
+                                            }],
+                                        },
+                                    )),
+                                }),
+                                ..Default::default()
+                            },
+                        ],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let from_proto = decode_protobuf(&proto.encode_to_vec()).unwrap();
+        assert_eq!(from_proto, from_json);
+    }
+
+    #[test]
+    fn malformed_bodies_are_bad_requests() {
+        assert!(matches!(
+            decode_protobuf(b"\xff\xff\xff"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(decode_json(b"{"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(decode_json(b"[]"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            decode_json(br#"{"resourceSpans": 3}"#),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+}

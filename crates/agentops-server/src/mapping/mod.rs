@@ -1,0 +1,117 @@
+//! Where incoming data becomes rows: [`v2`] maps AgentOps v2 events and sessions, [`span`] maps
+//! OTLP spans (AgentOps 0.4, GenAI semantic conventions, OpenInference, the Rust SDK), both onto
+//! [`crate::store::EventRecord`] and [`crate::store::SessionRecord`].
+
+pub mod span;
+pub mod v2;
+
+use agentops_core::pricing::{PriceTable, Usage};
+use serde_json::Value;
+
+use crate::store::EventRecord;
+
+/// Parses an ISO 8601 timestamp and rewrites it in the stored form (UTC, microseconds), or says
+/// which field is wrong. A timestamp without an offset (Python's naive `isoformat()`) is UTC.
+pub fn normalize_time(text: &str, field: &str) -> Result<String, String> {
+    let text = text.trim();
+    agentops_core::timestamp::parse(text)
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        })
+        .map(agentops_core::timestamp::format)
+        .map_err(|_| format!("{field}: {text:?} is not an ISO 8601 timestamp"))
+}
+
+/// A token count: a non-negative integer, or a string holding one. `Ok(None)` for null/absent.
+pub fn token_count(value: Option<&Value>, field: &str) -> Result<Option<i64>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let n = match v {
+                Value::Number(n) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            };
+            match n {
+                Some(n) if n >= 0 => Ok(Some(n)),
+                _ => Err(format!("{field} must be a non-negative integer")),
+            }
+        }
+    }
+}
+
+/// A cost in dollars: a non-negative number, or a string holding one. `Ok(None)` for null,
+/// absent or empty.
+pub fn dollars(value: Option<&Value>, field: &str) -> Result<Option<f64>, String> {
+    let n = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => return Ok(None),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    };
+    match n {
+        Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+        _ => Err(format!("{field} must be a non-negative number")),
+    }
+}
+
+/// Fills in the cost from the price table when the client sent none and the model is known.
+pub fn price_event(event: &mut EventRecord, prices: &PriceTable) {
+    if event.cost.is_some() {
+        return;
+    }
+    let Some(model) = event.model.as_deref() else {
+        return;
+    };
+    if event.input_tokens.is_none() && event.output_tokens.is_none() {
+        return;
+    }
+    let usage = Usage {
+        input_tokens: event.input_tokens.unwrap_or(0).max(0) as u64,
+        output_tokens: event.output_tokens.unwrap_or(0).max(0) as u64,
+        cached_tokens: event.cached_tokens.unwrap_or(0).max(0) as u64,
+    };
+    event.cost = prices.cost(model, &usage);
+}
+
+/// A JSON value kept as is, except that a string holding JSON (an object or array) is parsed.
+pub fn maybe_json(value: &Value) -> Value {
+    if let Value::String(s) = value {
+        let t = s.trim_start();
+        if t.starts_with('{') || t.starts_with('[') {
+            if let Ok(parsed) = serde_json::from_str(s) {
+                return parsed;
+            }
+        }
+    }
+    value.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_normalized_to_utc_microseconds() {
+        let n = |t: &str| super::normalize_time(t, "f");
+        assert_eq!(
+            n("2026-11-22T01:30:22.721555+00:00").unwrap(),
+            "2026-11-22T01:30:22.721555+00:00"
+        );
+        assert_eq!(
+            n("2026-11-22T03:30:22.7215551+02:00").unwrap(),
+            "2026-11-22T01:30:22.721555+00:00"
+        );
+        assert_eq!(
+            n("2026-11-22T01:30:22Z").unwrap(),
+            "2026-11-22T01:30:22.000000+00:00"
+        );
+        assert_eq!(
+            n("2026-11-22T01:30:22.5").unwrap(),
+            "2026-11-22T01:30:22.500000+00:00"
+        );
+        assert!(n("2026-11-22").unwrap_err().starts_with("f: "));
+        assert!(n("yesterday").is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! What every request handler shares, and how it finds the caller's project.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use agentops_core::pricing::PriceTable;
+use axum::http::HeaderMap;
+
+use crate::auth::{self, Claims, JwtKeys};
+use crate::error::ApiError;
+use crate::store::Store;
+use crate::writer::WriterHandle;
+
+/// Shared state of the HTTP handlers. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    writer: WriterHandle,
+    jwt: JwtKeys,
+    prices: PriceTable,
+    max_body_bytes: usize,
+    public_url: String,
+    /// Where `/v1/traces` without credentials goes, when allowed.
+    anonymous_trace_project: Option<String>,
+    /// API key hash → project id, for keys seen before (keys are never deleted while running).
+    key_cache: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Assembles the state from its parts.
+    pub fn new(
+        store: Arc<dyn Store>,
+        writer: WriterHandle,
+        jwt: JwtKeys,
+        prices: PriceTable,
+        max_body_bytes: usize,
+        public_url: String,
+        anonymous_trace_project: Option<String>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                writer,
+                jwt,
+                prices,
+                max_body_bytes,
+                public_url,
+                anonymous_trace_project,
+                key_cache: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The write queue.
+    pub fn writer(&self) -> &WriterHandle {
+        &self.inner.writer
+    }
+
+    /// The token signer.
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.inner.jwt
+    }
+
+    /// The model price table.
+    pub fn prices(&self) -> &PriceTable {
+        &self.inner.prices
+    }
+
+    /// The body size limit, after decompression.
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
+    }
+
+    /// Where a session can be seen.
+    pub fn session_url(&self, session_id: &str) -> String {
+        format!(
+            "{}/api/v1/sessions/{session_id}",
+            self.inner.public_url.trim_end_matches('/')
+        )
+    }
+
+    /// Runs a blocking store read off the async threads.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+    {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| ApiError::Internal(format!("read task failed: {e}")))?
+            .map_err(ApiError::from)
+    }
+
+    /// The project of an API key, or 401.
+    pub async fn project_for_api_key(&self, key: &str) -> Result<String, ApiError> {
+        if !auth::is_valid_api_key(key) {
+            return Err(ApiError::Unauthorized(
+                "invalid API key: expected a UUID".into(),
+            ));
+        }
+        let hash = auth::hash_api_key(key);
+        if let Some(project) = self.cached_key(&hash) {
+            return Ok(project);
+        }
+        let lookup = hash.clone();
+        match self.read(move |s| s.project_for_key(&lookup)).await? {
+            Some(project) => {
+                if let Ok(mut cache) = self.inner.key_cache.lock() {
+                    cache.insert(hash, project.clone());
+                }
+                Ok(project)
+            }
+            None => Err(ApiError::Unauthorized("unknown API key".into())),
+        }
+    }
+
+    fn cached_key(&self, hash: &str) -> Option<String> {
+        self.inner.key_cache.lock().ok()?.get(hash).cloned()
+    }
+
+    /// The project of the `X-Agentops-Api-Key` header, or 401 if it is missing or unknown.
+    pub async fn project_from_api_key_header(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<String, ApiError> {
+        let key = header_str(headers, agentops_core::v2::API_KEY_HEADER)
+            .ok_or_else(|| ApiError::Unauthorized("missing X-Agentops-Api-Key header".into()))?;
+        self.project_for_api_key(key).await
+    }
+
+    /// The verified claims of the `Authorization: Bearer` token, or 401.
+    pub fn bearer_claims(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
+        let token = bearer_token(headers)
+            .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".into()))?;
+        self.inner.jwt.verify(token)
+    }
+
+    /// For v2 calls made with a session token: the claims, checked against the API key header
+    /// when one is sent too (a key of another project is refused).
+    pub async fn session_claims(&self, headers: &HeaderMap) -> Result<(Claims, String), ApiError> {
+        let claims = self.bearer_claims(headers)?;
+        let session_id = claims
+            .session_id()
+            .ok_or_else(|| ApiError::Unauthorized("a session token is required".into()))?
+            .to_owned();
+        if let Some(key) = header_str(headers, agentops_core::v2::API_KEY_HEADER) {
+            let project = self.project_for_api_key(key).await?;
+            if project != claims.project_id {
+                return Err(ApiError::Forbidden(
+                    "API key and session token belong to different projects".into(),
+                ));
+            }
+        }
+        Ok((claims, session_id))
+    }
+
+    /// The project for `/v1/traces`: from credentials if any are sent, else the default project
+    /// when unauthenticated traces are accepted, else 401.
+    pub async fn project_for_traces(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
+        let has_credentials = bearer_token(headers).is_some()
+            || header_str(headers, agentops_core::v2::API_KEY_HEADER).is_some();
+        match &self.inner.anonymous_trace_project {
+            Some(project_id) if !has_credentials => Ok(Claims {
+                sub: auth::PROJECT_SUBJECT.into(),
+                project_id: project_id.clone(),
+                exp: 0,
+                iat: 0,
+            }),
+            _ => self.project_from_any(headers).await,
+        }
+    }
+
+    /// The caller's project from a Bearer token or, failing that, the API key header.
+    pub async fn project_from_any(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
+        if bearer_token(headers).is_some() {
+            return self.bearer_claims(headers);
+        }
+        if header_str(headers, agentops_core::v2::API_KEY_HEADER).is_some() {
+            let project_id = self.project_from_api_key_header(headers).await?;
+            return Ok(Claims {
+                sub: auth::PROJECT_SUBJECT.into(),
+                project_id,
+                exp: 0,
+                iat: 0,
+            });
+        }
+        Err(ApiError::Unauthorized(
+            "missing credentials: send X-Agentops-Api-Key or Authorization: Bearer".into(),
+        ))
+    }
+}
+
+/// A header's value as text, if present and valid.
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = header_str(headers, "authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}

@@ -1,0 +1,280 @@
+//! The data model and the [`Store`] trait every storage engine implements.
+//!
+//! One model serves every ingest path: v2 events and OTLP spans both become [`EventRecord`]s in a
+//! session, sessions carry end state and tags, agents and uploaded logs hang off a session.
+//! Everything is scoped by project: no read or write ever crosses projects.
+//!
+//! Writes arrive as batches of [`Write`]s (see [`crate::writer`]) and are committed in one
+//! transaction; each write succeeds or fails on its own, and all are idempotent (sessions by id,
+//! events by `(project, session, id)`, agents by `(project, id)`), so a client retry never
+//! duplicates anything. Events are keyed within their session because OTLP span ids are only
+//! unique within a trace.
+
+#[cfg(test)]
+pub(crate) mod conformance;
+pub mod sqlite;
+
+use agentops_core::EndState;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A storage failure, or a write the store refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The session (or other parent) does not exist in the caller's project.
+    #[error("{0}")]
+    NotFound(String),
+    /// The id is owned by another project.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The write is inconsistent (for example an event of another session).
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// The database files could not be reached.
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A stored value could not be read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// A session, or the fields of one to set. `None` fields keep what is stored; `tags` replace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The session id (a UUID for v2; the trace id as a UUID, or `session.id`, for OTLP).
+    pub id: String,
+    /// A display name (the name of an OTLP session span).
+    pub name: Option<String>,
+    /// Start time, `agentops_core::timestamp::format` form; the earliest one wins.
+    pub start_time: Option<String>,
+    /// End time.
+    pub end_time: Option<String>,
+    /// How it ended.
+    pub end_state: Option<EndState>,
+    /// Why it ended that way.
+    pub end_state_reason: Option<String>,
+    /// Tags; replace the stored set when given.
+    pub tags: Option<Vec<String>>,
+    /// The client's host environment, free-form.
+    pub host_env: Option<Value>,
+    /// A link to a recording.
+    pub video: Option<String>,
+}
+
+/// One event (a v2 event or an OTLP span), as stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Unique within its session: the v2 event id, the span's `event.id`, or the span id in hex.
+    pub id: String,
+    /// The session it belongs to.
+    pub session_id: String,
+    /// `llms`, `tools`, `actions`, `errors`, or another kind (`agent`, `task`, `workflow`, …).
+    pub kind: String,
+    /// What it is called.
+    pub name: Option<String>,
+    /// The parent event or span (an error's `trigger_event`, a span's parent span id in hex).
+    pub parent_id: Option<String>,
+    /// OTLP trace id, hex.
+    pub trace_id: Option<String>,
+    /// OTLP span id, hex.
+    pub span_id: Option<String>,
+    /// Start time (`agentops_core::timestamp::format` form, so text order is time order).
+    pub start_time: String,
+    /// End time.
+    pub end_time: Option<String>,
+    /// `ok`, `error`, or `None` when unset.
+    pub status: Option<String>,
+    /// The error message, when the status says error.
+    pub status_message: Option<String>,
+    /// The agent that did it.
+    pub agent_id: Option<String>,
+    /// The LLM model.
+    pub model: Option<String>,
+    /// The LLM provider (`openai`, `anthropic`, …).
+    pub provider: Option<String>,
+    /// The prompt: a string or chat messages.
+    pub prompt: Option<Value>,
+    /// The completion: a string or messages.
+    pub completion: Option<Value>,
+    /// What it was given.
+    pub params: Option<Value>,
+    /// What it gave back.
+    pub returns: Option<Value>,
+    /// Input tokens, cached ones included.
+    pub input_tokens: Option<i64>,
+    /// Output tokens, reasoning ones included.
+    pub output_tokens: Option<i64>,
+    /// Input tokens read from the prompt cache.
+    pub cached_tokens: Option<i64>,
+    /// Output tokens spent on reasoning.
+    pub reasoning_tokens: Option<i64>,
+    /// Cost in US dollars: the client's, else computed from the price table.
+    pub cost: Option<f64>,
+    /// Every other attribute, as a JSON object.
+    pub attributes: Value,
+}
+
+/// One write, applied atomically on its own within a batch.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// `create_session`: creates the session, or (a retry) updates it; refused if the id is
+    /// another project's.
+    CreateSession {
+        /// Owner.
+        project_id: String,
+        /// The session.
+        session: SessionRecord,
+    },
+    /// `update_session`: sets the given fields of an existing session; answers its cost.
+    UpdateSession {
+        /// Owner.
+        project_id: String,
+        /// The fields to set.
+        session: SessionRecord,
+    },
+    /// `create_events`: events of one existing session.
+    CreateEvents {
+        /// Owner.
+        project_id: String,
+        /// The session all the events belong to.
+        session_id: String,
+        /// The events; ones already stored are left as they are.
+        events: Vec<EventRecord>,
+    },
+    /// `create_agent`.
+    CreateAgent {
+        /// Owner.
+        project_id: String,
+        /// The session the agent was registered in.
+        session_id: String,
+        /// The agent's id.
+        agent_id: String,
+        /// Its name.
+        name: String,
+    },
+    /// OTLP spans: sessions are created on first sight; spans of a session owned by another
+    /// project are rejected (counted in [`Outcome::Spans`]).
+    IngestSpans {
+        /// Owner.
+        project_id: String,
+        /// Session fields gathered from the spans (start times, session spans' end state, tags).
+        sessions: Vec<SessionRecord>,
+        /// The spans.
+        spans: Vec<EventRecord>,
+    },
+    /// `/v4/logs/upload/`: captured output of a trace.
+    AppendLog {
+        /// Owner.
+        project_id: String,
+        /// The session (trace) it belongs to.
+        session_id: String,
+        /// The text.
+        body: String,
+    },
+}
+
+/// What a successful write did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Done.
+    Done,
+    /// The session's total cost after the write, in US dollars.
+    SessionCost(f64),
+    /// How many new rows were stored (the rest were already there).
+    Inserted(usize),
+    /// OTLP spans: how many were rejected, and why.
+    Spans {
+        /// Spans refused.
+        rejected: usize,
+        /// Why, when any were.
+        message: Option<String>,
+    },
+}
+
+/// A row of the session list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    /// The session id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Start time.
+    pub start_time: Option<String>,
+    /// End time.
+    pub end_time: Option<String>,
+    /// `Success`, `Fail`, `Indeterminate`.
+    pub end_state: Option<String>,
+    /// Why.
+    pub end_state_reason: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Number of stored events.
+    pub event_count: i64,
+    /// Sum of input tokens.
+    pub input_tokens: i64,
+    /// Sum of output tokens.
+    pub output_tokens: i64,
+    /// Total cost, US dollars.
+    pub cost: f64,
+}
+
+/// An agent of a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// A session with everything stored about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionDetail {
+    /// The list fields.
+    #[serde(flatten)]
+    pub summary: SessionSummary,
+    /// The client's host environment.
+    pub host_env: Option<Value>,
+    /// Recording link.
+    pub video: Option<String>,
+    /// Agents registered in the session.
+    pub agents: Vec<AgentRecord>,
+    /// Events ordered by start time.
+    pub events: Vec<EventRecord>,
+    /// Uploaded logs, oldest first.
+    pub logs: Vec<String>,
+}
+
+/// A storage engine. Methods block; async callers use `spawn_blocking` or the writer thread.
+pub trait Store: Send + Sync + 'static {
+    /// Applies `writes` in one transaction (group commit). Each write gets its own result; the
+    /// outer error means nothing was committed.
+    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError>;
+    /// Creates a project; returns its id.
+    fn create_project(&self, name: &str) -> Result<String, StoreError>;
+    /// The first project created, if any.
+    fn default_project(&self) -> Result<Option<String>, StoreError>;
+    /// Stores an API key hash for a project; `false` if that hash was already stored.
+    fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, StoreError>;
+    /// How many API keys exist.
+    fn api_key_count(&self) -> Result<u64, StoreError>;
+    /// The project an API key hash belongs to.
+    fn project_for_key(&self, key_hash: &str) -> Result<Option<String>, StoreError>;
+    /// The project owning a session id.
+    fn session_owner(&self, session_id: &str) -> Result<Option<String>, StoreError>;
+    /// The project's sessions, newest first.
+    fn list_sessions(
+        &self,
+        project_id: &str,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, StoreError>;
+    /// One session of the project, with its events.
+    fn session_detail(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> Result<Option<SessionDetail>, StoreError>;
+}

@@ -1,0 +1,547 @@
+//! Bad input, authentication, cross-project isolation, gzip, restarts: each refused request gets
+//! its status and a JSON error, and leaves the store unchanged.
+
+mod common;
+
+use agentops_server::auth::{Claims, JwtKeys};
+use common::{fixture, gzip, otlp_json_to_protobuf, temp_dir, TestServer, API_KEY, MAX_BODY};
+use serde_json::{json, Value};
+
+const V03_SESSION: &str = "ec025968-28a1-40dc-a031-44309d8be760";
+const V04_SESSION: &str = "4659e1bb-ceab-f528-2f17-204dbc5a6cb5";
+
+/// A server holding the v03 session with its events, and the session's JWT.
+fn seeded() -> (TestServer, String) {
+    let server = TestServer::start();
+    let reply = server.post_json(
+        "/v2/create_session",
+        &[("X-Agentops-Api-Key", API_KEY)],
+        &fixture("v03_v2_create_session.json")["body"],
+    );
+    assert_eq!(reply.status, 200);
+    let jwt = reply.json()["jwt"].as_str().unwrap().to_owned();
+    let auth = format!("Bearer {jwt}");
+    let reply = server.post_json(
+        "/v2/create_events",
+        &[("X-Agentops-Api-Key", API_KEY), ("Authorization", &auth)],
+        &fixture("v03_v2_create_events.json")["body"],
+    );
+    assert_eq!(reply.status, 200);
+    (server, jwt)
+}
+
+fn one_event(id: &str, init: &str) -> Value {
+    json!({"events": [{"id": id, "event_type": "actions", "init_timestamp": init,
+        "end_timestamp": "2026-11-22T01:30:22.839851+00:00", "params": {}, "returns": null,
+        "session_id": V03_SESSION, "action_type": "x"}]})
+}
+
+#[test]
+fn bad_requests_are_refused_with_json_errors_and_change_nothing() {
+    let (server, jwt) = seeded();
+    let auth = format!("Bearer {jwt}");
+    let key = ("X-Agentops-Api-Key", API_KEY);
+    let bearer = ("Authorization", auth.as_str());
+    let json_type = ("Content-Type", "application/json");
+    let before = server.snapshot();
+
+    // malformed JSON
+    server
+        .post(
+            "/v2/create_events",
+            &[key, bearer, json_type],
+            "{\"events\": [",
+        )
+        .error(400);
+    // wrong shape
+    server
+        .post(
+            "/v2/create_events",
+            &[key, bearer, json_type],
+            "{\"events\": 3}",
+        )
+        .error(400);
+    // a bad id or timestamp names the field
+    let msg = server
+        .post_json(
+            "/v2/create_events",
+            &[key, bearer],
+            &one_event("not-a-uuid", "2026-11-22T01:30:22.776840+00:00"),
+        )
+        .error(400);
+    assert!(msg.contains("events[0].id"), "{msg}");
+    let msg = server
+        .post_json(
+            "/v2/create_events",
+            &[key, bearer],
+            &one_event("0d5b7c1e-55a4-4e5e-8f1e-111111111111", "last tuesday"),
+        )
+        .error(400);
+    assert!(msg.contains("events[0].init_timestamp"), "{msg}");
+    // one bad event refuses the whole batch
+    let mut batch = fixture("v03_v2_create_events.json")["body"].clone();
+    batch["events"][24]["end_timestamp"] = json!("never");
+    batch["events"][0]["id"] = json!("0d5b7c1e-55a4-4e5e-8f1e-222222222222");
+    let msg = server
+        .post_json("/v2/create_events", &[key, bearer], &batch)
+        .error(400);
+    assert!(msg.contains("events[24].end_timestamp"), "{msg}");
+    let mut bad_session = fixture("v03_v2_create_session.json")["body"].clone();
+    bad_session["session"]["session_id"] = json!("abc");
+    let msg = server
+        .post_json("/v2/create_session", &[key], &bad_session)
+        .error(400);
+    assert!(msg.contains("session.session_id"), "{msg}");
+    bad_session["session"]["session_id"] = json!("7d4b7c1e-55a4-4e5e-8f1e-333333333333");
+    bad_session["session"]["init_timestamp"] = json!("2026-13-45");
+    let msg = server
+        .post_json("/v2/create_session", &[key], &bad_session)
+        .error(400);
+    assert!(msg.contains("session.init_timestamp"), "{msg}");
+
+    // wrong content type / encoding
+    server
+        .post(
+            "/v2/create_events",
+            &[key, bearer, ("Content-Type", "text/plain")],
+            "{}",
+        )
+        .error(415);
+    server
+        .post("/v1/traces", &[bearer, ("Content-Type", "text/plain")], "x")
+        .error(415);
+    server
+        .post(
+            "/v2/create_events",
+            &[key, bearer, json_type, ("Content-Encoding", "br")],
+            "{}",
+        )
+        .error(415);
+    // corrupt gzip
+    server
+        .post(
+            "/v2/create_events",
+            &[key, bearer, json_type, ("Content-Encoding", "gzip")],
+            "not gzip",
+        )
+        .error(400);
+
+    // OTLP: malformed protobuf and JSON
+    let token = server
+        .post_json("/v3/auth/token", &[], &json!({"api_key": API_KEY}))
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project_auth = format!("Bearer {token}");
+    let pauth = ("Authorization", project_auth.as_str());
+    server
+        .post(
+            "/v1/traces",
+            &[pauth, ("Content-Type", "application/x-protobuf")],
+            b"\x0a\xff\xff\xff\xff\x0f",
+        )
+        .error(400);
+    server
+        .post("/v1/traces", &[pauth, json_type], "{\"resourceSpans\": {}}")
+        .error(400);
+
+    // too large, plain and as a gzip bomb (small on the wire, huge once inflated)
+    let big = vec![b' '; MAX_BODY + 1];
+    server
+        .post("/v2/create_events", &[key, bearer, json_type], &big)
+        .error(413);
+    let bomb = gzip(&vec![b' '; 64 * 1024 * 1024]);
+    assert!(bomb.len() < MAX_BODY / 2);
+    let msg = server
+        .post(
+            "/v1/traces",
+            &[pauth, json_type, ("Content-Encoding", "gzip")],
+            &bomb,
+        )
+        .error(413);
+    assert!(msg.contains("larger than"), "{msg}");
+
+    // authentication
+    let events = fixture("v03_v2_create_events.json")["body"].clone();
+    server
+        .post_json("/v2/create_events", &[key], &events)
+        .error(401);
+    server
+        .post_json(
+            "/v2/create_events",
+            &[key, ("Authorization", "Bearer nope")],
+            &events,
+        )
+        .error(401);
+    let forged = JwtKeys::new(vec![1; 32], 3600).issue(V03_SESSION, server.server().project_id());
+    let forged = format!("Bearer {forged}");
+    server
+        .post_json(
+            "/v2/create_events",
+            &[key, ("Authorization", &forged)],
+            &events,
+        )
+        .error(401);
+    let secret = std::fs::read(server.dir.join(agentops_server::SECRET_FILE)).unwrap();
+    let expired = JwtKeys::new(secret, 3600).sign(&Claims {
+        sub: V03_SESSION.into(),
+        project_id: server.server().project_id().into(),
+        exp: 1_000,
+        iat: 0,
+    });
+    let expired = format!("Bearer {expired}");
+    let msg = server
+        .post_json(
+            "/v2/create_events",
+            &[key, ("Authorization", &expired)],
+            &events,
+        )
+        .error(401);
+    assert!(msg.contains("expired"), "{msg}");
+    server
+        .post_json(
+            "/v2/create_session",
+            &[],
+            &fixture("v03_v2_create_session.json")["body"],
+        )
+        .error(401);
+    server
+        .post_json(
+            "/v2/create_session",
+            &[("X-Agentops-Api-Key", "not-a-uuid")],
+            &fixture("v03_v2_create_session.json")["body"],
+        )
+        .error(401);
+    server
+        .post_json(
+            "/v2/create_session",
+            &[("X-Agentops-Api-Key", "00000000-0000-4000-8000-000000000000")],
+            &fixture("v03_v2_create_session.json")["body"],
+        )
+        .error(401);
+    server
+        .post_json(
+            "/v3/auth/token",
+            &[],
+            &json!({"api_key": "00000000-0000-4000-8000-000000000000"}),
+        )
+        .error(401);
+    let otlp = fixture("v04_v1_traces.json")["body_decoded_otlp"].clone();
+    server
+        .post(
+            "/v1/traces",
+            &[("Content-Type", "application/x-protobuf")],
+            otlp_json_to_protobuf(&otlp),
+        )
+        .error(401);
+    server.get("/api/v1/sessions", &[]).error(401);
+    server.get("/api/v1/sessions?limit=0", &[key]).error(400);
+    server
+        .post_json("/v4/logs/upload/", &[pauth], &json!({"body": "x"}))
+        .error(400);
+    server
+        .post_json(
+            "/v4/logs/upload/",
+            &[pauth, ("Trace-Id", "0x12")],
+            &json!({"body": "x"}),
+        )
+        .error(400);
+    // a session token is for its own session only
+    let mut other = fixture("v03_v2_update_session_end_Fail.json")["body"].clone();
+    other["session"]["session_id"] = json!("bff980d9-1ed7-4355-b15e-5492e74ff7bd");
+    server
+        .post_json("/v2/update_session", &[key, bearer], &other)
+        .error(403);
+    // unknown session
+    server
+        .post_json(
+            "/v2/reauthorize_jwt",
+            &[key],
+            &json!({"session_id": "bff980d9-1ed7-4355-b15e-5492e74ff7bd"}),
+        )
+        .error(404);
+    server.get("/api/v1/sessions/nope", &[key]).error(404);
+    server.get("/no/such/path", &[]).error(404);
+
+    assert_eq!(
+        server.snapshot(),
+        before,
+        "refused requests changed the store"
+    );
+
+    // and a good gzip request still works
+    let reply = server.post(
+        "/v2/create_events",
+        &[key, bearer, json_type, ("Content-Encoding", "gzip")],
+        gzip(
+            one_event(
+                "0d5b7c1e-55a4-4e5e-8f1e-444444444444",
+                "2026-11-22T01:30:22.776840+00:00",
+            )
+            .to_string()
+            .as_bytes(),
+        ),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(server.session(V03_SESSION)["event_count"], 26);
+}
+
+#[test]
+fn projects_never_see_or_touch_each_other() {
+    let (server, jwt_a) = seeded();
+    let (_project_b, key_b) = server.server().create_project("other").unwrap();
+    let kb = ("X-Agentops-Api-Key", key_b.as_str());
+    let before = server.snapshot();
+
+    // B cannot take over A's session id, re-authorize it, read it or list it.
+    server
+        .post_json(
+            "/v2/create_session",
+            &[kb],
+            &fixture("v03_v2_create_session.json")["body"],
+        )
+        .error(403);
+    server
+        .post_json(
+            "/v2/reauthorize_jwt",
+            &[kb],
+            &json!({"session_id": V03_SESSION}),
+        )
+        .error(404);
+    server
+        .get(&format!("/api/v1/sessions/{V03_SESSION}"), &[kb])
+        .error(404);
+    let list = server.get("/api/v1/sessions", &[kb]);
+    assert_eq!(list.status, 200);
+    assert_eq!(list.json()["sessions"], json!([]));
+
+    // A's session token with B's key is refused.
+    let auth_a = format!("Bearer {jwt_a}");
+    server
+        .post_json(
+            "/v2/create_events",
+            &[kb, ("Authorization", &auth_a)],
+            &fixture("v03_v2_create_events.json")["body"],
+        )
+        .error(403);
+
+    // A's spans go in under A; B's token cannot add spans to A's trace session.
+    let otlp = fixture("v04_v1_traces.json")["body_decoded_otlp"].clone();
+    let proto = otlp_json_to_protobuf(&otlp);
+    let token_a = server
+        .post_json("/v3/auth/token", &[], &json!({"api_key": API_KEY}))
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token_b = server
+        .post_json("/v3/auth/token", &[], &json!({"api_key": key_b}))
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = server.post(
+        "/v1/traces",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Authorization", &format!("Bearer {token_a}")),
+        ],
+        &proto,
+    );
+    assert_eq!(reply.status, 200);
+    let before_b = server.snapshot();
+    assert_ne!(before_b, before);
+    let reply = server.post(
+        "/v1/traces",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &format!("Bearer {token_b}")),
+        ],
+        otlp.to_string(),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["partialSuccess"]["rejectedSpans"], "10");
+    let reply = server.post_json(
+        "/v4/logs/upload/",
+        &[
+            ("Authorization", &format!("Bearer {token_b}")),
+            ("Trace-Id", "93512652547142718614884694637313420469"),
+        ],
+        &json!({"body": "b's logs"}),
+    );
+    reply.error(403);
+    assert_eq!(server.snapshot(), before_b);
+    assert_eq!(server.session(V04_SESSION)["event_count"], 10);
+    // A session token reads its own session only.
+    assert_eq!(
+        server
+            .get(
+                &format!("/api/v1/sessions/{V03_SESSION}"),
+                &[("Authorization", &auth_a)]
+            )
+            .status,
+        200
+    );
+    server
+        .get(
+            &format!("/api/v1/sessions/{V04_SESSION}"),
+            &[("Authorization", &auth_a)],
+        )
+        .error(403);
+    server
+        .get("/api/v1/sessions", &[("Authorization", &auth_a)])
+        .error(403);
+    // B sees nothing at all
+    assert_eq!(
+        server
+            .get(
+                "/api/v1/sessions",
+                &[("Authorization", &format!("Bearer {token_b}"))]
+            )
+            .json()["sessions"],
+        json!([])
+    );
+}
+
+#[test]
+fn restart_keeps_data_and_keys_and_generates_a_key_once() {
+    let dir = temp_dir();
+    let first = TestServer::start_in(dir.clone(), |c| c.api_key = None);
+    let key = first
+        .server()
+        .created_api_key()
+        .expect("a key on first start")
+        .to_owned();
+    let token = first.post_json("/v3/auth/token", &[], &json!({"api_key": key}));
+    assert_eq!(token.status, 200);
+    let auth = format!("Bearer {}", token.json()["token"].as_str().unwrap());
+    let otlp = fixture("v04_v1_traces.json")["body_decoded_otlp"].clone();
+    let reply = first.post(
+        "/v1/traces",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &auth),
+        ],
+        otlp.to_string(),
+    );
+    assert_eq!(reply.status, 200);
+    let project = first.server().project_id().to_owned();
+    let dir = first.stop();
+
+    let second = TestServer::start_in(dir.clone(), |c| c.api_key = Some(API_KEY.into()));
+    assert!(second.server().created_api_key().is_none());
+    assert_eq!(second.server().project_id(), project);
+    // the old key still works, the secret persisted (old token valid), and the data is there
+    assert_eq!(
+        second
+            .post_json("/v3/auth/token", &[], &json!({"api_key": key}))
+            .status,
+        200
+    );
+    let detail = second.get(
+        &format!("/api/v1/sessions/{V04_SESSION}"),
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(detail.status, 200);
+    assert_eq!(detail.json()["event_count"], 10);
+    let dir = second.stop();
+
+    // the scripted key is idempotent across restarts
+    let third = TestServer::start_in(dir, |c| c.api_key = Some(API_KEY.into()));
+    assert!(third.server().created_api_key().is_none());
+    assert_eq!(
+        third
+            .post_json("/v3/auth/token", &[], &json!({"api_key": API_KEY}))
+            .status,
+        200
+    );
+}
+
+#[test]
+fn concurrent_clients_and_retries_store_each_event_once() {
+    let (server, jwt) = seeded();
+    let auth = format!("Bearer {jwt}");
+    let batch = |n: usize| {
+        let events: Vec<Value> = (0..25)
+            .map(|i| {
+                let id = format!("00000000-0000-4000-8000-{:012}", n * 100 + i);
+                one_event(&id, "2026-11-22T01:30:24.000000+00:00")["events"][0].clone()
+            })
+            .collect();
+        json!({ "events": events })
+    };
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let server = &server;
+            let auth = &auth;
+            scope.spawn(move || {
+                for n in 0..10 {
+                    // every batch is sent twice, as a client retrying after a timeout would
+                    for _ in 0..2 {
+                        let reply = server.post_json(
+                            "/v2/create_events",
+                            &[("X-Agentops-Api-Key", API_KEY), ("Authorization", auth)],
+                            &batch(t * 10 + n),
+                        );
+                        assert_eq!(reply.status, 200);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(server.session(V03_SESSION)["event_count"], 25 + 4 * 10 * 25);
+}
+
+#[test]
+fn a_full_queue_refuses_with_503_and_stores_exactly_what_was_acknowledged() {
+    let server = TestServer::start_in(temp_dir(), |c| {
+        c.queue_capacity = 1;
+        c.batch_max = 1;
+    });
+    let reply = server.post_json(
+        "/v2/create_session",
+        &[("X-Agentops-Api-Key", API_KEY)],
+        &fixture("v03_v2_create_session.json")["body"],
+    );
+    let auth = format!("Bearer {}", reply.json()["jwt"].as_str().unwrap());
+    let acknowledged = std::sync::atomic::AtomicUsize::new(0);
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let (server, auth, acknowledged, refused) = (&server, &auth, &acknowledged, &refused);
+            scope.spawn(move || {
+                for n in 0..10 {
+                    let events: Vec<Value> = (0..25)
+                        .map(|i| {
+                            let id =
+                                format!("00000000-0000-4000-8000-{:012}", (t * 10 + n) * 100 + i);
+                            one_event(&id, "2026-11-22T01:30:24.000000+00:00")["events"][0].clone()
+                        })
+                        .collect();
+                    let reply = server.post_json(
+                        "/v2/create_events",
+                        &[("X-Agentops-Api-Key", API_KEY), ("Authorization", auth)],
+                        &json!({ "events": events }),
+                    );
+                    match reply.status {
+                        200 => acknowledged.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                        503 => {
+                            assert_eq!(reply.header("retry-after"), Some("1"));
+                            assert!(reply.error(503).contains("retry"));
+                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                        }
+                        other => panic!("unexpected status {other}"),
+                    };
+                }
+            });
+        }
+    });
+    let (acknowledged, refused) = (acknowledged.into_inner(), refused.into_inner());
+    eprintln!("acknowledged {acknowledged}, refused {refused}");
+    assert_eq!(acknowledged + refused, 80);
+    assert_eq!(
+        server.session(V03_SESSION)["event_count"],
+        acknowledged * 25
+    );
+}

@@ -1,0 +1,155 @@
+//! Our Rust SDK end to end against the real server: what the SDK records is what the server
+//! stores, with tokens, cost, parent links and end states.
+
+mod common;
+
+use std::time::Duration;
+
+use agentops::{ChatMessage, Client, Config, EndState, Event, SessionOptions};
+use common::{TestServer, API_KEY};
+use serde_json::{json, Value};
+
+fn sdk_client(server: &TestServer) -> Client {
+    let config = Config::builder()
+        .ignore_env()
+        .api_key(API_KEY)
+        .endpoint(&server.url)
+        .max_wait_time(Duration::from_millis(100))
+        .default_tags(["rust-sdk"])
+        .build()
+        .unwrap();
+    Client::new(config).unwrap()
+}
+
+fn event<'a>(detail: &'a Value, id: &agentops::EventId) -> &'a Value {
+    detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.to_string())
+        .unwrap_or_else(|| panic!("event {id} not stored: {detail}"))
+}
+
+#[test]
+fn what_the_sdk_records_is_what_the_server_stores() {
+    let server = TestServer::start();
+    let client = sdk_client(&server);
+    let session = client
+        .start_session(SessionOptions::tags(["e2e"]).attribute("run", 1_i64))
+        .unwrap();
+    let planner = session.create_agent("planner").unwrap();
+
+    let plan = session
+        .start_event(Event::action("plan").agent(planner))
+        .unwrap();
+    let (llm, tool) = {
+        let _inside = plan.enter();
+        let llm = session
+            .record(
+                Event::llm("gpt-4o-mini")
+                    .prompt_messages([ChatMessage::user("Plan a trip to <Paris>")])
+                    .completion("Day 1: the Louvre")
+                    .tokens(1_000, 500)
+                    .agent(planner),
+            )
+            .unwrap();
+        let tool = session
+            .record(
+                Event::tool("search")
+                    .params(json!({"q": "louvre hours"}))
+                    .returns("9-18"),
+            )
+            .unwrap();
+        (llm, tool)
+    };
+    let plan_id = plan.id();
+    plan.end_with(|event| event.returns("planned"));
+    let error = session
+        .record(
+            Event::error("Timeout")
+                .details("search took too long")
+                .trigger(tool),
+        )
+        .unwrap();
+    let paid = session
+        .record(Event::llm("my-own-model").tokens(10, 10).cost(0.5))
+        .unwrap();
+    session.set_tags(["e2e", "replaced"]).unwrap();
+
+    let summary = session.end(EndState::Fail, "search timed out").unwrap();
+    assert_eq!(summary.delivery.delivered, 5, "{summary:?}");
+    assert!(summary.backend_error.is_none(), "{summary:?}");
+    // gpt-4o-mini at $0.15 / $0.60 per million tokens, plus the client's own $0.50.
+    let expected_cost = 1_000.0 * 0.15e-6 + 500.0 * 0.60e-6 + 0.5;
+    let cost = summary
+        .token_cost_usd()
+        .expect("the server answers the cost");
+    assert!(
+        (cost - expected_cost).abs() < 1e-9,
+        "cost {cost}, expected {expected_cost}"
+    );
+
+    let detail = server.session(&session.id().to_string());
+    assert_eq!(detail["end_state"], "Fail");
+    assert_eq!(detail["end_state_reason"], "search timed out");
+    assert_eq!(detail["tags"], json!(["e2e", "replaced"]));
+    assert_eq!(detail["event_count"], 5);
+    assert_eq!(detail["agents"][0]["name"], "planner");
+    assert_eq!(detail["host_env"]["SDK"]["Language"], "Rust");
+
+    let llm = event(&detail, &llm);
+    assert_eq!(llm["kind"], "llms");
+    assert_eq!(llm["model"], "gpt-4o-mini");
+    assert_eq!(
+        (llm["input_tokens"].as_i64(), llm["output_tokens"].as_i64()),
+        (Some(1_000), Some(500))
+    );
+    assert_eq!(llm["prompt"][0]["content"], "Plan a trip to <Paris>");
+    assert_eq!(llm["parent_id"], plan_id.to_string());
+    assert_eq!(llm["agent_id"], planner.to_string());
+    assert_eq!(llm["attributes"]["run"], 1);
+
+    let tool = event(&detail, &tool);
+    assert_eq!(tool["parent_id"], plan_id.to_string());
+    assert_eq!(tool["returns"], "9-18");
+
+    let error = event(&detail, &error);
+    assert_eq!(error["status"], "error");
+    assert_eq!(error["status_message"], "search took too long");
+    assert_eq!(error["attributes"]["trigger_event"], tool["id"]);
+
+    assert_eq!(event(&detail, &plan_id)["returns"], "planned");
+    assert_eq!(event(&detail, &paid)["cost"], 0.5);
+}
+
+#[test]
+fn a_session_recorded_while_the_server_restarts_arrives_whole() {
+    let server = TestServer::start();
+    let dir = server.dir.clone();
+    let url = server.url.clone();
+    let client = sdk_client(&server);
+    let session = client.start_session(SessionOptions::default()).unwrap();
+    for i in 0..50 {
+        session
+            .record(Event::action("before").params(json!({"i": i})))
+            .unwrap();
+    }
+    session.flush();
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    server.stop();
+
+    for i in 0..50 {
+        session
+            .record(Event::action("while down").params(json!({"i": i})))
+            .unwrap();
+    }
+    let restarted = TestServer::start_in(dir, |config| {
+        config.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    });
+    let summary = session.end(EndState::Success, "").unwrap();
+    assert_eq!(summary.delivery.delivered, 100, "{summary:?}");
+    assert_eq!(
+        restarted.session(&session.id().to_string())["event_count"],
+        100
+    );
+}
