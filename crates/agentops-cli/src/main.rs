@@ -1,11 +1,13 @@
 //! `agentops`: run the AgentOps server, and inspect what it stored.
 
+mod config_file;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +39,10 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// A TOML file of serve settings (`listen = "…"`, `data_dir = "…"`, …): flags and
+    /// AGENTOPS_* variables override it.
+    #[arg(long, env = "AGENTOPS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "AGENTOPS_LISTEN", default_value = agentops_server::config::DEFAULT_LISTEN)]
     listen: String,
@@ -119,8 +125,36 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Parses the command line, with the configuration file's values as the defaults of `serve`.
+fn parse_cli() -> anyhow::Result<Cli> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    if let Some(path) = config_file::path_from(&args) {
+        let serve_ids: Vec<String> = command
+            .find_subcommand("serve")
+            .map(|serve| {
+                serve
+                    .get_arguments()
+                    .map(|arg| arg.get_id().to_string())
+                    .filter(|id| id != "config" && id != "help")
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (id, value) in config_file::read(&path, &serve_ids)? {
+            // clap keeps defaults for the life of the program: leaking these few strings once is
+            // the price of letting clap apply its own precedence (flag, then env, then default).
+            let value: &'static str = Box::leak(value.into_boxed_str());
+            command = command.mut_subcommand("serve", |serve| {
+                serve.mut_arg(id.as_str(), |arg| arg.default_value(value))
+            });
+        }
+    }
+    let matches = command.get_matches_from(args);
+    Cli::from_arg_matches(&matches).map_err(|err| err.exit())
+}
+
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    match parse_cli().and_then(run) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             // The message and each cause not already contained in it; no backtrace.

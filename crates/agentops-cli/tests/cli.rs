@@ -220,3 +220,60 @@ fn acknowledged_events_survive_kill_9() {
     assert!(child.wait().unwrap().success());
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_config_file_sets_defaults_that_flags_and_variables_override() {
+    let dir = temp_dir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let file = dir.join("agentops.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"{addr}\"\ndata-dir = \"{}\"\nmax_body_bytes = 10\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let stderr = |out: std::process::Output| {
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
+    // The file's value is used…
+    let out = agentops()
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(stderr(out).contains("--max-body-bytes"));
+    // …a flag overrides it (and the file's listen address is then used)…
+    let out = agentops()
+        .args(["serve", "--max-body-bytes", "4096"])
+        .arg(format!("--config={}", file.display()))
+        .output()
+        .unwrap();
+    let message = stderr(out);
+    assert!(
+        message.contains("cannot listen on") && message.contains(&addr),
+        "{message}"
+    );
+    // …and so does a variable.
+    let out = agentops()
+        .args(["serve", "--max-body-bytes", "4096"])
+        .env("AGENTOPS_CONFIG", &file)
+        .env("AGENTOPS_LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert!(stderr(out).contains("invalid --listen"));
+
+    std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let out = agentops()
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let message = stderr(out);
+    assert!(message.contains("unknown setting \"lisen\""), "{message}");
+    std::fs::remove_dir_all(dir).ok();
+}
