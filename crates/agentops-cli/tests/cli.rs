@@ -1,23 +1,11 @@
 //! The `agentops` binary: configuration errors, first start, graceful stop on SIGTERM.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-fn agentops() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentops"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AGENTOPS_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("agentops-cli-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{agentops, temp_dir};
 
 #[test]
 fn bad_values_are_reported_clearly() {
@@ -132,94 +120,6 @@ fn serves_prints_the_key_once_and_stops_on_sigterm() {
 }
 
 /// Starts `agentops serve` on a free port; returns the child and its URL.
-#[cfg(unix)]
-fn spawn_server(dir: &std::path::Path, key: &str) -> (std::process::Child, String) {
-    let mut child = agentops()
-        .args(["serve", "--listen", "127.0.0.1:0", "--api-key", key])
-        .arg("--data-dir")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines {
-        if let Some(u) = line.unwrap().strip_prefix("AgentOps server listening on ") {
-            return (child, u.trim().to_owned());
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("server did not start");
-}
-
-#[cfg(unix)]
-#[test]
-fn acknowledged_events_survive_kill_9() {
-    let dir = temp_dir();
-    let key = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-    let session = "ec025968-28a1-40dc-a031-44309d8be760";
-    let (mut child, url) = spawn_server(&dir, key);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let post = |path: &str, auth: Option<&str>, body: serde_json::Value| {
-        let mut request = agent
-            .post(format!("{url}{path}"))
-            .header("Content-Type", "application/json")
-            .header("X-Agentops-Api-Key", key);
-        if let Some(auth) = auth {
-            request = request.header("Authorization", auth);
-        }
-        let mut reply = request.send(body.to_string()).unwrap();
-        assert_eq!(reply.status().as_u16(), 200);
-        serde_json::from_str::<serde_json::Value>(&reply.body_mut().read_to_string().unwrap())
-            .unwrap()
-    };
-    let created = post(
-        "/v2/create_session",
-        None,
-        serde_json::json!({"session": {"session_id": session, "init_timestamp": "2026-11-22T01:30:22.721555+00:00"}}),
-    );
-    let auth = format!("Bearer {}", created["jwt"].as_str().unwrap());
-    for batch in 0..20 {
-        let events: Vec<serde_json::Value> = (0..25)
-            .map(|i| {
-                serde_json::json!({"id": format!("00000000-0000-4000-8000-{:012}", batch * 100 + i),
-                    "event_type": "tools", "init_timestamp": "2026-11-22T01:30:23.000000+00:00"})
-            })
-            .collect();
-        post(
-            "/v2/create_events",
-            Some(&auth),
-            serde_json::json!({ "events": events }),
-        );
-    }
-    // No graceful stop: SIGKILL right after the last acknowledgement.
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
-
-    let (mut child, url) = spawn_server(&dir, key);
-    let mut reply = agent
-        .get(format!("{url}/api/v1/sessions/{session}"))
-        .header("X-Agentops-Api-Key", key)
-        .call()
-        .unwrap();
-    assert_eq!(reply.status().as_u16(), 200);
-    let detail: serde_json::Value =
-        serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
-    assert_eq!(detail["event_count"], 500);
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    std::fs::remove_dir_all(dir).ok();
-}
 
 #[test]
 fn a_config_file_sets_defaults_that_flags_and_variables_override() {

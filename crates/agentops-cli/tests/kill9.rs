@@ -1,52 +1,21 @@
 //! `kill -9` during a load: after a restart every acknowledged event is stored, exactly once,
 //! and client retries of what was not acknowledged complete the session without duplicates.
 
+mod common;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use common::spawn_server;
 use serde_json::{json, Value};
 
 const KEY: &str = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const SESSION: &str = "ec025968-28a1-40dc-a031-44309d8be760";
 const EVENTS_PER_BATCH: usize = 25;
-
-fn spawn_server(dir: &std::path::Path) -> (Child, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_agentops"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AGENTOPS_") {
-            command.env_remove(key);
-        }
-    }
-    let mut child = command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--api-key",
-            KEY,
-            "--log",
-            "error",
-        ])
-        .arg("--data-dir")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines {
-        if let Some(url) = line.unwrap().strip_prefix("AgentOps server listening on ") {
-            return (child, url.trim().to_owned());
-        }
-    }
-    let _ = child.kill();
-    panic!("server did not start");
-}
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -108,7 +77,7 @@ fn stored_ids(url: &str) -> (Vec<String>, i64) {
 fn every_acknowledged_event_survives_kill_9_during_a_load_exactly_once() {
     let dir = std::env::temp_dir().join(format!("agentops-kill9-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (mut server, url) = spawn_server(&dir);
+    let (mut server, url) = spawn_server(&dir, KEY);
     let mut created = agent()
         .post(format!("{url}/v2/create_session"))
         .header("Content-Type", "application/json")
@@ -167,7 +136,7 @@ fn every_acknowledged_event_survives_kill_9_during_a_load_exactly_once() {
         "the kill interrupted requests in flight"
     );
 
-    let (mut server, url) = spawn_server(&dir);
+    let (mut server, url) = spawn_server(&dir, KEY);
     let (ids, count) = stored_ids(&url);
     let stored: HashSet<String> = ids.iter().cloned().collect();
     assert_eq!(stored.len(), ids.len(), "no event stored twice");
