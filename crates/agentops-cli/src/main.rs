@@ -74,6 +74,10 @@ struct ServeArgs {
     /// SDK 0.4 exports its first spans before it has a token). Off: they get 401.
     #[arg(long, env = "AGENTOPS_ACCEPT_UNAUTHENTICATED_TRACES")]
     accept_unauthenticated_traces: bool,
+    /// Let the read API (/api/v1) answer without credentials, for the default project. Only
+    /// allowed when --listen is a loopback address (the server refuses to start otherwise).
+    #[arg(long, env = "AGENTOPS_OPEN_READ_ACCESS")]
+    open_read_access: bool,
 }
 
 impl ServeArgs {
@@ -108,6 +112,7 @@ impl ServeArgs {
         config.prices_file = self.prices;
         config.public_url = self.public_url;
         config.accept_unauthenticated_traces = self.accept_unauthenticated_traces;
+        config.open_read_access = self.open_read_access;
         Ok(config)
     }
 }
@@ -118,8 +123,10 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
             "invalid --log / AGENTOPS_LOG {level:?}: expected error, warn, info, debug or trace"
         )
     })?;
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     Ok(())

@@ -16,6 +16,10 @@ use crate::error::ApiError;
 
 /// `sub` of a project-scoped token.
 pub const PROJECT_SUBJECT: &str = "project";
+/// `sub` of a dashboard token (read-only, project-scoped, signed with a derived key).
+pub const DASHBOARD_SUBJECT: &str = "dashboard";
+/// The label from which dashboard token keys are derived (see [`JwtKeys::derive`]).
+pub const DASHBOARD_KEY_LABEL: &str = "agentops dashboard token";
 
 /// The SHA-256 of an API key, hex-encoded: the only form in which keys are stored.
 pub fn hash_api_key(key: &str) -> String {
@@ -99,6 +103,20 @@ impl JwtKeys {
         file.write_all(&secret)?;
         file.sync_all()?;
         Ok(Self::new(secret, ttl_secs))
+    }
+
+    /// Keys for another kind of token: a secret derived from this one and `label` (so tokens of
+    /// one kind never verify as the other), living `ttl_secs` seconds.
+    pub fn derive(&self, label: &str, ttl_secs: i64) -> Self {
+        Self::new(
+            hmac_sha256(&self.secret, label.as_bytes()).to_vec(),
+            ttl_secs,
+        )
+    }
+
+    /// Lifetime of the tokens issued, in seconds.
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
     }
 
     /// Issues a token for `sub` in `project_id`, valid from now for the configured lifetime.

@@ -47,6 +47,10 @@ pub struct Config {
     /// Off by default (they get 401). The Python SDK 0.4.x exports its first spans before its
     /// token arrives and never resends them; a local single-user server may want them.
     pub accept_unauthenticated_traces: bool,
+    /// Let the read API (`/api/v1`) answer callers without credentials, as the default
+    /// project. Off by default; only allowed when `listen` is a loopback address (the server
+    /// refuses to start otherwise), for a single user on their own machine.
+    pub open_read_access: bool,
 }
 
 impl Config {
@@ -63,6 +67,7 @@ impl Config {
             prices_file: None,
             public_url: None,
             accept_unauthenticated_traces: false,
+            open_read_access: false,
         }
     }
 }

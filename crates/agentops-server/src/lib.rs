@@ -18,9 +18,12 @@
 //! # Ok(()) }
 //! ```
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod auth;
 pub mod config;
+mod dashboard;
 pub mod error;
 pub mod ingest;
 pub mod mapping;
@@ -84,6 +87,9 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// Open read access was asked for on an address other hosts can reach.
+    #[error("open read access (--open-read-access) is only allowed on a loopback listen address, not {0}: bind 127.0.0.1 or ::1, or require credentials")]
+    OpenReadAccessNotLoopback(SocketAddr),
     /// Another I/O failure (starting the writer thread, serving).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -124,7 +130,16 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/metrics", post(otlp::metrics))
         .route("/api/v1/sessions", get(api::list_sessions))
         .route("/api/v1/sessions/{id}", get(api::get_session))
+        .route(
+            "/api/v1/sessions/{id}/events/{event_id}",
+            get(api::get_event),
+        )
+        .route("/api/v1/agents", get(api::list_agents))
+        .route("/api/v1/stats", get(api::stats))
+        .route("/api/v1/auth/dashboard-token", post(api::dashboard_token))
+        .route("/api/v1/openapi.json", get(api::openapi))
         .route("/health", get(health))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(log_request))
@@ -188,6 +203,9 @@ impl Server {
     /// exists yet, an API key), binds `config.listen` and starts serving on the current tokio
     /// runtime.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
+        if config.open_read_access && !config.listen.ip().is_loopback() {
+            return Err(ServerError::OpenReadAccessNotLoopback(config.listen));
+        }
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| ServerError::DataDir {
             path: data_dir.clone(),
@@ -232,7 +250,8 @@ impl Server {
         let anonymous = config
             .accept_unauthenticated_traces
             .then(|| project_id.clone());
-        let state = AppState::new(
+        let open_read = config.open_read_access.then(|| project_id.clone());
+        let state = AppState::with_read_access(
             store.clone(),
             writer,
             jwt,
@@ -240,6 +259,7 @@ impl Server {
             config.max_body_bytes,
             public_url,
             anonymous,
+            open_read,
         );
         let router = app(state);
         let (shutdown, stop) = oneshot::channel::<()>();

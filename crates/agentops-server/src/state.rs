@@ -11,6 +11,9 @@ use crate::error::ApiError;
 use crate::store::Store;
 use crate::writer::WriterHandle;
 
+/// Most seconds a dashboard token lives (shorter when the server's token lifetime is).
+pub const DASHBOARD_TOKEN_TTL_SECS: i64 = 3600;
+
 /// Shared state of the HTTP handlers. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -26,6 +29,11 @@ struct Inner {
     public_url: String,
     /// Where `/v1/traces` without credentials goes, when allowed.
     anonymous_trace_project: Option<String>,
+    /// Signs and verifies dashboard tokens (read-only; a key derived from `jwt`).
+    dashboard_jwt: JwtKeys,
+    /// The project the read API serves to callers without credentials, when open read access
+    /// is on (loopback only).
+    open_read_project: Option<String>,
     /// API key hash → project id, for keys seen before (keys are never deleted while running).
     key_cache: Mutex<HashMap<String, String>>,
 }
@@ -47,10 +55,41 @@ impl AppState {
         public_url: String,
         anonymous_trace_project: Option<String>,
     ) -> Self {
+        Self::with_read_access(
+            store,
+            writer,
+            jwt,
+            prices,
+            max_body_bytes,
+            public_url,
+            anonymous_trace_project,
+            None,
+        )
+    }
+
+    /// Like [`AppState::new`], and the read API answers callers without credentials as
+    /// `open_read_project` when it is set.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_read_access(
+        store: Arc<dyn Store>,
+        writer: WriterHandle,
+        jwt: JwtKeys,
+        prices: PriceTable,
+        max_body_bytes: usize,
+        public_url: String,
+        anonymous_trace_project: Option<String>,
+        open_read_project: Option<String>,
+    ) -> Self {
+        let dashboard_jwt = jwt.derive(
+            auth::DASHBOARD_KEY_LABEL,
+            DASHBOARD_TOKEN_TTL_SECS.min(jwt.ttl_secs()),
+        );
         Self {
             inner: Arc::new(Inner {
                 store,
                 writer,
+                dashboard_jwt,
+                open_read_project,
                 jwt,
                 prices,
                 max_body_bytes,
@@ -184,6 +223,41 @@ impl AppState {
             }),
             _ => self.project_from_any(headers).await,
         }
+    }
+
+    /// The dashboard token signer.
+    pub fn dashboard_jwt(&self) -> &JwtKeys {
+        &self.inner.dashboard_jwt
+    }
+
+    /// The caller of the read API: an API key, a Bearer token (project, session or dashboard
+    /// token), or, with open read access and no credentials at all, the default project.
+    pub async fn read_claims(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
+        if let Some(token) = bearer_token(headers) {
+            return match self.inner.jwt.verify(token) {
+                Ok(claims) if claims.sub != auth::DASHBOARD_SUBJECT => Ok(claims),
+                first => match self.inner.dashboard_jwt.verify(token) {
+                    Ok(claims) if claims.sub == auth::DASHBOARD_SUBJECT => Ok(claims),
+                    // A dashboard token that is well signed but expired says so.
+                    Err(ApiError::Unauthorized(m)) if m.contains("expired") => {
+                        Err(ApiError::Unauthorized(m))
+                    }
+                    _ => first
+                        .and_then(|_| Err(ApiError::Unauthorized("invalid token subject".into()))),
+                },
+            };
+        }
+        if header_str(headers, agentops_core::v2::API_KEY_HEADER).is_none() {
+            if let Some(project_id) = &self.inner.open_read_project {
+                return Ok(Claims {
+                    sub: auth::PROJECT_SUBJECT.into(),
+                    project_id: project_id.clone(),
+                    exp: 0,
+                    iat: 0,
+                });
+            }
+        }
+        self.project_from_any(headers).await
     }
 
     /// The caller's project from a Bearer token or, failing that, the API key header.

@@ -145,6 +145,32 @@ mod tests {
         fn session_detail(&self, _: &str, _: &str) -> Result<Option<SessionDetail>, StoreError> {
             unimplemented!()
         }
+        fn query_sessions(
+            &self,
+            _: &str,
+            _: &crate::store::SessionQuery,
+        ) -> Result<crate::store::SessionPage, StoreError> {
+            unimplemented!()
+        }
+        fn event_detail(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<crate::store::EventRecord>, StoreError> {
+            unimplemented!()
+        }
+        fn list_agents(&self, _: &str) -> Result<Vec<crate::store::AgentSummary>, StoreError> {
+            unimplemented!()
+        }
+        fn stats(
+            &self,
+            _: &str,
+            _: Option<&str>,
+            _: Option<&str>,
+        ) -> Result<crate::store::RawStats, StoreError> {
+            unimplemented!()
+        }
     }
 
     fn log_write() -> Write {

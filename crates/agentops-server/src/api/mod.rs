@@ -1,79 +1,328 @@
-//! The read API, versioned under `/api/v1`: the caller's sessions and one session's events.
+//! The read API, versioned under `/api/v1`: sessions (filtered, sorted, paginated), one session
+//! with its event tree, one event in full, agents, statistics, dashboard tokens, and the OpenAPI
+//! document describing all of it ([`mod@openapi`]).
 //!
-//! Authenticated by the `X-Agentops-Api-Key` header or a Bearer token; always scoped to the
-//! caller's project. A session token may read only its own session.
+//! Authenticated by the `X-Agentops-Api-Key` header or a Bearer token (a project token from
+//! `/v3/auth/token`, a dashboard token from `/api/v1/auth/dashboard-token`, or a session token,
+//! which may read only its own session); without credentials only when the server was started
+//! with open read access on a loopback address. Always scoped to the caller's project: another
+//! project's ids answer 404.
 
+pub mod openapi;
+pub mod params;
+pub mod tree;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::auth::{self, Claims};
 use crate::error::ApiError;
-use crate::state::AppState;
-use crate::store::SessionDetail;
+use crate::state::{header_str, AppState};
+use crate::store::{AgentRecord, EventRecord, SessionDetail, SessionSummary};
+
+pub use params::{decode_cursor, encode_cursor, parse_session_query};
+pub use tree::{event_tree, TreeNode};
 
 /// Default number of sessions listed.
 pub const DEFAULT_LIMIT: usize = 50;
 /// Most sessions listed at once.
 pub const MAX_LIMIT: usize = 1000;
 
-/// Query of `GET /api/v1/sessions`.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    /// How many sessions, newest first (1..=1000, default 50).
-    pub limit: Option<String>,
+/// The session a token is restricted to: `Some` for a session token, `None` for project-wide
+/// credentials (API key, project token, dashboard token, open access).
+fn session_scope(claims: &Claims) -> Option<&str> {
+    if claims.sub == auth::DASHBOARD_SUBJECT {
+        return None;
+    }
+    claims.session_id()
 }
 
-/// `GET /api/v1/sessions?limit=N`: `{"sessions": [...]}`, newest first.
-pub async fn list_sessions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let claims = state.project_from_any(&headers).await?;
-    if claims.session_id().is_some() {
+/// The caller, refused (403) when it holds a session token.
+async fn project_caller(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let claims = state.read_claims(headers).await?;
+    if session_scope(&claims).is_some() {
         return Err(ApiError::Forbidden(
             "a session token can only read its own session".into(),
         ));
     }
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad(format!(
-                    "limit: expected an integer from 1 to {MAX_LIMIT}"
-                )))
-            }
-        },
-    };
-    let project = claims.project_id;
-    let sessions = state
-        .read(move |s| s.list_sessions(&project, limit))
-        .await?;
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(claims.project_id)
 }
 
-/// `GET /api/v1/sessions/{id}`: the session with its agents, events (by start time) and logs.
-pub async fn get_session(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<SessionDetail>, ApiError> {
-    let claims = state.project_from_any(&headers).await?;
-    if let Some(own) = claims.session_id() {
-        if own != id {
+/// The caller's project, checked against the session it asks for.
+async fn session_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    session_id: &str,
+) -> Result<String, ApiError> {
+    let claims = state.read_claims(headers).await?;
+    if let Some(own) = session_scope(&claims) {
+        if own != session_id {
             return Err(ApiError::Forbidden(
                 "a session token can only read its own session".into(),
             ));
         }
     }
-    let project = claims.project_id;
+    Ok(claims.project_id)
+}
+
+fn query_pairs(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    query
+        .map(|Query(pairs)| pairs)
+        .map_err(|e| ApiError::bad(format!("query string: {e}")))
+}
+
+/// `GET /api/v1/sessions`: `{"sessions": [...], "next_cursor": "..." | null}`; see
+/// [`parse_session_query`] for the parameters.
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let project = project_caller(&state, &headers).await?;
+    let (query, sort) = parse_session_query(&query_pairs(query)?)?;
+    let page = state
+        .read(move |s| s.query_sessions(&project, &query))
+        .await?;
+    let next_cursor = page.next.as_ref().map(|c| encode_cursor(sort, c));
+    Ok(Json(
+        json!({ "sessions": page.sessions, "next_cursor": next_cursor }),
+    ))
+}
+
+/// A session detail as answered: the stored detail plus its event tree.
+#[derive(Debug, Serialize)]
+pub struct SessionDetailResponse {
+    /// Summary, host env, video, agents, events (flat, by start time), logs.
+    #[serde(flatten)]
+    pub detail: SessionDetail,
+    /// The events as a tree, depth first (see [`TreeNode`]).
+    pub event_tree: Vec<TreeNode>,
+}
+
+/// What a session detail carries of its events (`events` parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventsView {
+    /// `full` (default): the flat `events` list (every field) and the `event_tree`.
+    Full,
+    /// `tree`: only the `event_tree` (timings, tokens, cost; no payloads), much smaller.
+    Tree,
+    /// `none`: neither, only the session.
+    None,
+}
+
+fn parse_events_view(pairs: &[(String, String)]) -> Result<EventsView, ApiError> {
+    let mut view = EventsView::Full;
+    for (name, value) in pairs {
+        if name != "events" {
+            return Err(ApiError::bad(format!(
+                "{name}: unknown parameter (expected events)"
+            )));
+        }
+        view = match value.as_str() {
+            "full" => EventsView::Full,
+            "tree" => EventsView::Tree,
+            "none" => EventsView::None,
+            other => {
+                return Err(ApiError::bad(format!(
+                    "events: expected full, tree or none, got {other:?}"
+                )))
+            }
+        };
+    }
+    Ok(view)
+}
+
+/// `GET /api/v1/sessions/{id}?events=full|tree|none`: the session with its agents, events (by
+/// start time), event tree and logs (see [`EventsView`]).
+pub async fn get_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let project = session_caller(&state, &headers, &id).await?;
+    let view = parse_events_view(&query_pairs(query)?)?;
     let lookup = id.clone();
-    state
-        .read(move |s| s.session_detail(&project, &lookup))
+    let detail = state
+        .read(move |s| {
+            if view == EventsView::Full {
+                s.session_detail(&project, &lookup)
+            } else {
+                s.session_detail_without_payloads(&project, &lookup)
+            }
+        })
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("session {id} not found")))
+        .ok_or_else(|| ApiError::NotFound(format!("session {id} not found")))?;
+    if view == EventsView::Full {
+        let event_tree = event_tree(&detail.events);
+        return Ok(Json(SessionDetailResponse { detail, event_tree }).into_response());
+    }
+    let event_tree = (view == EventsView::Tree).then(|| event_tree(&detail.events));
+    Ok(Json(SessionOnlyResponse {
+        summary: &detail.summary,
+        host_env: &detail.host_env,
+        video: &detail.video,
+        agents: &detail.agents,
+        logs: &detail.logs,
+        event_tree,
+    })
+    .into_response())
+}
+
+/// A session detail without its flat events (`events=tree` or `events=none`).
+#[derive(Debug, Serialize)]
+struct SessionOnlyResponse<'a> {
+    #[serde(flatten)]
+    summary: &'a SessionSummary,
+    host_env: &'a Option<Value>,
+    video: &'a Option<String>,
+    agents: &'a [AgentRecord],
+    logs: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_tree: Option<Vec<TreeNode>>,
+}
+
+/// One event as answered: every stored field plus its duration.
+#[derive(Debug, Serialize)]
+pub struct EventResponse {
+    /// The stored event (prompt, completion, params, returns, attributes, …).
+    #[serde(flatten)]
+    pub event: EventRecord,
+    /// End time minus start time in milliseconds, when it has ended.
+    pub duration_ms: Option<f64>,
+}
+
+/// `GET /api/v1/sessions/{id}/events/{event_id}`: one event in full.
+pub async fn get_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, event_id)): Path<(String, String)>,
+) -> Result<Json<EventResponse>, ApiError> {
+    let project = session_caller(&state, &headers, &id).await?;
+    let (session, event) = (id.clone(), event_id.clone());
+    let event = state
+        .read(move |s| s.event_detail(&project, &session, &event))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("event {event_id} of session {id} not found")))?;
+    let duration_ms = tree::duration_ms(&event.start_time, event.end_time.as_deref());
+    Ok(Json(EventResponse { event, duration_ms }))
+}
+
+/// `GET /api/v1/agents`: `{"agents": [{"id", "name", "session_count"}]}`, most used first.
+pub async fn list_agents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let project = project_caller(&state, &headers).await?;
+    if let Some((name, _)) = query_pairs(query)?.first() {
+        return Err(ApiError::bad(format!(
+            "{name}: unknown parameter (this endpoint takes none)"
+        )));
+    }
+    let agents = state.read(move |s| s.list_agents(&project)).await?;
+    Ok(Json(json!({ "agents": agents })))
+}
+
+/// `GET /api/v1/stats?from&to`: per day, per model, error rate and duration percentiles of the
+/// sessions and events started in `[from, to)`.
+pub async fn stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let project = project_caller(&state, &headers).await?;
+    let (from, to) = params::parse_range(&query_pairs(query)?)?;
+    let (f, t) = (from.clone(), to.clone());
+    let raw = state
+        .read(move |s| s.stats(&project, f.as_deref(), t.as_deref()))
+        .await?;
+    let events: i64 = raw.days.iter().map(|d| d.events).sum();
+    let error_events: i64 = raw.days.iter().map(|d| d.error_events).sum();
+    let rate = |part: i64, whole: i64| {
+        if whole > 0 {
+            part as f64 / whole as f64
+        } else {
+            0.0
+        }
+    };
+    let percentile = |p: f64| -> Option<i64> {
+        let n = raw.durations_ms.len();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((p / 100.0) * n as f64).ceil() as usize;
+        raw.durations_ms.get(rank.clamp(1, n) - 1).copied()
+    };
+    Ok(Json(json!({
+        "from": from,
+        "to": to,
+        "sessions": raw.sessions,
+        "sessions_with_errors": raw.sessions_with_errors,
+        "error_rate": rate(raw.sessions_with_errors, raw.sessions),
+        "events": events,
+        "error_events": error_events,
+        "event_error_rate": rate(error_events, events),
+        "input_tokens": raw.days.iter().map(|d| d.input_tokens).sum::<i64>(),
+        "output_tokens": raw.days.iter().map(|d| d.output_tokens).sum::<i64>(),
+        "cost": raw.days.iter().map(|d| d.cost).sum::<f64>(),
+        "duration_ms": {
+            "count": raw.durations_ms.len(),
+            "p50": percentile(50.0),
+            "p90": percentile(90.0),
+            "p99": percentile(99.0),
+        },
+        "days": raw.days,
+        "models": raw.models,
+    })))
+}
+
+/// `POST /api/v1/auth/dashboard-token`: exchanges an API key (`X-Agentops-Api-Key` header or
+/// `{"api_key": "..."}` body) for a short-lived, read-only, project-scoped token:
+/// `{"token", "project_id", "expires_in", "expires_at"}`.
+pub async fn dashboard_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = match header_str(&headers, agentops_core::v2::API_KEY_HEADER) {
+        Some(key) => key.to_owned(),
+        None if body.iter().all(u8::is_ascii_whitespace) => {
+            return Err(ApiError::Unauthorized(
+                "missing API key: send X-Agentops-Api-Key or {\"api_key\": \"...\"}".into(),
+            ))
+        }
+        None => {
+            let value: Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad(format!("body: invalid JSON: {e}")))?;
+            value
+                .get("api_key")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad("api_key: expected a string"))?
+                .to_owned()
+        }
+    };
+    let project_id = state.project_for_api_key(&key).await?;
+    let keys = state.dashboard_jwt();
+    let token = keys.issue(auth::DASHBOARD_SUBJECT, &project_id);
+    let expires_at = chrono::Utc::now() + chrono::Duration::seconds(keys.ttl_secs());
+    Ok(Json(json!({
+        "token": token,
+        "project_id": project_id,
+        "expires_in": keys.ttl_secs(),
+        "expires_at": agentops_core::timestamp::format(expires_at),
+    })))
+}
+
+/// `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of this API (no credentials needed).
+pub async fn openapi() -> Json<Value> {
+    Json(openapi::document())
 }

@@ -219,6 +219,15 @@ pub struct SessionSummary {
     pub output_tokens: i64,
     /// Total cost, US dollars.
     pub cost: f64,
+    /// Number of events that failed (status `error`, or kind `errors`).
+    #[serde(default)]
+    pub error_count: i64,
+    /// Whether any event failed.
+    #[serde(default)]
+    pub has_errors: bool,
+    /// End time minus start time in milliseconds; `None` while running.
+    #[serde(default)]
+    pub duration_ms: Option<i64>,
 }
 
 /// An agent of a session.
@@ -246,6 +255,166 @@ pub struct SessionDetail {
     pub events: Vec<EventRecord>,
     /// Uploaded logs, oldest first.
     pub logs: Vec<String>,
+}
+
+/// What a session list is ordered by (ties broken by session id, in the same direction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSortKey {
+    /// Start time (sessions without one sort as the oldest).
+    StartTime,
+    /// Total cost.
+    Cost,
+    /// End time minus start time (running sessions sort as the shortest).
+    Duration,
+    /// Number of events.
+    Events,
+}
+
+/// How a session ended, as a list filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndStateFilter {
+    /// Ended with this state.
+    Ended(EndState),
+    /// Not ended yet: no end time, and no end state or `Indeterminate` (the state the 0.3 SDK
+    /// creates its sessions with).
+    Running,
+}
+
+/// The value of the sort key of one row, as carried by a pagination cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortValue {
+    /// A text key (start time).
+    Text(String),
+    /// An integer key (duration, event count).
+    Int(i64),
+    /// A real key (cost).
+    Real(f64),
+}
+
+/// Where a page starts: strictly after the row with this key and id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionCursor {
+    /// The previous page's last sort key.
+    pub key: SortValue,
+    /// The previous page's last session id.
+    pub id: String,
+}
+
+/// A session list query: filters (all must hold), order and page.
+#[derive(Debug, Clone)]
+pub struct SessionQuery {
+    /// Started at or after this time (stored timestamp form).
+    pub from: Option<String>,
+    /// Started before this time (stored timestamp form).
+    pub to: Option<String>,
+    /// Carries every one of these tags.
+    pub tags: Vec<String>,
+    /// Ended this way.
+    pub end_state: Option<EndStateFilter>,
+    /// Has an agent of this id or name.
+    pub agent: Option<String>,
+    /// Has an event with this model.
+    pub model: Option<String>,
+    /// Has (or has not) a failed event.
+    pub has_errors: Option<bool>,
+    /// Case-insensitive substring of the session's name or id, a tag, or an event name.
+    pub text: Option<String>,
+    /// Order.
+    pub sort: SessionSortKey,
+    /// Largest first.
+    pub descending: bool,
+    /// Rows at most.
+    pub limit: usize,
+    /// Continue after this row.
+    pub after: Option<SessionCursor>,
+}
+
+impl Default for SessionQuery {
+    fn default() -> Self {
+        Self {
+            from: None,
+            to: None,
+            tags: Vec::new(),
+            end_state: None,
+            agent: None,
+            model: None,
+            has_errors: None,
+            text: None,
+            sort: SessionSortKey::StartTime,
+            descending: true,
+            limit: 50,
+            after: None,
+        }
+    }
+}
+
+/// One page of sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionPage {
+    /// The rows.
+    pub sessions: Vec<SessionSummary>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<SessionCursor>,
+}
+
+/// An agent seen in a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSummary {
+    /// Its id.
+    pub id: String,
+    /// Its registered name, if it was registered (`create_agent`).
+    pub name: Option<String>,
+    /// Sessions it appears in.
+    pub session_count: i64,
+}
+
+/// Totals of one UTC day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayStats {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Sessions started that day.
+    pub sessions: i64,
+    /// Events started that day.
+    pub events: i64,
+    /// Failed events started that day.
+    pub error_events: i64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// Cost, US dollars.
+    pub cost: f64,
+}
+
+/// Totals of one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelStats {
+    /// The model.
+    pub model: String,
+    /// Events (LLM calls) with this model.
+    pub calls: i64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// Cost, US dollars.
+    pub cost: f64,
+}
+
+/// Raw statistics over a time range; the API derives rates and percentiles.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RawStats {
+    /// Per day, oldest first (days with sessions or events only).
+    pub days: Vec<DayStats>,
+    /// Per model, costliest first.
+    pub models: Vec<ModelStats>,
+    /// Sessions started in the range.
+    pub sessions: i64,
+    /// Of which with at least one failed event.
+    pub sessions_with_errors: i64,
+    /// Durations (ms) of the ended sessions in the range, ascending.
+    pub durations_ms: Vec<i64>,
 }
 
 /// A storage engine. Methods block; async callers use `spawn_blocking` or the writer thread.
@@ -277,4 +446,35 @@ pub trait Store: Send + Sync + 'static {
         project_id: &str,
         session_id: &str,
     ) -> Result<Option<SessionDetail>, StoreError>;
+    /// Like [`Store::session_detail`], with the events' payloads (prompt, completion, params,
+    /// returns, attributes) left out: for views that need only timings, tokens and cost.
+    fn session_detail_without_payloads(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> Result<Option<SessionDetail>, StoreError> {
+        self.session_detail(project_id, session_id)
+    }
+    /// A filtered, ordered page of the project's sessions.
+    fn query_sessions(
+        &self,
+        project_id: &str,
+        query: &SessionQuery,
+    ) -> Result<SessionPage, StoreError>;
+    /// One event of one of the project's sessions.
+    fn event_detail(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        event_id: &str,
+    ) -> Result<Option<EventRecord>, StoreError>;
+    /// The agents seen in the project (registered or named by events), with session counts.
+    fn list_agents(&self, project_id: &str) -> Result<Vec<AgentSummary>, StoreError>;
+    /// Statistics of sessions and events started in `[from, to)` (stored timestamp form).
+    fn stats(
+        &self,
+        project_id: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<RawStats, StoreError>;
 }

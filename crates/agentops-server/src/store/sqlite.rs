@@ -11,11 +11,53 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use serde_json::Value;
 
 use super::{
-    AgentRecord, EventRecord, Outcome, SessionDetail, SessionRecord, SessionSummary, Store,
-    StoreError, Write,
+    AgentRecord, AgentSummary, DayStats, EndStateFilter, EventRecord, ModelStats, Outcome,
+    RawStats, SessionCursor, SessionDetail, SessionPage, SessionQuery, SessionRecord,
+    SessionSortKey, SessionSummary, SortValue, Store, StoreError, Write,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added `sessions.error_count`, `session_facets` and the list indexes.
+const SCHEMA_VERSION: i64 = 2;
+
+/// A session's duration in milliseconds, `NULL` while it has no end (also in an index).
+const DURATION_SQL: &str =
+    "CAST(round((julianday(end_time) - julianday(start_time)) * 86400000.0) AS INTEGER)";
+
+/// Moves a version 1 database to version 2 (run inside the migration transaction).
+const MIGRATE_1_TO_2_COLUMNS: &str =
+    "ALTER TABLE sessions ADD COLUMN error_count INTEGER NOT NULL DEFAULT 0;";
+const MIGRATE_1_TO_2_DATA: &str = r#"
+UPDATE sessions SET error_count = (
+    SELECT COUNT(*) FROM events e
+    WHERE e.project_id = sessions.project_id AND e.session_id = sessions.id
+      AND (e.status = 'error' OR e.kind = 'errors'));
+INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+    SELECT DISTINCT project_id, 'name', name, session_id FROM events WHERE name IS NOT NULL;
+INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+    SELECT DISTINCT project_id, 'model', model, session_id FROM events WHERE model IS NOT NULL;
+INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+    SELECT DISTINCT project_id, 'agent', agent_id, session_id FROM events WHERE agent_id IS NOT NULL;
+INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+    SELECT project_id, 'agent', id, session_id FROM agents;
+INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+    SELECT project_id, 'agent_name', name, session_id FROM agents;
+INSERT OR IGNORE INTO daily_totals
+    (project_id, day, model, events, error_events, input_tokens, output_tokens, cost)
+    SELECT project_id, substr(start_time, 1, 10), COALESCE(model, ''), COUNT(*),
+        SUM(status = 'error' OR kind = 'errors'), COALESCE(SUM(input_tokens), 0),
+        COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)
+    FROM events GROUP BY 1, 2, 3;
+"#;
+
+/// Indexes of the session list (one per sort key, matching the query's expressions exactly).
+fn list_indexes() -> String {
+    format!(
+        "CREATE INDEX IF NOT EXISTS sessions_by_start_key ON sessions (project_id, COALESCE(start_time, ''), id);
+         CREATE INDEX IF NOT EXISTS sessions_by_cost ON sessions (project_id, cost, id);
+         CREATE INDEX IF NOT EXISTS sessions_by_event_count ON sessions (project_id, event_count, id);
+         CREATE INDEX IF NOT EXISTS sessions_by_duration ON sessions (project_id, COALESCE({DURATION_SQL}, -1), id);"
+    )
+}
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
@@ -44,7 +86,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     event_count      INTEGER NOT NULL DEFAULT 0,
     input_tokens     INTEGER NOT NULL DEFAULT 0,
     output_tokens    INTEGER NOT NULL DEFAULT 0,
-    cost             REAL NOT NULL DEFAULT 0.0
+    cost             REAL NOT NULL DEFAULT 0.0,
+    error_count      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sessions_by_project_start ON sessions (project_id, start_time DESC);
 CREATE TABLE IF NOT EXISTS agents (
@@ -91,6 +134,29 @@ CREATE TABLE IF NOT EXISTS logs (
     received_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_session ON logs (project_id, session_id);
+CREATE INDEX IF NOT EXISTS agents_by_session ON agents (project_id, session_id);
+-- what a session contains, one row per distinct value: event names ('name'), models ('model'),
+-- agent ids ('agent') and registered agent names ('agent_name'); the list filters read it
+CREATE TABLE IF NOT EXISTS session_facets (
+    project_id  TEXT NOT NULL,
+    facet       TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    session_id  TEXT NOT NULL,
+    PRIMARY KEY (project_id, facet, value, session_id)
+) WITHOUT ROWID;
+-- event totals per UTC day (the first 10 characters of the start time) and model ('' = none),
+-- kept by the writer so that statistics over whole days need not read every event
+CREATE TABLE IF NOT EXISTS daily_totals (
+    project_id    TEXT NOT NULL,
+    day           TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    events        INTEGER NOT NULL,
+    error_events  INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost          REAL NOT NULL,
+    PRIMARY KEY (project_id, day, model)
+) WITHOUT ROWID;
 "#;
 
 const READERS: usize = 2;
@@ -140,8 +206,17 @@ impl SqliteStore {
                 "database schema version {version} is newer than this server ({SCHEMA_VERSION})"
             )));
         }
-        writer.execute_batch(SCHEMA)?;
-        writer.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))?;
+        let tx = writer.unchecked_transaction()?;
+        if version == 1 {
+            tx.execute_batch(MIGRATE_1_TO_2_COLUMNS)?;
+        }
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(&list_indexes())?;
+        if version == 1 {
+            tx.execute_batch(MIGRATE_1_TO_2_DATA)?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))?;
+        tx.commit()?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let reader = Connection::open_with_flags(
@@ -154,6 +229,53 @@ impl SqliteStore {
         Ok(Self {
             writer: Mutex::new(writer),
             readers,
+        })
+    }
+
+    /// A session with its events, their payloads (prompt, completion, params, returns,
+    /// attributes) only when `payloads`.
+    fn detail(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        payloads: bool,
+    ) -> Result<Option<SessionDetail>, StoreError> {
+        self.read(|c| {
+            let sql = format!("SELECT {} FROM sessions s WHERE s.project_id = ?1 AND s.id = ?2", summary_columns());
+            let found = c
+                .prepare_cached(&sql)?
+                .query_row(params![project_id, session_id], |row| {
+                    Ok((summary_from_row(row)?, row.get::<_, Option<String>>(11)?, row.get::<_, Option<String>>(12)?))
+                })
+                .optional()?;
+            let Some((summary, host_env, video)) = found else {
+                return Ok(None);
+            };
+            let events = c
+                .prepare_cached(&format!(
+                    "SELECT {} FROM events WHERE project_id = ?1 AND session_id = ?2 ORDER BY start_time, id",
+                    if payloads { EVENT_COLUMNS } else { EVENT_COLUMNS_WITHOUT_PAYLOADS }
+                ))?
+                .query_map(params![project_id, session_id], event_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let agents = c
+                .prepare_cached("SELECT id, name FROM agents WHERE project_id = ?1 AND session_id = ?2 ORDER BY rowid")?
+                .query_map(params![project_id, session_id], |r| {
+                    Ok(AgentRecord { id: r.get(0)?, name: r.get(1)? })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let logs = c
+                .prepare_cached("SELECT body FROM logs WHERE project_id = ?1 AND session_id = ?2 ORDER BY seq")?
+                .query_map(params![project_id, session_id], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(Some(SessionDetail {
+                summary,
+                host_env: parse_json(host_env),
+                video,
+                agents,
+                events,
+                logs,
+            }))
         })
     }
 
@@ -240,6 +362,9 @@ fn session_cost(conn: &Connection, project_id: &str, session_id: &str) -> Result
         .query_row([project_id, session_id], |r| r.get(0))?)
 }
 
+/// Events, errors, input tokens, output tokens and cost added to one day and model.
+type DayTotals = (i64, i64, i64, i64, f64);
+
 fn insert_events<'a>(
     tx: &Connection,
     project_id: &str,
@@ -253,8 +378,14 @@ fn insert_events<'a>(
          ON CONFLICT (project_id, session_id, id) DO NOTHING",
     )?;
     let mut inserted = 0;
-    // session id → (events, input tokens, output tokens, cost) added by this write
-    let mut totals: Vec<(&str, i64, i64, i64, f64)> = Vec::new();
+    // session id → (events, input tokens, output tokens, cost, errors) added by this write
+    let mut totals: Vec<(&str, i64, i64, i64, f64, i64)> = Vec::new();
+    // (session, facet, value) seen in this write, each once
+    let mut facets: std::collections::HashSet<(&str, &str, &str)> =
+        std::collections::HashSet::new();
+    // (day, model or "") → (events, errors, input tokens, output tokens, cost)
+    let mut daily: std::collections::HashMap<(&str, &str), DayTotals> =
+        std::collections::HashMap::new();
     for e in events {
         let added = stmt.execute(params![
             project_id,
@@ -290,7 +421,7 @@ fn insert_events<'a>(
         let i = match totals.iter().position(|t| t.0 == e.session_id) {
             Some(i) => i,
             None => {
-                totals.push((&e.session_id, 0, 0, 0, 0.0));
+                totals.push((&e.session_id, 0, 0, 0, 0.0, 0));
                 totals.len() - 1
             }
         };
@@ -299,14 +430,57 @@ fn insert_events<'a>(
         t.2 += e.input_tokens.unwrap_or(0);
         t.3 += e.output_tokens.unwrap_or(0);
         t.4 += e.cost.unwrap_or(0.0);
+        if is_error(e) {
+            t.5 += 1;
+        }
+        let day = e.start_time.get(..10).unwrap_or(&e.start_time);
+        let d = daily
+            .entry((day, e.model.as_deref().unwrap_or("")))
+            .or_default();
+        d.0 += 1;
+        d.1 += i64::from(is_error(e));
+        d.2 += e.input_tokens.unwrap_or(0);
+        d.3 += e.output_tokens.unwrap_or(0);
+        d.4 += e.cost.unwrap_or(0.0);
+        for (facet, value) in [
+            ("name", &e.name),
+            ("model", &e.model),
+            ("agent", &e.agent_id),
+        ] {
+            if let Some(value) = value {
+                facets.insert((&e.session_id, facet, value));
+            }
+        }
     }
     let mut update = tx.prepare_cached(
         "UPDATE sessions SET event_count = event_count + ?3, input_tokens = input_tokens + ?4,
-            output_tokens = output_tokens + ?5, cost = cost + ?6
+            output_tokens = output_tokens + ?5, cost = cost + ?6, error_count = error_count + ?7
          WHERE project_id = ?1 AND id = ?2",
     )?;
-    for (session_id, count, input, output, cost) in totals {
-        update.execute(params![project_id, session_id, count, input, output, cost])?;
+    for (session_id, count, input, output, cost, errors) in totals {
+        update.execute(params![
+            project_id, session_id, count, input, output, cost, errors
+        ])?;
+    }
+    let mut facet = tx.prepare_cached(
+        "INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (session_id, kind, value) in facets {
+        facet.execute(params![project_id, kind, value, session_id])?;
+    }
+    let mut day_totals = tx.prepare_cached(
+        "INSERT INTO daily_totals (project_id, day, model, events, error_events, input_tokens, output_tokens, cost)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (project_id, day, model) DO UPDATE SET
+            events = events + excluded.events, error_events = error_events + excluded.error_events,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, cost = cost + excluded.cost",
+    )?;
+    for ((day, model), (count, errors, input, output, cost)) in daily {
+        day_totals.execute(params![
+            project_id, day, model, count, errors, input, output, cost
+        ])?;
     }
     Ok(inserted)
 }
@@ -362,6 +536,12 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
                  ON CONFLICT (project_id, id) DO NOTHING",
             )?
             .execute(params![project_id, agent_id, session_id, name])?;
+            let mut facet = tx.prepare_cached(
+                "INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            facet.execute(params![project_id, "agent", agent_id, session_id])?;
+            facet.execute(params![project_id, "agent_name", name, session_id])?;
             Ok(Outcome::Done)
         }
         Write::IngestSpans {
@@ -410,9 +590,60 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
     }
 }
 
-const SUMMARY_COLUMNS: &str =
-    "s.id, s.name, s.start_time, s.end_time, s.end_state, s.end_state_reason,
-    s.tags, s.event_count, s.input_tokens, s.output_tokens, s.cost, s.host_env, s.video";
+/// Whether an event counts as failed.
+fn is_error(e: &EventRecord) -> bool {
+    e.status.as_deref() == Some("error") || e.kind == "errors"
+}
+
+/// The columns [`summary_from_row`] reads (then `host_env`, `video`), over `sessions s`.
+fn summary_columns() -> String {
+    format!(
+        "s.id, s.name, s.start_time, s.end_time, s.end_state, s.end_state_reason,
+         s.tags, s.event_count, s.input_tokens, s.output_tokens, s.cost, s.host_env, s.video,
+         s.error_count, {}",
+        DURATION_SQL
+            .replace("end_time", "s.end_time")
+            .replace("start_time", "s.start_time")
+    )
+}
+
+/// The SQL of a sort key over `sessions s`, as in the list indexes.
+fn sort_key_sql(key: SessionSortKey) -> String {
+    match key {
+        SessionSortKey::StartTime => "COALESCE(s.start_time, '')".into(),
+        SessionSortKey::Cost => "s.cost".into(),
+        SessionSortKey::Events => "s.event_count".into(),
+        SessionSortKey::Duration => format!(
+            "COALESCE({}, -1)",
+            DURATION_SQL
+                .replace("end_time", "s.end_time")
+                .replace("start_time", "s.start_time")
+        ),
+    }
+}
+
+fn sort_value_sql(value: &SortValue) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match value {
+        SortValue::Text(t) => V::Text(t.clone()),
+        SortValue::Int(i) => V::Integer(*i),
+        SortValue::Real(r) => V::Real(*r),
+    }
+}
+
+/// `LIKE` pattern matching `text` anywhere, with `\` as the escape character.
+fn contains_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
     let tags: Option<String> = row.get(6)?;
@@ -430,8 +661,22 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
         input_tokens: row.get(8)?,
         output_tokens: row.get(9)?,
         cost: row.get(10)?,
+        error_count: row.get(13)?,
+        has_errors: row.get::<_, i64>(13)? > 0,
+        duration_ms: row.get(14)?,
     })
 }
+
+const EVENT_COLUMNS: &str =
+    "id, session_id, kind, name, parent_id, trace_id, span_id, start_time, end_time,
+     status, status_message, agent_id, model, provider, prompt, completion, params, returns,
+     input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost, attributes";
+
+/// [`EVENT_COLUMNS`] with the payloads left out (`NULL`, attributes `{}`).
+const EVENT_COLUMNS_WITHOUT_PAYLOADS: &str =
+    "id, session_id, kind, name, parent_id, trace_id, span_id, start_time, end_time,
+     status, status_message, agent_id, model, provider, NULL, NULL, NULL, NULL,
+     input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost, '{}'";
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
     let attributes: String = row.get(23)?;
@@ -562,8 +807,9 @@ impl Store for SqliteStore {
     ) -> Result<Vec<SessionSummary>, StoreError> {
         self.read(|c| {
             let sql = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM sessions s WHERE s.project_id = ?1
-                 ORDER BY s.start_time DESC, s.created_at DESC LIMIT ?2"
+                "SELECT {} FROM sessions s WHERE s.project_id = ?1
+                 ORDER BY COALESCE(s.start_time, '') DESC, s.id DESC LIMIT ?2",
+                summary_columns()
             );
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(params![project_id, limit as i64], summary_from_row)?;
@@ -576,46 +822,302 @@ impl Store for SqliteStore {
         project_id: &str,
         session_id: &str,
     ) -> Result<Option<SessionDetail>, StoreError> {
+        self.detail(project_id, session_id, true)
+    }
+
+    fn session_detail_without_payloads(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> Result<Option<SessionDetail>, StoreError> {
+        self.detail(project_id, session_id, false)
+    }
+
+    fn query_sessions(
+        &self,
+        project_id: &str,
+        query: &SessionQuery,
+    ) -> Result<SessionPage, StoreError> {
+        use rusqlite::types::Value as V;
+        let (sql, args) = session_list_sql(project_id, query);
+        let limit = query.limit.max(1);
         self.read(|c| {
-            let sql = format!("SELECT {SUMMARY_COLUMNS} FROM sessions s WHERE s.project_id = ?1 AND s.id = ?2");
-            let found = c
-                .prepare_cached(&sql)?
-                .query_row(params![project_id, session_id], |row| {
-                    Ok((summary_from_row(row)?, row.get::<_, Option<String>>(11)?, row.get::<_, Option<String>>(12)?))
-                })
-                .optional()?;
-            let Some((summary, host_env, video)) = found else {
-                return Ok(None);
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+            let mut sessions = Vec::with_capacity(limit.min(1024));
+            let mut last_key = None;
+            let mut more = false;
+            while let Some(row) = rows.next()? {
+                if sessions.len() == limit {
+                    more = true;
+                    break;
+                }
+                sessions.push(summary_from_row(row)?);
+                last_key = Some(match row.get::<_, V>(15)? {
+                    V::Text(t) => SortValue::Text(t),
+                    V::Integer(i) => SortValue::Int(i),
+                    V::Real(r) => SortValue::Real(r),
+                    other => {
+                        return Err(StoreError::Corrupt(format!(
+                            "unexpected sort key value {other:?}"
+                        )))
+                    }
+                });
+            }
+            let next = match (more, last_key, sessions.last()) {
+                (true, Some(key), Some(last)) => Some(SessionCursor {
+                    key,
+                    id: last.id.clone(),
+                }),
+                _ => None,
             };
-            let events = c
-                .prepare_cached(
-                    "SELECT id, session_id, kind, name, parent_id, trace_id, span_id, start_time, end_time,
-                        status, status_message, agent_id, model, provider, prompt, completion, params, returns,
-                        input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost, attributes
-                     FROM events WHERE project_id = ?1 AND session_id = ?2 ORDER BY start_time, id",
-                )?
-                .query_map(params![project_id, session_id], event_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            let agents = c
-                .prepare_cached("SELECT id, name FROM agents WHERE project_id = ?1 AND session_id = ?2 ORDER BY rowid")?
-                .query_map(params![project_id, session_id], |r| {
-                    Ok(AgentRecord { id: r.get(0)?, name: r.get(1)? })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let logs = c
-                .prepare_cached("SELECT body FROM logs WHERE project_id = ?1 AND session_id = ?2 ORDER BY seq")?
-                .query_map(params![project_id, session_id], |r| r.get(0))?
-                .collect::<Result<Vec<String>, _>>()?;
-            Ok(Some(SessionDetail {
-                summary,
-                host_env: parse_json(host_env),
-                video,
-                agents,
-                events,
-                logs,
-            }))
+            Ok(SessionPage { sessions, next })
         })
     }
+
+    fn event_detail(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        event_id: &str,
+    ) -> Result<Option<EventRecord>, StoreError> {
+        self.read(|c| {
+            Ok(c
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ?1 AND session_id = ?2 AND id = ?3"
+                ))?
+                .query_row(params![project_id, session_id, event_id], event_from_row)
+                .optional()?)
+        })
+    }
+
+    fn list_agents(&self, project_id: &str) -> Result<Vec<AgentSummary>, StoreError> {
+        self.read(|c| {
+            let rows = c
+                .prepare_cached(
+                    "SELECT f.value, a.name, COUNT(*) FROM session_facets f
+                     LEFT JOIN agents a ON a.project_id = f.project_id AND a.id = f.value
+                     WHERE f.project_id = ?1 AND f.facet = 'agent'
+                     GROUP BY f.value ORDER BY COUNT(*) DESC, f.value",
+                )?
+                .query_map([project_id], |r| {
+                    Ok(AgentSummary {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        session_count: r.get(2)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn stats(
+        &self,
+        project_id: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<RawStats, StoreError> {
+        // Open bounds as bounds that every stored timestamp passes.
+        let from = from.unwrap_or("");
+        let to = to.unwrap_or("\u{10ffff}");
+        self.read(|c| {
+            let mut days: std::collections::BTreeMap<String, DayStats> =
+                std::collections::BTreeMap::new();
+            // The totals of a day, created empty on first sight.
+            fn day(
+                days: &mut std::collections::BTreeMap<String, DayStats>,
+                date: String,
+            ) -> &mut DayStats {
+                days.entry(date.clone()).or_insert_with(|| DayStats {
+                    date,
+                    sessions: 0,
+                    events: 0,
+                    error_events: 0,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    cost: 0.0,
+                })
+            }
+            let mut stats = RawStats::default();
+            {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT substr(start_time, 1, 10), error_count, {DURATION_SQL}
+                     FROM sessions
+                     WHERE project_id = ?1 AND start_time >= ?2 AND start_time < ?3"
+                ))?;
+                let mut rows = stmt.query(params![project_id, from, to])?;
+                while let Some(row) = rows.next()? {
+                    let date: String = row.get(0)?;
+                    let errors: i64 = row.get(1)?;
+                    let duration: Option<i64> = row.get(2)?;
+                    day(&mut days, date).sessions += 1;
+                    stats.sessions += 1;
+                    if errors > 0 {
+                        stats.sessions_with_errors += 1;
+                    }
+                    if let Some(duration) = duration {
+                        stats.durations_ms.push(duration);
+                    }
+                }
+            }
+            // Events: from the daily totals when the range is whole UTC days, else from the
+            // events themselves.
+            let whole_days = [from, to].iter().all(|t| {
+                t.is_empty()
+                    || t.starts_with('\u{10ffff}')
+                    || t.get(10..) == Some("T00:00:00.000000+00:00")
+            });
+            let (events_sql, models_sql) = if whole_days {
+                (
+                    "SELECT day, SUM(events), SUM(error_events), SUM(input_tokens),
+                        SUM(output_tokens), SUM(cost)
+                     FROM daily_totals
+                     WHERE project_id = ?1 AND day >= substr(?2, 1, 10) AND day < substr(?3, 1, 10)
+                     GROUP BY day",
+                    "SELECT model, SUM(events), SUM(input_tokens), SUM(output_tokens), SUM(cost)
+                     FROM daily_totals
+                     WHERE project_id = ?1 AND model != ''
+                       AND day >= substr(?2, 1, 10) AND day < substr(?3, 1, 10)
+                     GROUP BY model ORDER BY 5 DESC, 2 DESC, model",
+                )
+            } else {
+                (
+                    "SELECT substr(start_time, 1, 10), COUNT(*),
+                        SUM(status = 'error' OR kind = 'errors'),
+                        COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+                        COALESCE(SUM(cost), 0.0)
+                     FROM events
+                     WHERE project_id = ?1 AND start_time >= ?2 AND start_time < ?3
+                     GROUP BY 1",
+                    "SELECT model, COUNT(*), COALESCE(SUM(input_tokens), 0),
+                        COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)
+                     FROM events
+                     WHERE project_id = ?1 AND model IS NOT NULL
+                       AND start_time >= ?2 AND start_time < ?3
+                     GROUP BY model ORDER BY 5 DESC, 2 DESC, model",
+                )
+            };
+            {
+                let mut stmt = c.prepare_cached(events_sql)?;
+                let mut rows = stmt.query(params![project_id, from, to])?;
+                while let Some(row) = rows.next()? {
+                    let date: String = row.get(0)?;
+                    let d = day(&mut days, date);
+                    d.events += row.get::<_, i64>(1)?;
+                    d.error_events += row.get::<_, Option<i64>>(2)?.unwrap_or(0);
+                    d.input_tokens += row.get::<_, i64>(3)?;
+                    d.output_tokens += row.get::<_, i64>(4)?;
+                    d.cost += row.get::<_, f64>(5)?;
+                }
+            }
+            stats.models = c
+                .prepare_cached(models_sql)?
+                .query_map(params![project_id, from, to], |r| {
+                    Ok(ModelStats {
+                        model: r.get(0)?,
+                        calls: r.get(1)?,
+                        input_tokens: r.get(2)?,
+                        output_tokens: r.get(3)?,
+                        cost: r.get(4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            stats.durations_ms.sort_unstable();
+            stats.days = days.into_values().collect();
+            Ok(stats)
+        })
+    }
+}
+
+/// The SQL and arguments of a session list query; the last column is the sort key.
+fn session_list_sql(
+    project_id: &str,
+    query: &SessionQuery,
+) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value as V;
+    let key = sort_key_sql(query.sort);
+    let mut conditions: Vec<String> = vec!["s.project_id = ?".into()];
+    let mut args: Vec<V> = vec![V::Text(project_id.to_owned())];
+    if let Some(from) = &query.from {
+        conditions.push("s.start_time >= ?".into());
+        args.push(V::Text(from.clone()));
+    }
+    if let Some(to) = &query.to {
+        conditions.push("s.start_time < ?".into());
+        args.push(V::Text(to.clone()));
+    }
+    for tag in &query.tags {
+        conditions.push("EXISTS (SELECT 1 FROM json_each(s.tags) t WHERE t.value = ?)".into());
+        args.push(V::Text(tag.clone()));
+    }
+    match query.end_state {
+        Some(EndStateFilter::Ended(state)) => {
+            conditions.push("s.end_state = ?".into());
+            args.push(V::Text(state.as_str().to_owned()));
+        }
+        // Not ended: no end time, and no decisive state (the 0.3 SDK creates its sessions as
+        // Indeterminate).
+        Some(EndStateFilter::Running) => conditions.push(
+            "(s.end_time IS NULL AND (s.end_state IS NULL OR s.end_state = 'Indeterminate'))"
+                .into(),
+        ),
+        None => {}
+    }
+    if let Some(agent) = &query.agent {
+        conditions.push(
+            "s.id IN (SELECT session_id FROM session_facets
+                          WHERE project_id = ? AND facet IN ('agent', 'agent_name') AND value = ?)"
+                .into(),
+        );
+        args.push(V::Text(project_id.to_owned()));
+        args.push(V::Text(agent.clone()));
+    }
+    if let Some(model) = &query.model {
+        conditions.push(
+            "s.id IN (SELECT session_id FROM session_facets
+                          WHERE project_id = ? AND facet = 'model' AND value = ?)"
+                .into(),
+        );
+        args.push(V::Text(project_id.to_owned()));
+        args.push(V::Text(model.clone()));
+    }
+    match query.has_errors {
+        Some(true) => conditions.push("s.error_count > 0".into()),
+        Some(false) => conditions.push("s.error_count = 0".into()),
+        None => {}
+    }
+    if let Some(text) = &query.text {
+        let pattern = contains_pattern(text);
+        conditions.push(
+                "(s.name LIKE ?1x ESCAPE '\\' OR s.id LIKE ?1x ESCAPE '\\' OR s.tags LIKE ?1x ESCAPE '\\'
+                  OR s.id IN (SELECT session_id FROM session_facets
+                              WHERE project_id = ? AND facet = 'name' AND value LIKE ?1x ESCAPE '\\'))"
+                    .replace("?1x", "?"),
+            );
+        args.push(V::Text(pattern.clone()));
+        args.push(V::Text(pattern.clone()));
+        args.push(V::Text(pattern.clone()));
+        args.push(V::Text(project_id.to_owned()));
+        args.push(V::Text(pattern));
+    }
+    let (op, dir) = if query.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some(after) = &query.after {
+        conditions.push(format!("({key}, s.id) {op} (?, ?)"));
+        args.push(sort_value_sql(&after.key));
+        args.push(V::Text(after.id.clone()));
+    }
+    let sql = format!(
+        "SELECT {}, {key} FROM sessions s WHERE {} ORDER BY {key} {dir}, s.id {dir} LIMIT {}",
+        summary_columns(),
+        conditions.join(" AND "),
+        query.limit.max(1) + 1
+    );
+    (sql, args)
 }
 
 /// Errors after which the transaction cannot go on (disk full, I/O, corruption).
@@ -645,6 +1147,189 @@ mod tests {
         let (store, dir) = temp_store();
         crate::store::conformance::writes_are_idempotent_and_project_scoped(&store);
         crate::store::conformance::spans_of_a_foreign_session_are_rejected_alone(&store);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    fn seed_one(store: &SqliteStore, project: &str) {
+        let results = store
+            .commit(&[
+                Write::CreateSession {
+                    project_id: project.into(),
+                    session: SessionRecord {
+                        id: "s1".into(),
+                        name: Some("nightly run".into()),
+                        start_time: Some("2026-11-20T10:00:00.000000+00:00".into()),
+                        end_time: Some("2026-11-20T10:00:02.500000+00:00".into()),
+                        tags: Some(vec!["prod".into()]),
+                        ..SessionRecord::default()
+                    },
+                },
+                Write::CreateEvents {
+                    project_id: project.into(),
+                    session_id: "s1".into(),
+                    events: vec![EventRecord {
+                        id: "e1".into(),
+                        session_id: "s1".into(),
+                        kind: "llms".into(),
+                        name: Some("summarise".into()),
+                        start_time: "2026-11-20T10:00:01.000000+00:00".into(),
+                        status: Some("error".into()),
+                        model: Some("gpt-4o".into()),
+                        agent_id: Some("a1".into()),
+                        attributes: serde_json::json!({}),
+                        ..EventRecord::default()
+                    }],
+                },
+            ])
+            .unwrap();
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+    }
+
+    fn found(store: &SqliteStore, project: &str, query: SessionQuery) -> Vec<String> {
+        store
+            .query_sessions(project, &query)
+            .unwrap()
+            .sessions
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_with_its_data() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        seed_one(&store, &project);
+        drop(store);
+        // Make it what version 1 was: no facets, no error counts, no list indexes.
+        let conn = Connection::open(dir.join("agentops.db")).unwrap();
+        conn.execute_batch(
+            "DROP TABLE session_facets;
+             DROP INDEX sessions_by_start_key; DROP INDEX sessions_by_cost;
+             DROP INDEX sessions_by_event_count; DROP INDEX sessions_by_duration;
+             DROP INDEX agents_by_session; DROP TABLE daily_totals;
+             ALTER TABLE sessions DROP COLUMN error_count;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        let version: i64 = store
+            .write_conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let s1 = vec!["s1".to_owned()];
+        for query in [
+            SessionQuery {
+                has_errors: Some(true),
+                ..SessionQuery::default()
+            },
+            SessionQuery {
+                model: Some("gpt-4o".into()),
+                ..SessionQuery::default()
+            },
+            SessionQuery {
+                agent: Some("a1".into()),
+                ..SessionQuery::default()
+            },
+            SessionQuery {
+                text: Some("SUMMAR".into()),
+                ..SessionQuery::default()
+            },
+            SessionQuery {
+                tags: vec!["prod".into()],
+                ..SessionQuery::default()
+            },
+        ] {
+            assert_eq!(found(&store, &project, query.clone()), s1, "{query:?}");
+        }
+        let page = store
+            .query_sessions(&project, &SessionQuery::default())
+            .unwrap();
+        assert_eq!(page.sessions[0].error_count, 1);
+        assert_eq!(page.sessions[0].duration_ms, Some(2500));
+        // the daily totals were rebuilt: whole days (totals) and a finer range (events) agree
+        let by_totals = store.stats(&project, None, None).unwrap();
+        let by_events = store
+            .stats(&project, Some("2000-01-01T00:00:01.000000+00:00"), None)
+            .unwrap();
+        assert_eq!(by_totals, by_events);
+        assert_eq!(by_totals.days[0].events, 1);
+        assert_eq!(by_totals.days[0].error_events, 1);
+        assert_eq!(by_totals.models[0].model, "gpt-4o");
+        // opening again is a no-op
+        drop(store);
+        SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn list_queries_walk_an_index_in_order() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        seed_one(&store, &project);
+        let after = |key| SessionCursor {
+            key,
+            id: "s0".into(),
+        };
+        for (sort, key, index) in [
+            (
+                SessionSortKey::StartTime,
+                SortValue::Text("x".into()),
+                "sessions_by_start_key",
+            ),
+            (
+                SessionSortKey::Cost,
+                SortValue::Real(1.0),
+                "sessions_by_cost",
+            ),
+            (
+                SessionSortKey::Events,
+                SortValue::Int(1),
+                "sessions_by_event_count",
+            ),
+            (
+                SessionSortKey::Duration,
+                SortValue::Int(1),
+                "sessions_by_duration",
+            ),
+        ] {
+            for descending in [true, false] {
+                for cursor in [None, Some(after(key.clone()))] {
+                    let query = SessionQuery {
+                        sort,
+                        descending,
+                        after: cursor,
+                        tags: vec!["prod".into()],
+                        ..SessionQuery::default()
+                    };
+                    let (sql, args) = session_list_sql(&project, &query);
+                    let conn = store.write_conn();
+                    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                    let plan: Vec<String> = stmt
+                        .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(3))
+                        .unwrap()
+                        .collect::<Result<_, _>>()
+                        .unwrap();
+                    let plan = plan.join("\n");
+                    assert!(plan.contains(index), "{query:?}:\n{plan}");
+                    assert!(!plan.contains("TEMP B-TREE"), "{query:?} sorts:\n{plan}");
+                }
+            }
+        }
+        // the detail reads one session's events through the unique index
+        let conn = store.write_conn();
+        let plan: String = conn
+            .query_row(
+                &format!("EXPLAIN QUERY PLAN SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ?1 AND session_id = ?2 ORDER BY start_time, id"),
+                params![project, "s1"],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("INDEX"), "{plan}");
+        drop(conn);
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -1,0 +1,305 @@
+//! The OpenAPI 3.1 document of the read API, served at `/api/v1/openapi.json`. Hand-written:
+//! a test checks that every `/api/v1` route of the router is described here.
+
+use serde_json::{json, Value};
+
+use super::params::SORTS;
+use super::{DEFAULT_LIMIT, MAX_LIMIT};
+
+fn error_responses(codes: &[&str]) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::new();
+    for code in codes {
+        let description = match *code {
+            "400" => "A bad parameter; the message names it.",
+            "401" => "Missing, unknown or expired credentials.",
+            "403" => "A session token asking for something other than its session.",
+            "404" => "No such id in the caller's project.",
+            _ => "Error.",
+        };
+        map.insert(
+            (*code).to_owned(),
+            json!({
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+            }),
+        );
+    }
+    map
+}
+
+fn ok(description: &str, schema: &str, errors: &[&str]) -> Value {
+    let mut responses = error_responses(errors);
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+        }),
+    );
+    Value::Object(responses)
+}
+
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+fn path(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}})
+}
+
+fn nullable(kind: &str) -> Value {
+    json!({"type": [kind, "null"]})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let time = json!({"type": "string", "format": "date-time"});
+    let read_errors = ["400", "401", "403"];
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "AgentOps server query API",
+            "version": "1",
+            "description": "Read access to the sessions, events, agents and statistics of the caller's project. \
+                Credentials: the X-Agentops-Api-Key header, or Authorization: Bearer with a project token \
+                (/v3/auth/token), a dashboard token (/api/v1/auth/dashboard-token) or a session token (its own \
+                session only). Without credentials only when the server runs with open read access on loopback. \
+                Errors are {\"error\": \"message\"}."
+        },
+        "security": [{"apiKey": []}, {"bearer": []}, {}],
+        "paths": {
+            "/api/v1/sessions": {"get": {
+                "operationId": "listSessions",
+                "summary": "Sessions of the project, filtered, sorted, one page at a time",
+                "parameters": [
+                    query("from", "Sessions started at or after this time (RFC 3339).", time.clone()),
+                    query("to", "Sessions started before this time (RFC 3339).", time.clone()),
+                    {"name": "tag", "in": "query", "required": false, "style": "form", "explode": true,
+                     "description": "Sessions carrying every one of these tags; repeatable or comma-separated.",
+                     "schema": {"type": "array", "items": {"type": "string"}}},
+                    query("end_state", "The stored end state; running = not ended (no end time, and no end state or Indeterminate, as the 0.3 SDK creates sessions).",
+                        json!({"type": "string", "enum": ["Success", "Fail", "Indeterminate", "running"]})),
+                    query("agent", "Sessions with an agent of this id or registered name.", json!({"type": "string"})),
+                    query("model", "Sessions with an event of this LLM model.", json!({"type": "string"})),
+                    query("has_errors", "Sessions with (true) or without (false) a failed event.", json!({"type": "boolean"})),
+                    query("q", "Case-insensitive text in the session's name or id, its tags, or an event name.", json!({"type": "string"})),
+                    query("sort", "Order; a leading - means descending. Ties are broken by session id.",
+                        json!({"type": "string", "enum": SORTS, "default": "-start_time"})),
+                    query("limit", "Sessions per page.",
+                        json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})),
+                    query("cursor", "The next_cursor of the previous page (opaque; made for the same sort).", json!({"type": "string"})),
+                ],
+                "responses": ok("One page of sessions.", "SessionList", &read_errors)
+            }},
+            "/api/v1/sessions/{id}": {"get": {
+                "operationId": "getSession",
+                "summary": "A session with its agents, events (flat, by start time), event tree and logs",
+                "parameters": [path("id", "Session id."),
+                    query("events", "full: the flat events (every field) and the event tree; tree: only the tree \
+                        (no payloads; fetch an event for those); none: neither.",
+                        json!({"type": "string", "enum": ["full", "tree", "none"], "default": "full"}))],
+                "responses": ok("The session (events and event_tree as asked).", "SessionDetail", &["400", "401", "403", "404"])
+            }},
+            "/api/v1/sessions/{id}/events/{event_id}": {"get": {
+                "operationId": "getEvent",
+                "summary": "One event in full: prompt, completion, params, returns, attributes",
+                "parameters": [path("id", "Session id."), path("event_id", "Event id (unique within its session).")],
+                "responses": ok("The event.", "EventDetail", &["401", "403", "404"])
+            }},
+            "/api/v1/agents": {"get": {
+                "operationId": "listAgents",
+                "summary": "Agents seen in the project, with the number of sessions each appears in",
+                "responses": ok("The agents, most used first.", "AgentList", &read_errors)
+            }},
+            "/api/v1/stats": {"get": {
+                "operationId": "getStats",
+                "summary": "Sessions, events, tokens and cost per day; per model; error rate; duration percentiles",
+                "parameters": [
+                    query("from", "Count what started at or after this time (RFC 3339).", time.clone()),
+                    query("to", "Count what started before this time (RFC 3339).", time.clone()),
+                ],
+                "responses": ok("Statistics of the range.", "Stats", &read_errors)
+            }},
+            "/api/v1/auth/dashboard-token": {"post": {
+                "operationId": "createDashboardToken",
+                "summary": "Exchange an API key for a short-lived, read-only, project-scoped token",
+                "security": [{"apiKey": []}, {}],
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"api_key": {"type": "string", "format": "uuid"}}}}}},
+                "responses": ok("The token; send it as Authorization: Bearer.", "DashboardToken", &["400", "401"])
+            }},
+            "/api/v1/openapi.json": {"get": {
+                "operationId": "getOpenApi",
+                "summary": "This document",
+                "security": [{}],
+                "responses": {"200": {"description": "OpenAPI 3.1 document.",
+                    "content": {"application/json": {"schema": {"type": "object"}}}}}
+            }}
+        },
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Agentops-Api-Key"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "SessionSummary": {"type": "object",
+                    "required": ["id", "tags", "event_count", "input_tokens", "output_tokens", "cost", "error_count", "has_errors"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": nullable("string"),
+                        "start_time": {"type": ["string", "null"], "format": "date-time"},
+                        "end_time": {"type": ["string", "null"], "format": "date-time"},
+                        "end_state": {"type": ["string", "null"], "enum": ["Success", "Fail", "Indeterminate", null]},
+                        "end_state_reason": nullable("string"),
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "event_count": {"type": "integer"},
+                        "input_tokens": {"type": "integer", "description": "Cached tokens included."},
+                        "output_tokens": {"type": "integer", "description": "Reasoning tokens included."},
+                        "cost": {"type": "number", "description": "US dollars."},
+                        "error_count": {"type": "integer", "description": "Events with status error or kind errors."},
+                        "has_errors": {"type": "boolean"},
+                        "duration_ms": {"type": ["integer", "null"], "description": "Null while running."}
+                    }},
+                "SessionList": {"type": "object", "required": ["sessions", "next_cursor"], "properties": {
+                    "sessions": {"type": "array", "items": {"$ref": "#/components/schemas/SessionSummary"}},
+                    "next_cursor": {"type": ["string", "null"], "description": "Null on the last page."}
+                }},
+                "Event": {"type": "object", "required": ["id", "session_id", "kind", "start_time", "attributes"], "properties": {
+                    "id": {"type": "string"},
+                    "session_id": {"type": "string"},
+                    "kind": {"type": "string", "description": "llms, tools, actions, errors, or another kind (agent, task, workflow, ...)."},
+                    "name": nullable("string"),
+                    "parent_id": nullable("string"),
+                    "trace_id": nullable("string"),
+                    "span_id": nullable("string"),
+                    "start_time": {"type": "string", "format": "date-time"},
+                    "end_time": {"type": ["string", "null"], "format": "date-time"},
+                    "status": nullable("string"),
+                    "status_message": nullable("string"),
+                    "agent_id": nullable("string"),
+                    "model": nullable("string"),
+                    "provider": nullable("string"),
+                    "prompt": {"description": "A string or chat messages."},
+                    "completion": {"description": "A string or messages."},
+                    "params": {},
+                    "returns": {},
+                    "input_tokens": nullable("integer"),
+                    "output_tokens": nullable("integer"),
+                    "cached_tokens": nullable("integer"),
+                    "reasoning_tokens": nullable("integer"),
+                    "cost": nullable("number"),
+                    "attributes": {"type": "object"}
+                }},
+                "EventDetail": {"allOf": [{"$ref": "#/components/schemas/Event"},
+                    {"type": "object", "properties": {"duration_ms": nullable("number")}}]},
+                "TreeNode": {"type": "object", "required": ["id", "depth", "children", "kind", "start_time"], "properties": {
+                    "id": {"type": "string"},
+                    "parent_id": nullable("string"),
+                    "depth": {"type": "integer", "minimum": 0},
+                    "children": {"type": "array", "items": {"type": "string"}},
+                    "kind": {"type": "string"},
+                    "name": nullable("string"),
+                    "start_time": {"type": "string", "format": "date-time"},
+                    "end_time": {"type": ["string", "null"], "format": "date-time"},
+                    "duration_ms": nullable("number"),
+                    "status": nullable("string"),
+                    "model": nullable("string"),
+                    "input_tokens": nullable("integer"),
+                    "output_tokens": nullable("integer"),
+                    "cost": nullable("number")
+                }},
+                "SessionDetail": {"allOf": [{"$ref": "#/components/schemas/SessionSummary"}, {"type": "object",
+                    "required": ["agents", "logs"], "properties": {
+                    "host_env": {},
+                    "video": nullable("string"),
+                    "agents": {"type": "array", "items": {"type": "object", "properties": {
+                        "id": {"type": "string"}, "name": {"type": "string"}}}},
+                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"},
+                        "description": "Flat, by start time."},
+                    "event_tree": {"type": "array", "items": {"$ref": "#/components/schemas/TreeNode"},
+                        "description": "Depth first, children by start time."},
+                    "logs": {"type": "array", "items": {"type": "string"}}
+                }}]},
+                "AgentList": {"type": "object", "required": ["agents"], "properties": {
+                    "agents": {"type": "array", "items": {"type": "object", "required": ["id", "session_count"], "properties": {
+                        "id": {"type": "string"},
+                        "name": nullable("string"),
+                        "session_count": {"type": "integer"}
+                    }}}
+                }},
+                "Stats": {"type": "object", "properties": {
+                    "from": {"type": ["string", "null"], "format": "date-time"},
+                    "to": {"type": ["string", "null"], "format": "date-time"},
+                    "sessions": {"type": "integer"},
+                    "sessions_with_errors": {"type": "integer"},
+                    "error_rate": {"type": "number", "description": "Sessions with a failed event / sessions."},
+                    "events": {"type": "integer"},
+                    "error_events": {"type": "integer"},
+                    "event_error_rate": {"type": "number"},
+                    "input_tokens": {"type": "integer"},
+                    "output_tokens": {"type": "integer"},
+                    "cost": {"type": "number"},
+                    "duration_ms": {"type": "object", "description": "Of the ended sessions (nearest rank).", "properties": {
+                        "count": {"type": "integer"},
+                        "p50": nullable("integer"), "p90": nullable("integer"), "p99": nullable("integer")
+                    }},
+                    "days": {"type": "array", "items": {"type": "object", "properties": {
+                        "date": {"type": "string", "format": "date"},
+                        "sessions": {"type": "integer"}, "events": {"type": "integer"},
+                        "error_events": {"type": "integer"},
+                        "input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"},
+                        "cost": {"type": "number"}
+                    }}},
+                    "models": {"type": "array", "items": {"type": "object", "properties": {
+                        "model": {"type": "string"}, "calls": {"type": "integer"},
+                        "input_tokens": {"type": "integer"}, "output_tokens": {"type": "integer"},
+                        "cost": {"type": "number"}
+                    }}}
+                }},
+                "DashboardToken": {"type": "object", "required": ["token", "project_id", "expires_in", "expires_at"], "properties": {
+                    "token": {"type": "string"},
+                    "project_id": {"type": "string"},
+                    "expires_in": {"type": "integer", "description": "Seconds."},
+                    "expires_at": {"type": "string", "format": "date-time"}
+                }}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `/api/v1` route registered in `lib.rs` is described, with its method.
+    #[test]
+    fn every_api_route_of_the_router_is_documented() {
+        let doc = document();
+        let source = include_str!("../lib.rs");
+        let mut found = 0;
+        for chunk in source.split(".route(").skip(1) {
+            let Some(path) = chunk
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|r| r.split('"').next())
+            else {
+                continue;
+            };
+            if !path.starts_with("/api/v1") {
+                continue;
+            }
+            let method = ["get", "post", "put", "delete", "patch"]
+                .into_iter()
+                .find(|m| chunk.contains(&format!("{m}(api::")))
+                .unwrap_or_else(|| panic!("no method found for {path}"));
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is not in the OpenAPI document"
+            );
+            found += 1;
+        }
+        assert!(found >= 7, "only {found} /api/v1 routes found in lib.rs");
+        assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(found));
+    }
+}
