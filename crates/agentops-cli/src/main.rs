@@ -1,6 +1,9 @@
 //! `agentops`: run the AgentOps server, and inspect what it stored.
 
+mod api_client;
 mod config_file;
+mod demo;
+mod sessions;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +30,19 @@ struct Cli {
 enum Command {
     /// Run the server (AgentOps v2 REST, /v3/auth/token, OTLP/HTTP /v1/traces, read API).
     Serve(ServeArgs),
+    /// List, show or export the sessions of a running server.
+    Sessions {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+    /// Record a realistic multi-agent session (LLM calls, tools, an error) through the Rust
+    /// SDK into a running server, to see real data at once.
+    Demo {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Create a project and print its new API key (the server may be running).
     CreateProject {
         /// The project's name.
@@ -34,6 +50,60 @@ enum Command {
         /// Data directory.
         #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+    },
+}
+
+/// How the client commands reach the server.
+#[derive(Args)]
+struct ServerArgs {
+    /// The server's base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTOPS_API_ENDPOINT",
+        default_value = "http://127.0.0.1:4318"
+    )]
+    url: String,
+    /// The project's API key.
+    #[arg(long, global = true, env = "AGENTOPS_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// The sessions, newest first, as a table.
+    List {
+        /// Only sessions that ended so (Success, Fail, Indeterminate) or are `running`.
+        #[arg(long)]
+        end_state: Option<String>,
+        /// Only sessions with this tag (repeat for several; all must match).
+        #[arg(long)]
+        tag: Vec<String>,
+        /// Free text over session names, tags and event names.
+        #[arg(long, short = 'q')]
+        search: Option<String>,
+        /// Only sessions that called this model.
+        #[arg(long)]
+        model: Option<String>,
+        /// Only sessions with at least one error.
+        #[arg(long)]
+        has_errors: bool,
+        /// Order: start_time, cost, duration or events; a leading `-` for descending.
+        #[arg(long, allow_hyphen_values = true)]
+        sort: Option<String>,
+        /// How many sessions at most (1 to 1000).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One session's events as a timeline, with durations, tokens and cost.
+    Show {
+        /// The session's id.
+        id: String,
+    },
+    /// One session with all its events, as JSON on standard output.
+    Export {
+        /// The session's id.
+        id: String,
     },
 }
 
@@ -197,6 +267,66 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 server.run_until_signal().await?;
                 Ok::<_, agentops_server::ServerError>(())
             })?;
+        }
+        Command::Sessions { server, command } => {
+            let client = api_client::ApiClient::new(&server.url, server.api_key);
+            let output = match command {
+                SessionsCommand::List {
+                    end_state,
+                    tag,
+                    search,
+                    model,
+                    has_errors,
+                    sort,
+                    limit,
+                } => sessions::list(
+                    &client,
+                    &sessions::ListFilters {
+                        end_state,
+                        tag,
+                        search,
+                        model,
+                        has_errors,
+                        sort,
+                        limit,
+                    },
+                )?,
+                SessionsCommand::Show { id } => sessions::show(&client, &id)?,
+                SessionsCommand::Export { id } => sessions::export(&client, &id)?,
+            };
+            print!("{output}");
+        }
+        Command::Demo { server } => {
+            let api_key = server.api_key.context(
+                "the demo needs the project's API key: pass --api-key or set AGENTOPS_API_KEY \
+                 (`agentops serve` prints it on first start)",
+            )?;
+            println!("Recording a demo session into {} …", server.url);
+            let summary = demo::run(&server.url, &api_key, |step| println!("  • {step}"))?;
+            if let Some(err) = &summary.backend_error {
+                anyhow::bail!("the server did not record the session: {err}");
+            }
+            let counts: Vec<String> = summary
+                .event_counts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect();
+            println!(
+                "Done: session {} ({}), {} delivered, cost {}.",
+                summary.session_id,
+                counts.join(", "),
+                summary.delivery.delivered,
+                summary
+                    .token_cost_usd()
+                    .map_or("unknown".into(), sessions::dollars)
+            );
+            println!(
+                "  see it:  {}/#/sessions/{}",
+                server.url.trim_end_matches('/'),
+                summary.session_id
+            );
+            println!("  or:      agentops sessions show {}", summary.session_id);
         }
         Command::CreateProject { name, data_dir } => {
             std::fs::create_dir_all(&data_dir)
