@@ -125,10 +125,10 @@ impl AppState {
         self.inner.max_body_bytes
     }
 
-    /// Where a session can be seen.
+    /// Where a session can be seen: its replay in the dashboard.
     pub fn session_url(&self, session_id: &str) -> String {
         format!(
-            "{}/api/v1/sessions/{session_id}",
+            "{}/#/sessions/{session_id}",
             self.inner.public_url.trim_end_matches('/')
         )
     }
