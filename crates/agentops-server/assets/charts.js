@@ -76,7 +76,7 @@ export function barChart({ rows, series, format, height = 200, testid = null, in
         tip.hidden = true;
       });
       svg.appendChild(hit);
-      if (i % every === 0) {
+      if ((n - 1 - i) % every === 0) {
         svg.appendChild(s('text', { x: padL + i * slot + slot / 2, y: height - 6, class: 'axis', 'text-anchor': 'middle', text: r.short || r.label }));
       }
     });
