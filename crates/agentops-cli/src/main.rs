@@ -3,6 +3,7 @@
 mod api_client;
 mod config_file;
 mod demo;
+mod keys;
 mod sessions;
 
 use std::net::SocketAddr;
@@ -43,6 +44,14 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Create, list or revoke API keys in the data directory (the server may be running).
+    Keys {
+        /// Data directory.
+        #[arg(long, global = true, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Create a project and print its new API key (the server may be running).
     CreateProject {
         /// The project's name.
@@ -67,6 +76,23 @@ struct ServerArgs {
     /// The project's API key.
     #[arg(long, global = true, env = "AGENTOPS_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// A new API key, printed once (only its hash is stored).
+    Create {
+        /// The project's id or name (default: the first project).
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Every key's id, project and creation time (never the key).
+    List,
+    /// Deletes a key; a running server refuses it within seconds.
+    Revoke {
+        /// The key's id as `keys list` shows it (at least 8 hex digits).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -327,6 +353,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 summary.session_id
             );
             println!("  or:      agentops sessions show {}", summary.session_id);
+        }
+        Command::Keys { data_dir, command } => {
+            let store = keys::open(&data_dir)?;
+            let output = match command {
+                KeysCommand::Create { project } => keys::create(&store, project.as_deref())?,
+                KeysCommand::List => keys::list(&store)?,
+                KeysCommand::Revoke { id } => keys::revoke(&store, &id)?,
+            };
+            print!("{output}");
         }
         Command::CreateProject { name, data_dir } => {
             std::fs::create_dir_all(&data_dir)

@@ -110,3 +110,85 @@ fn client_commands_say_what_is_wrong() {
     assert!(!no_key.status.success());
     assert!(String::from_utf8_lossy(&no_key.stderr).contains("needs the project's API key"));
 }
+
+fn status_with_key(url: &str, key: &str) -> u16 {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(format!("{url}/api/v1/sessions"))
+        .header("X-Agentops-Api-Key", key)
+        .call()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[cfg(unix)]
+#[test]
+fn keys_are_created_listed_and_revoked_while_the_server_runs() {
+    let dir = temp_dir();
+    let (mut server, url) = spawn_server(&dir, KEY);
+    let keys = |args: &[&str]| {
+        agentops()
+            .arg("keys")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+
+    let created = stdout(&keys(&["create"]));
+    let new_key = created
+        .split("AGENTOPS_API_KEY=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the new key is printed")
+        .to_owned();
+    let id = created.split("key id: ").nth(1).unwrap().trim().to_owned();
+    assert_eq!(
+        status_with_key(&url, &new_key),
+        200,
+        "a new key works at once"
+    );
+
+    let list = stdout(&keys(&["list"]));
+    assert_eq!(list.lines().count(), 3, "a header and two keys:\n{list}");
+    assert!(
+        list.contains(&id) && !list.contains(&new_key),
+        "ids only, never keys:\n{list}"
+    );
+
+    let revoked = stdout(&keys(&["revoke", &id]));
+    assert!(revoked.contains("Revoked"), "{revoked}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while status_with_key(&url, &new_key) != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked key still works"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(status_with_key(&url, KEY), 200, "the other key still works");
+
+    let again = keys(&["revoke", &id]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no API key with id"));
+    let short = keys(&["revoke", "abc"]);
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 hex digits"));
+    let unknown = keys(&["create", "--project", "nope"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no project with id or name"));
+    let empty = agentops()
+        .args(["keys", "list", "--data-dir"])
+        .arg(dir.join("nothing"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no AgentOps data in"));
+
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -363,9 +363,15 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
 /// Creates a project with a fresh API key in `store`; returns `(project_id, api_key)`.
 pub fn create_project(store: &dyn Store, name: &str) -> Result<(String, String), ServerError> {
     let project_id = store.create_project(name)?;
-    let key = uuid::Uuid::new_v4().to_string();
-    store.add_api_key(&project_id, &auth::hash_api_key(&key))?;
+    let key = create_api_key(store, &project_id)?;
     Ok((project_id, key))
+}
+
+/// Creates a new API key for a project and returns it (only its hash is stored).
+pub fn create_api_key(store: &dyn Store, project_id: &str) -> Result<String, ServerError> {
+    let key = uuid::Uuid::new_v4().to_string();
+    store.add_api_key(project_id, &auth::hash_api_key(&key))?;
+    Ok(key)
 }
 
 /// Ensures a default project exists and has a key: `api_key` if given (stored hashed,

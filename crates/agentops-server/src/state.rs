@@ -2,6 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a looked-up API key is trusted before it is looked up again: the longest a key
+/// revoked with `agentops keys revoke` keeps working on a running server.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 
 use agentops_core::pricing::PriceTable;
 use axum::http::HeaderMap;
@@ -35,7 +40,9 @@ struct Inner {
     /// is on (loopback only).
     open_read_project: Option<String>,
     /// API key hash → project id, for keys seen before (keys are never deleted while running).
-    key_cache: Mutex<HashMap<String, String>>,
+    /// API key hash → (project, when it was looked up); entries older than [`KEY_CACHE_TTL`]
+    /// are looked up again, so that a revoked key stops working.
+    key_cache: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -161,7 +168,7 @@ impl AppState {
         match self.read(move |s| s.project_for_key(&lookup)).await? {
             Some(project) => {
                 if let Ok(mut cache) = self.inner.key_cache.lock() {
-                    cache.insert(hash, project.clone());
+                    cache.insert(hash, (project.clone(), Instant::now()));
                 }
                 Ok(project)
             }
@@ -170,7 +177,15 @@ impl AppState {
     }
 
     fn cached_key(&self, hash: &str) -> Option<String> {
-        self.inner.key_cache.lock().ok()?.get(hash).cloned()
+        let mut cache = self.inner.key_cache.lock().ok()?;
+        match cache.get(hash) {
+            Some((project, at)) if at.elapsed() < KEY_CACHE_TTL => Some(project.clone()),
+            Some(_) => {
+                cache.remove(hash);
+                None
+            }
+            None => None,
+        }
     }
 
     /// The project of the `X-Agentops-Api-Key` header, or 401 if it is missing or unknown.

@@ -136,6 +136,15 @@ mod tests {
         fn project_for_key(&self, _: &str) -> Result<Option<String>, StoreError> {
             unimplemented!()
         }
+        fn list_api_keys(&self) -> Result<Vec<crate::store::ApiKeyInfo>, StoreError> {
+            unimplemented!()
+        }
+        fn revoke_api_key(&self, _: &str) -> Result<String, StoreError> {
+            unimplemented!()
+        }
+        fn find_project(&self, _: &str) -> Result<Option<String>, StoreError> {
+            unimplemented!()
+        }
         fn session_owner(&self, _: &str) -> Result<Option<String>, StoreError> {
             unimplemented!()
         }

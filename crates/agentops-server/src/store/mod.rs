@@ -417,6 +417,19 @@ pub struct RawStats {
     pub durations_ms: Vec<i64>,
 }
 
+/// An API key as listed: what identifies it, never the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyInfo {
+    /// The first 12 hex digits of the key's SHA-256: enough to name it, useless to use it.
+    pub id: String,
+    /// Its project.
+    pub project_id: String,
+    /// Its project's name.
+    pub project_name: String,
+    /// When it was created.
+    pub created_at: String,
+}
+
 /// A storage engine. Methods block; async callers use `spawn_blocking` or the writer thread.
 pub trait Store: Send + Sync + 'static {
     /// Applies `writes` in one transaction (group commit). Each write gets its own result; the
@@ -432,6 +445,13 @@ pub trait Store: Send + Sync + 'static {
     fn api_key_count(&self) -> Result<u64, StoreError>;
     /// The project an API key hash belongs to.
     fn project_for_key(&self, key_hash: &str) -> Result<Option<String>, StoreError>;
+    /// Every API key (never the key itself: its id is the start of its hash), oldest first.
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, StoreError>;
+    /// Deletes the one key whose id (hash) starts with `id`; the key's project.
+    /// [`StoreError::NotFound`] when none matches, [`StoreError::Invalid`] when several do.
+    fn revoke_api_key(&self, id: &str) -> Result<String, StoreError>;
+    /// The project with this id or name.
+    fn find_project(&self, id_or_name: &str) -> Result<Option<String>, StoreError>;
     /// The project owning a session id.
     fn session_owner(&self, session_id: &str) -> Result<Option<String>, StoreError>;
     /// The project's sessions, newest first.

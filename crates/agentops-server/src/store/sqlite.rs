@@ -11,8 +11,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use serde_json::Value;
 
 use super::{
-    AgentRecord, AgentSummary, DayStats, EndStateFilter, EventRecord, ModelStats, Outcome,
-    RawStats, SessionCursor, SessionDetail, SessionPage, SessionQuery, SessionRecord,
+    AgentRecord, AgentSummary, ApiKeyInfo, DayStats, EndStateFilter, EventRecord, ModelStats,
+    Outcome, RawStats, SessionCursor, SessionDetail, SessionPage, SessionQuery, SessionRecord,
     SessionSortKey, SessionSummary, SortValue, Store, StoreError, Write,
 };
 
@@ -793,6 +793,63 @@ impl Store for SqliteStore {
                     .query_row([key_hash], |r| r.get(0))
                     .optional()?,
             )
+        })
+    }
+
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT substr(k.key_hash, 1, 12), k.project_id, COALESCE(p.name, ''), k.created_at
+                 FROM api_keys k LEFT JOIN projects p ON p.id = k.project_id
+                 ORDER BY k.created_at, k.rowid",
+            )?;
+            let keys = stmt
+                .query_map([], |r| {
+                    Ok(ApiKeyInfo {
+                        id: r.get(0)?,
+                        project_id: r.get(1)?,
+                        project_name: r.get(2)?,
+                        created_at: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(keys)
+        })
+    }
+
+    fn revoke_api_key(&self, id: &str) -> Result<String, StoreError> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::Invalid(format!(
+                "{id:?} is not a key id: give at least 8 hex digits, as `agentops keys list` shows"
+            )));
+        }
+        let conn = self.write_conn();
+        let pattern = format!("{id}%");
+        let matches: Vec<(String, String)> = conn
+            .prepare("SELECT key_hash, project_id FROM api_keys WHERE key_hash LIKE ?1")?
+            .query_map([&pattern], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        match matches.as_slice() {
+            [] => Err(StoreError::NotFound(format!("no API key with id {id}"))),
+            [(hash, project)] => {
+                conn.execute("DELETE FROM api_keys WHERE key_hash = ?1", [hash])?;
+                Ok(project.clone())
+            }
+            several => Err(StoreError::Invalid(format!(
+                "{} keys have ids starting with {id}: give more digits",
+                several.len()
+            ))),
+        }
+    }
+
+    fn find_project(&self, id_or_name: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT id FROM projects WHERE id = ?1 OR name = ?1 ORDER BY created_at LIMIT 1",
+            )?
+            .query_row([id_or_name], |r| r.get(0))
+            .optional()?)
         })
     }
 
