@@ -389,9 +389,21 @@ pub fn map_span(span: &Span, prices: &PriceTable) -> Result<MappedSpan, String> 
     if kind == "session" {
         session.name = event.name.clone();
         session.end_time = event.end_time.clone();
+        // An ended session span always has an end state: the one it names, else Fail when its
+        // status is an error, else Indeterminate (agentops 0.4 sends "Shutdown" at exit, and
+        // drops the attribute when given an enum).
         session.end_state = attrs
             .str("agentops.session.end_state")
-            .and_then(|s| s.parse::<EndState>().ok());
+            .and_then(|s| s.parse::<EndState>().ok())
+            .or_else(|| {
+                event.end_time.as_ref().map(|_| {
+                    if span.status_code == 2 {
+                        EndState::Fail
+                    } else {
+                        EndState::Indeterminate
+                    }
+                })
+            });
         session.end_state_reason = attrs
             .first_str(&[
                 "agentops.session.end_state_reason",
@@ -558,6 +570,19 @@ mod tests {
         assert_eq!(m.session.tags, Some(vec!["decorated".to_string()]));
         assert_eq!(m.session.name.as_deref(), Some("decorated-trace"));
         assert!(m.session.end_time.is_some());
+    }
+
+    #[test]
+    fn an_ended_session_span_without_a_known_end_state_is_indeterminate_or_failed() {
+        let shutdown = map(vec![
+            ("agentops.span.kind", json!("session")),
+            ("agentops.session.end_state", json!("Shutdown")),
+        ]);
+        assert_eq!(shutdown.session.end_state, Some(EndState::Indeterminate));
+        let mut failed = span(vec![("agentops.span.kind", json!("session"))]);
+        failed.status_code = 2;
+        let failed = map_span(&failed, &PriceTable::builtin()).unwrap();
+        assert_eq!(failed.session.end_state, Some(EndState::Fail));
     }
 
     #[test]
