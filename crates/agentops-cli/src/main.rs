@@ -98,29 +98,7 @@ enum KeysCommand {
 #[derive(Subcommand)]
 enum SessionsCommand {
     /// The sessions, newest first, as a table.
-    List {
-        /// Only sessions that ended so (Success, Fail, Indeterminate) or are `running`.
-        #[arg(long)]
-        end_state: Option<String>,
-        /// Only sessions with this tag (repeat for several; all must match).
-        #[arg(long)]
-        tag: Vec<String>,
-        /// Free text over session names, tags and event names.
-        #[arg(long, short = 'q')]
-        search: Option<String>,
-        /// Only sessions that called this model.
-        #[arg(long)]
-        model: Option<String>,
-        /// Only sessions with at least one error.
-        #[arg(long)]
-        has_errors: bool,
-        /// Order: start_time, cost, duration or events; a leading `-` for descending.
-        #[arg(long, allow_hyphen_values = true)]
-        sort: Option<String>,
-        /// How many sessions at most (1 to 1000).
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-    },
+    List(sessions::ListFilters),
     /// One session's events as a timeline, with durations, tokens and cost.
     Show {
         /// The session's id.
@@ -297,26 +275,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions { server, command } => {
             let client = api_client::ApiClient::new(&server.url, server.api_key);
             let output = match command {
-                SessionsCommand::List {
-                    end_state,
-                    tag,
-                    search,
-                    model,
-                    has_errors,
-                    sort,
-                    limit,
-                } => sessions::list(
-                    &client,
-                    &sessions::ListFilters {
-                        end_state,
-                        tag,
-                        search,
-                        model,
-                        has_errors,
-                        sort,
-                        limit,
-                    },
-                )?,
+                SessionsCommand::List(filters) => sessions::list(&client, &filters)?,
                 SessionsCommand::Show { id } => sessions::show(&client, &id)?,
                 SessionsCommand::Export { id } => sessions::export(&client, &id)?,
             };

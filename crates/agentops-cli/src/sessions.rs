@@ -10,13 +10,28 @@ use serde_json::Value;
 use crate::api_client::ApiClient;
 
 /// Filters of `sessions list`, passed to `GET /api/v1/sessions` as they are.
+#[derive(clap::Args)]
 pub struct ListFilters {
+    /// Only sessions that ended so (Success, Fail, Indeterminate) or are `running`.
+    #[arg(long)]
     pub end_state: Option<String>,
+    /// Only sessions with this tag (repeat for several; all must match).
+    #[arg(long)]
     pub tag: Vec<String>,
+    /// Free text over session names, tags and event names.
+    #[arg(long, short = 'q')]
     pub search: Option<String>,
+    /// Only sessions that called this model.
+    #[arg(long)]
     pub model: Option<String>,
+    /// Only sessions with at least one error.
+    #[arg(long)]
     pub has_errors: bool,
+    /// Order: start_time, cost, duration or events; a leading `-` for descending.
+    #[arg(long, allow_hyphen_values = true)]
     pub sort: Option<String>,
+    /// How many sessions at most (1 to 1000).
+    #[arg(long, default_value_t = 20)]
     pub limit: usize,
 }
 

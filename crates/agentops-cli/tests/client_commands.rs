@@ -2,9 +2,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{agentops, spawn_server, temp_dir};
+use common::{agentops, spawn_server, stop_server, temp_dir};
 
 const KEY: &str = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
@@ -29,7 +29,7 @@ fn stdout(output: &Output) -> String {
 #[test]
 fn the_demo_lands_and_the_session_commands_show_it() {
     let dir = temp_dir();
-    let (mut server, url) = spawn_server(&dir, KEY);
+    let (server, url) = spawn_server(&dir, KEY);
 
     let demo = stdout(&run(&url, &["demo"]));
     assert!(demo.contains("10 delivered"), "{demo}");
@@ -79,11 +79,7 @@ fn the_demo_lands_and_the_session_commands_show_it() {
     let bad = run(&url, &["sessions", "list", "--sort", "size"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sort"));
 
-    Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(server.wait().unwrap().success());
+    stop_server(server);
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -128,7 +124,7 @@ fn status_with_key(url: &str, key: &str) -> u16 {
 #[test]
 fn keys_are_created_listed_and_revoked_while_the_server_runs() {
     let dir = temp_dir();
-    let (mut server, url) = spawn_server(&dir, KEY);
+    let (server, url) = spawn_server(&dir, KEY);
     let keys = |args: &[&str]| {
         agentops()
             .arg("keys")
@@ -185,10 +181,6 @@ fn keys_are_created_listed_and_revoked_while_the_server_runs() {
         .unwrap();
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no AgentOps data in"));
 
-    Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(server.wait().unwrap().success());
+    stop_server(server);
     std::fs::remove_dir_all(dir).ok();
 }

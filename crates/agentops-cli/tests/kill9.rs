@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::spawn_server;
+use common::{spawn_server, stop_server};
 use serde_json::{json, Value};
 
 const KEY: &str = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
@@ -136,7 +136,7 @@ fn every_acknowledged_event_survives_kill_9_during_a_load_exactly_once() {
         "the kill interrupted requests in flight"
     );
 
-    let (mut server, url) = spawn_server(&dir, KEY);
+    let (server, url) = spawn_server(&dir, KEY);
     let (ids, count) = stored_ids(&url);
     let stored: HashSet<String> = ids.iter().cloned().collect();
     assert_eq!(stored.len(), ids.len(), "no event stored twice");
@@ -169,10 +169,6 @@ fn every_acknowledged_event_survives_kill_9_during_a_load_exactly_once() {
     assert_eq!(count as usize, expected);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), expected);
 
-    Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(server.wait().unwrap().success());
+    stop_server(server);
     std::fs::remove_dir_all(dir).ok();
 }

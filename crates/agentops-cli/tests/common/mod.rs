@@ -51,3 +51,15 @@ pub fn spawn_server(dir: &std::path::Path, key: &str) -> (Child, String) {
     let _ = child.wait();
     panic!("server did not start");
 }
+
+/// Stops a server started by [`spawn_server`] with SIGTERM and checks it exits cleanly.
+pub fn stop_server(mut server: Child) {
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        server.wait().unwrap().success(),
+        "the server did not stop cleanly"
+    );
+}
