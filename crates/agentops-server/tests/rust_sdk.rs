@@ -153,3 +153,61 @@ fn a_session_recorded_while_the_server_restarts_arrives_whole() {
         100
     );
 }
+
+#[test]
+fn a_downstream_service_joins_the_session_through_traceparent() {
+    let server = TestServer::start();
+    let client = sdk_client(&server);
+    let session = client.start_session(SessionOptions::default()).unwrap();
+    let call = session.start_event(Event::tool("billing_service")).unwrap();
+    let traceparent = call.traceparent().unwrap();
+    let call_id = call.id();
+    call.end();
+
+    // Another service, instrumented with plain OpenTelemetry, continues the trace and exports
+    // its span over OTLP/HTTP to the same server.
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    let body = json!({"resourceSpans": [{"resource": {"attributes": [
+    {"key": "service.name", "value": {"stringValue": "billing"}}]},
+    "scopeSpans": [{"scope": {"name": "billing"}, "spans": [{
+        "traceId": parts[1], "spanId": "00000000000000b1", "parentSpanId": parts[2],
+        "name": "charge card", "kind": 2,
+        "startTimeUnixNano": "1795311032720470384", "endTimeUnixNano": "1795311032820470384"
+    }]}]}]});
+    let reply = server.post(
+        "/v1/traces",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Agentops-Api-Key", API_KEY),
+        ],
+        body.to_string(),
+    );
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    session.end(EndState::Success, "").unwrap();
+
+    let detail = server.session(&session.id().to_string());
+    assert_eq!(
+        detail["event_count"], 2,
+        "both services' work is in the session: {detail}"
+    );
+    let tree = detail["event_tree"].as_array().unwrap();
+    let charge = tree.iter().find(|n| n["name"] == "charge card").unwrap();
+    let call = tree
+        .iter()
+        .find(|n| n["id"] == call_id.to_string())
+        .unwrap();
+    assert_eq!(
+        charge["depth"], 1,
+        "the downstream span is nested under the SDK's event: {tree:?}"
+    );
+    assert!(call["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| *c == charge["id"]));
+}

@@ -189,6 +189,12 @@ pub(crate) fn to_v2_event(session_id: uuid::Uuid, span: &SpanData) -> Option<v2:
     let agent_id = fields
         .remove("agent_id")
         .and_then(|v| v.as_str().map(str::to_owned));
+    // The span id lets spans of other services, started from this event's `traceparent`,
+    // name it as their parent.
+    fields.insert(
+        "span_id".to_owned(),
+        Value::String(span.span_context.span_id().to_string()),
+    );
     if span.parent_span_id != SpanId::INVALID {
         let parent = ids::event_id(session_id, span.parent_span_id);
         fields.insert("parent_id".to_owned(), Value::String(parent.to_string()));

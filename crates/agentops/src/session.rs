@@ -624,6 +624,27 @@ impl EventSpan {
         future.with_context(cx)
     }
 
+    /// The W3C `traceparent` header naming this event, to send with a request to another
+    /// service: its OpenTelemetry spans then join this session's trace (the session's UUID is
+    /// the trace id), and an AgentOps server files them under this session. `None` when the
+    /// event was sampled out.
+    ///
+    /// ```no_run
+    /// # let client = agentops::Client::new(agentops::Config::from_env()?)?;
+    /// # let session = client.start_session(Default::default())?;
+    /// let call = session.start_event(agentops::Event::tool("billing_service"))?;
+    /// let header = call.traceparent().unwrap_or_default();
+    /// // http.post(url).header("traceparent", header) …
+    /// # Ok::<(), agentops::Error>(())
+    /// ```
+    pub fn traceparent(&self) -> Option<String> {
+        use opentelemetry::propagation::TextMapPropagator as _;
+        let mut headers = std::collections::HashMap::new();
+        opentelemetry_sdk::propagation::TraceContextPropagator::new()
+            .inject_context(self.cx.as_ref()?, &mut headers);
+        headers.remove("traceparent")
+    }
+
     /// Ends the event now.
     pub fn end(mut self) {
         self.finish_with(|event| event);

@@ -206,3 +206,33 @@ fn an_event_still_open_when_its_session_ends_is_counted_as_dropped() {
     assert_eq!(session.delivery().dropped, 1);
     assert_eq!(backend.accepted_events().len(), 1);
 }
+
+#[test]
+fn an_event_names_itself_in_a_w3c_traceparent_for_downstream_services() {
+    let backend = FakeBackend::start();
+    let client = Client::new(config(&backend).build().unwrap()).unwrap();
+    let session = client.start_session(SessionOptions::default()).unwrap();
+    let call = session.start_event(Event::tool("billing_service")).unwrap();
+    let header = call
+        .traceparent()
+        .expect("a recorded event has a traceparent");
+    let parts: Vec<&str> = header.split('-').collect();
+    assert_eq!(parts.len(), 4, "{header}");
+    assert_eq!(parts[0], "00");
+    assert_eq!(
+        parts[1],
+        session.id().simple().to_string(),
+        "the trace id is the session id"
+    );
+    let span_id = u64::from_str_radix(parts[2], 16).unwrap().to_be_bytes();
+    // The event's UUID is the span id with the UUID version in the high half of byte 6.
+    let event = call.id().0;
+    let event = &event.as_bytes()[..8];
+    assert_eq!(
+        (&event[..6], event[6] & 0x0f, event[7]),
+        (&span_id[..6], span_id[6] & 0x0f, span_id[7])
+    );
+    assert_eq!(parts[3], "01", "sampled");
+    call.end();
+    session.end(EndState::Success, "").unwrap();
+}

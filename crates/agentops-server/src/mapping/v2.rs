@@ -15,7 +15,7 @@ use super::{dollars, normalize_time, price_event, token_count};
 use crate::store::{EventRecord, SessionRecord};
 
 /// Keys of a v2 event that become columns rather than attributes.
-const COLUMN_KEYS: [&str; 12] = [
+const COLUMN_KEYS: [&str; 13] = [
     "prompt",
     "completion",
     "model",
@@ -26,6 +26,7 @@ const COLUMN_KEYS: [&str; 12] = [
     "cost",
     "name",
     "parent_id",
+    "span_id",
     "agent_id",
     "attributes",
 ];
@@ -173,6 +174,11 @@ pub fn apply_fields(
     if let Some(parent) = text("parent_id").or(trigger) {
         record.parent_id = Some(parent);
     }
+    if let Some(span) =
+        text("span_id").filter(|s| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        record.span_id = Some(span.to_ascii_lowercase());
+    }
     if *kind == EventKind::Error {
         record.status = Some("error".into());
         record.status_message = text("details")
@@ -270,7 +276,7 @@ mod tests {
             "id": "05916597-7b14-4680-ad2e-13f548a1a7fd", "event_type": "errors",
             "init_timestamp": "2026-11-22T01:30:22.852004+00:00",
             "trigger_event": "d5ba7807-f5a8-4483-b067-aca13f9c9f38", "error_type": "ValueError",
-            "parent_id": "7f2cc33c-d62a-4f3c-9232-d33a36925d83",
+            "parent_id": "7f2cc33c-d62a-4f3c-9232-d33a36925d83", "span_id": "0DBE492789A39F2D",
             "attributes": {"deployment": "staging"}
         }))
         .unwrap();
@@ -283,6 +289,7 @@ mod tests {
             "d5ba7807-f5a8-4483-b067-aca13f9c9f38"
         );
         assert_eq!(r.attributes["deployment"], "staging");
+        assert_eq!(r.span_id.as_deref(), Some("0dbe492789a39f2d"));
         assert!(r.attributes.get("attributes").is_none());
     }
 
