@@ -166,7 +166,7 @@ mod tests {
             _: &str,
             _: &str,
             _: &str,
-        ) -> Result<Option<crate::store::EventRecord>, StoreError> {
+        ) -> Result<Option<crate::store::EventRow>, StoreError> {
             unimplemented!()
         }
         fn list_agents(&self, _: &str) -> Result<Vec<crate::store::AgentSummary>, StoreError> {

@@ -19,12 +19,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::auth::{self, Claims};
 use crate::error::ApiError;
 use crate::state::{header_str, AppState};
-use crate::store::{AgentRecord, EventRecord, SessionDetail, SessionSummary};
+use crate::store::{AgentRecord, EventRow, SessionDetail, SessionSummary};
 
 pub use params::{decode_cursor, encode_cursor, parse_session_query};
 pub use tree::{event_tree, TreeNode};
@@ -99,12 +100,63 @@ pub async fn list_sessions(
 
 /// A session detail as answered: the stored detail plus its event tree.
 #[derive(Debug, Serialize)]
-pub struct SessionDetailResponse {
+pub struct SessionDetailResponse<'a> {
     /// Summary, host env, video, agents, events (flat, by start time), logs.
     #[serde(flatten)]
-    pub detail: SessionDetail,
+    pub detail: &'a SessionDetail,
     /// The events as a tree, depth first (see [`TreeNode`]).
-    pub event_tree: Vec<TreeNode>,
+    pub event_tree: Vec<TreeNode<'a>>,
+}
+
+/// About how many bytes a session detail's JSON takes: its events' stored text (payloads
+/// included) plus their keys for the flat list, their ids, names and times for the tree.
+fn detail_size_hint(detail: &SessionDetail, flat: bool, tree: bool) -> usize {
+    fn text(s: &Option<String>) -> usize {
+        s.as_ref().map_or(0, String::len)
+    }
+    fn raw(r: &Option<Box<RawValue>>) -> usize {
+        r.as_ref().map_or(0, |r| r.get().len())
+    }
+    let flat_bytes = |e: &EventRow| {
+        e.id.len()
+            + e.session_id.len()
+            + e.kind.len()
+            + text(&e.name)
+            + text(&e.parent_id)
+            + text(&e.trace_id)
+            + text(&e.span_id)
+            + e.start_time.len()
+            + text(&e.end_time)
+            + text(&e.status)
+            + text(&e.status_message)
+            + text(&e.agent_id)
+            + text(&e.model)
+            + text(&e.provider)
+            + raw(&e.prompt)
+            + raw(&e.completion)
+            + raw(&e.params)
+            + raw(&e.returns)
+            + e.attributes.get().len()
+            + 380
+    };
+    // the id twice: its own and in its parent's children
+    let tree_bytes = |e: &EventRow| {
+        2 * e.id.len()
+            + text(&e.parent_id)
+            + e.kind.len()
+            + text(&e.name)
+            + e.start_time.len()
+            + text(&e.end_time)
+            + text(&e.status)
+            + text(&e.model)
+            + 205
+    };
+    let events: usize = detail
+        .events
+        .iter()
+        .map(|e| usize::from(flat) * flat_bytes(e) + usize::from(tree) * tree_bytes(e))
+        .sum();
+    events + detail.logs.iter().map(String::len).sum::<usize>() + 4096
 }
 
 /// What a session detail carries of its events (`events` parameter).
@@ -151,30 +203,58 @@ pub async fn get_session(
     let project = session_caller(&state, &headers, &id).await?;
     let view = parse_events_view(&query_pairs(query)?)?;
     let lookup = id.clone();
-    let detail = state
+    // Read, build the tree and serialise on the blocking pool: thousands of events take
+    // milliseconds of CPU that must not hold an async worker.
+    let answer = state
         .read(move |s| {
-            if view == EventsView::Full {
+            let detail = if view == EventsView::Full {
                 s.session_detail(&project, &lookup)
             } else {
                 s.session_detail_without_payloads(&project, &lookup)
-            }
+            }?;
+            Ok(detail.map(|detail| (detail_json(&detail, view), detail)))
         })
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("session {id} not found")))?;
+        .await?;
+    let Some((body, detail)) = answer else {
+        return Err(ApiError::NotFound(format!("session {id} not found")));
+    };
+    // Freeing thousands of rows takes a while too: not before the answer goes out.
+    if !detail.events.is_empty() {
+        tokio::task::spawn_blocking(move || drop(detail));
+    }
+    let body = body.map_err(|e| ApiError::Internal(format!("serialising the answer: {e}")))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// The JSON answer of a session detail, in a buffer sized for it.
+fn detail_json(detail: &SessionDetail, view: EventsView) -> Result<Vec<u8>, serde_json::Error> {
+    let size_hint = detail_size_hint(detail, view == EventsView::Full, view != EventsView::None);
+    let mut body = Vec::with_capacity(size_hint);
     if view == EventsView::Full {
         let event_tree = event_tree(&detail.events);
-        return Ok(Json(SessionDetailResponse { detail, event_tree }).into_response());
+        serde_json::to_writer(&mut body, &SessionDetailResponse { detail, event_tree })?;
+    } else {
+        let event_tree = (view == EventsView::Tree).then(|| event_tree(&detail.events));
+        serde_json::to_writer(
+            &mut body,
+            &SessionOnlyResponse {
+                summary: &detail.summary,
+                host_env: &detail.host_env,
+                video: &detail.video,
+                agents: &detail.agents,
+                logs: &detail.logs,
+                event_tree,
+            },
+        )?;
     }
-    let event_tree = (view == EventsView::Tree).then(|| event_tree(&detail.events));
-    Ok(Json(SessionOnlyResponse {
-        summary: &detail.summary,
-        host_env: &detail.host_env,
-        video: &detail.video,
-        agents: &detail.agents,
-        logs: &detail.logs,
-        event_tree,
-    })
-    .into_response())
+    Ok(body)
 }
 
 /// A session detail without its flat events (`events=tree` or `events=none`).
@@ -187,7 +267,7 @@ struct SessionOnlyResponse<'a> {
     agents: &'a [AgentRecord],
     logs: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
-    event_tree: Option<Vec<TreeNode>>,
+    event_tree: Option<Vec<TreeNode<'a>>>,
 }
 
 /// One event as answered: every stored field plus its duration.
@@ -195,7 +275,7 @@ struct SessionOnlyResponse<'a> {
 pub struct EventResponse {
     /// The stored event (prompt, completion, params, returns, attributes, …).
     #[serde(flatten)]
-    pub event: EventRecord,
+    pub event: EventRow,
     /// End time minus start time in milliseconds, when it has ended.
     pub duration_ms: Option<f64>,
 }

@@ -4,33 +4,36 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+#[cfg(test)]
 use crate::store::EventRecord;
+use crate::store::EventRow;
 
-/// One event in a session's tree, without its payloads (fetch the event for those).
+/// One event in a session's tree, without its payloads (fetch the event for those); borrows
+/// from the events it was built from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TreeNode {
+pub struct TreeNode<'a> {
     /// The event id.
-    pub id: String,
+    pub id: &'a str,
     /// The parent event's id, when the parent is in the session.
-    pub parent_id: Option<String>,
+    pub parent_id: Option<&'a str>,
     /// 0 for a root.
     pub depth: usize,
     /// The children's ids, by start time.
-    pub children: Vec<String>,
+    pub children: Vec<&'a str>,
     /// Event kind.
-    pub kind: String,
+    pub kind: &'a str,
     /// Name.
-    pub name: Option<String>,
+    pub name: Option<&'a str>,
     /// Start time.
-    pub start_time: String,
+    pub start_time: &'a str,
     /// End time.
-    pub end_time: Option<String>,
+    pub end_time: Option<&'a str>,
     /// End minus start, milliseconds.
     pub duration_ms: Option<f64>,
     /// `ok`, `error` or none.
-    pub status: Option<String>,
+    pub status: Option<&'a str>,
     /// LLM model.
-    pub model: Option<String>,
+    pub model: Option<&'a str>,
     /// Input tokens.
     pub input_tokens: Option<i64>,
     /// Output tokens.
@@ -73,7 +76,7 @@ pub fn duration_ms(start: &str, end: Option<&str>) -> Option<f64> {
 
 /// The tree of `events` (ordered by start time), depth first, children by start time. An event
 /// whose parent is not in the session is a root; so is one caught in a parent cycle.
-pub fn event_tree(events: &[EventRecord]) -> Vec<TreeNode> {
+pub fn event_tree(events: &[EventRow]) -> Vec<TreeNode<'_>> {
     let mut by_key: HashMap<&str, usize> = HashMap::with_capacity(events.len() * 2);
     for (i, e) in events.iter().enumerate() {
         if let Some(span) = e.span_id.as_deref() {
@@ -127,21 +130,21 @@ pub fn event_tree(events: &[EventRecord]) -> Vec<TreeNode> {
         .map(|(i, depth, linked)| {
             let e = &events[i];
             TreeNode {
-                id: e.id.clone(),
+                id: &e.id,
                 parent_id: if linked {
-                    parent[i].map(|p| events[p].id.clone())
+                    parent[i].map(|p| events[p].id.as_str())
                 } else {
                     None
                 },
                 depth,
-                children: children[i].iter().map(|&c| events[c].id.clone()).collect(),
-                kind: e.kind.clone(),
-                name: e.name.clone(),
-                start_time: e.start_time.clone(),
-                end_time: e.end_time.clone(),
+                children: children[i].iter().map(|&c| events[c].id.as_str()).collect(),
+                kind: &e.kind,
+                name: e.name.as_deref(),
+                start_time: &e.start_time,
+                end_time: e.end_time.as_deref(),
                 duration_ms: duration_ms(&e.start_time, e.end_time.as_deref()),
-                status: e.status.clone(),
-                model: e.model.clone(),
+                status: e.status.as_deref(),
+                model: e.model.as_deref(),
                 input_tokens: e.input_tokens,
                 output_tokens: e.output_tokens,
                 cost: e.cost,
@@ -154,8 +157,8 @@ pub fn event_tree(events: &[EventRecord]) -> Vec<TreeNode> {
 mod tests {
     use super::*;
 
-    fn event(id: &str, parent: Option<&str>, start: &str) -> EventRecord {
-        EventRecord {
+    fn event(id: &str, parent: Option<&str>, start: &str) -> EventRow {
+        EventRow::from(&EventRecord {
             id: id.into(),
             session_id: "s".into(),
             kind: "actions".into(),
@@ -164,7 +167,7 @@ mod tests {
             end_time: Some(format!("2026-11-22T01:30:{start}.250000+00:00")),
             attributes: serde_json::json!({}),
             ..EventRecord::default()
-        }
+        })
     }
 
     #[test]
@@ -179,7 +182,7 @@ mod tests {
             event("y", Some("x"), "07"),
         ];
         let tree = event_tree(&events);
-        let shape: Vec<(&str, usize)> = tree.iter().map(|n| (n.id.as_str(), n.depth)).collect();
+        let shape: Vec<(&str, usize)> = tree.iter().map(|n| (n.id, n.depth)).collect();
         assert_eq!(
             shape,
             [
@@ -193,7 +196,7 @@ mod tests {
             ]
         );
         assert_eq!(tree[0].children, ["b", "d"]);
-        assert_eq!(tree[1].parent_id.as_deref(), Some("a"));
+        assert_eq!(tree[1].parent_id, Some("a"));
         assert_eq!(tree[0].duration_ms, Some(250.0));
         assert_eq!(tree.len(), events.len());
     }

@@ -16,6 +16,7 @@ pub mod sqlite;
 
 use agentops_core::EndState;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// A storage failure, or a write the store refused.
@@ -115,6 +116,101 @@ pub struct EventRecord {
     pub cost: Option<f64>,
     /// Every other attribute, as a JSON object.
     pub attributes: Value,
+}
+
+/// One event as read back: [`EventRecord`]'s fields, with the JSON payloads kept as the stored
+/// JSON text ([`RawValue`]) instead of parsed values, so that answering a session of thousands
+/// of events never builds (and re-serialises) their payloads. Serialises exactly like the
+/// [`EventRecord`] it was stored from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventRow {
+    /// See [`EventRecord::id`].
+    pub id: String,
+    /// See [`EventRecord::session_id`].
+    pub session_id: String,
+    /// See [`EventRecord::kind`].
+    pub kind: String,
+    /// See [`EventRecord::name`].
+    pub name: Option<String>,
+    /// See [`EventRecord::parent_id`].
+    pub parent_id: Option<String>,
+    /// See [`EventRecord::trace_id`].
+    pub trace_id: Option<String>,
+    /// See [`EventRecord::span_id`].
+    pub span_id: Option<String>,
+    /// See [`EventRecord::start_time`].
+    pub start_time: String,
+    /// See [`EventRecord::end_time`].
+    pub end_time: Option<String>,
+    /// See [`EventRecord::status`].
+    pub status: Option<String>,
+    /// See [`EventRecord::status_message`].
+    pub status_message: Option<String>,
+    /// See [`EventRecord::agent_id`].
+    pub agent_id: Option<String>,
+    /// See [`EventRecord::model`].
+    pub model: Option<String>,
+    /// See [`EventRecord::provider`].
+    pub provider: Option<String>,
+    /// The prompt, as JSON text.
+    pub prompt: Option<Box<RawValue>>,
+    /// The completion, as JSON text.
+    pub completion: Option<Box<RawValue>>,
+    /// What it was given, as JSON text.
+    pub params: Option<Box<RawValue>>,
+    /// What it gave back, as JSON text.
+    pub returns: Option<Box<RawValue>>,
+    /// See [`EventRecord::input_tokens`].
+    pub input_tokens: Option<i64>,
+    /// See [`EventRecord::output_tokens`].
+    pub output_tokens: Option<i64>,
+    /// See [`EventRecord::cached_tokens`].
+    pub cached_tokens: Option<i64>,
+    /// See [`EventRecord::reasoning_tokens`].
+    pub reasoning_tokens: Option<i64>,
+    /// See [`EventRecord::cost`].
+    pub cost: Option<f64>,
+    /// Every other attribute, as JSON text (an object).
+    pub attributes: Box<RawValue>,
+}
+
+/// `value` as JSON text (serialising a [`Value`] cannot fail).
+fn raw_json(value: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value)
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+}
+
+impl From<&EventRecord> for EventRow {
+    fn from(e: &EventRecord) -> Self {
+        // `null` payloads are not stored (they read back as `None`)
+        let payload = |v: &Option<Value>| v.as_ref().filter(|v| !v.is_null()).map(raw_json);
+        Self {
+            id: e.id.clone(),
+            session_id: e.session_id.clone(),
+            kind: e.kind.clone(),
+            name: e.name.clone(),
+            parent_id: e.parent_id.clone(),
+            trace_id: e.trace_id.clone(),
+            span_id: e.span_id.clone(),
+            start_time: e.start_time.clone(),
+            end_time: e.end_time.clone(),
+            status: e.status.clone(),
+            status_message: e.status_message.clone(),
+            agent_id: e.agent_id.clone(),
+            model: e.model.clone(),
+            provider: e.provider.clone(),
+            prompt: payload(&e.prompt),
+            completion: payload(&e.completion),
+            params: payload(&e.params),
+            returns: payload(&e.returns),
+            input_tokens: e.input_tokens,
+            output_tokens: e.output_tokens,
+            cached_tokens: e.cached_tokens,
+            reasoning_tokens: e.reasoning_tokens,
+            cost: e.cost,
+            attributes: raw_json(&e.attributes),
+        }
+    }
 }
 
 /// One write, applied atomically on its own within a batch.
@@ -240,7 +336,7 @@ pub struct AgentRecord {
 }
 
 /// A session with everything stored about it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionDetail {
     /// The list fields.
     #[serde(flatten)]
@@ -251,8 +347,8 @@ pub struct SessionDetail {
     pub video: Option<String>,
     /// Agents registered in the session.
     pub agents: Vec<AgentRecord>,
-    /// Events ordered by start time.
-    pub events: Vec<EventRecord>,
+    /// Events ordered by start time (then id).
+    pub events: Vec<EventRow>,
     /// Uploaded logs, oldest first.
     pub logs: Vec<String>,
 }
@@ -487,7 +583,7 @@ pub trait Store: Send + Sync + 'static {
         project_id: &str,
         session_id: &str,
         event_id: &str,
-    ) -> Result<Option<EventRecord>, StoreError>;
+    ) -> Result<Option<EventRow>, StoreError>;
     /// The agents seen in the project (registered or named by events), with session counts.
     fn list_agents(&self, project_id: &str) -> Result<Vec<AgentSummary>, StoreError>;
     /// Statistics of sessions and events started in `[from, to)` (stored timestamp form).

@@ -8,12 +8,13 @@ use std::sync::Mutex;
 
 use agentops_core::EndState;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{
-    AgentRecord, AgentSummary, ApiKeyInfo, DayStats, EndStateFilter, EventRecord, ModelStats,
-    Outcome, RawStats, SessionCursor, SessionDetail, SessionPage, SessionQuery, SessionRecord,
-    SessionSortKey, SessionSummary, SortValue, Store, StoreError, Write,
+    AgentRecord, AgentSummary, ApiKeyInfo, DayStats, EndStateFilter, EventRecord, EventRow,
+    ModelStats, Outcome, RawStats, SessionCursor, SessionDetail, SessionPage, SessionQuery,
+    SessionRecord, SessionSortKey, SessionSummary, SortValue, Store, StoreError, Write,
 };
 
 /// Version 2 added `sessions.error_count`, `session_facets` and the list indexes.
@@ -251,13 +252,19 @@ impl SqliteStore {
             let Some((summary, host_env, video)) = found else {
                 return Ok(None);
             };
-            let events = c
-                .prepare_cached(&format!(
-                    "SELECT {} FROM events WHERE project_id = ?1 AND session_id = ?2 ORDER BY start_time, id",
-                    if payloads { EVENT_COLUMNS } else { EVENT_COLUMNS_WITHOUT_PAYLOADS }
-                ))?
-                .query_map(params![project_id, session_id], event_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
+            // Read in index order and sorted here: cheaper than SQLite's sorter, which would copy
+            // every row (payloads included) and spill to temporary files. Text compares bytewise
+            // in both (SQLite's BINARY collation), and (start_time, id) is unique in a session.
+            let sql = if payloads { &*EVENTS_OF_SESSION } else { &*EVENTS_OF_SESSION_WITHOUT_PAYLOADS };
+            let mut stmt = c.prepare_cached(sql)?;
+            let mut rows = stmt.query(params![project_id, session_id])?;
+            let mut events = Vec::new();
+            while let Some(row) = rows.next()? {
+                events.push(event_from_row(row)?);
+            }
+            events.sort_unstable_by(|a: &EventRow, b: &EventRow| {
+                (a.start_time.as_str(), a.id.as_str()).cmp(&(b.start_time.as_str(), b.id.as_str()))
+            });
             let agents = c
                 .prepare_cached("SELECT id, name FROM agents WHERE project_id = ?1 AND session_id = ?2 ORDER BY rowid")?
                 .query_map(params![project_id, session_id], |r| {
@@ -678,9 +685,46 @@ const EVENT_COLUMNS_WITHOUT_PAYLOADS: &str =
      status, status_message, agent_id, model, provider, NULL, NULL, NULL, NULL,
      input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost, '{}'";
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
-    let attributes: String = row.get(23)?;
-    Ok(EventRecord {
+/// A stored payload (JSON text written by [`json_text`]) as it reads back: the text itself, or,
+/// should it not be JSON, the text as a JSON string.
+fn raw_payload(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Box<RawValue>>> {
+    let Some(text) = row.get_ref(index)?.as_str_or_null()? else {
+        return Ok(None);
+    };
+    Ok(Some(match serde_json::from_str::<&RawValue>(text) {
+        Ok(raw) => raw.to_owned(),
+        Err(_) => raw_of(&Value::String(text.to_owned())),
+    }))
+}
+
+/// A stored `attributes` text as it reads back: the text itself, or `null` should it not be JSON.
+fn raw_attributes(row: &Row<'_>, index: usize) -> rusqlite::Result<Box<RawValue>> {
+    let text = row.get_ref(index)?.as_str()?;
+    Ok(match serde_json::from_str::<&RawValue>(text) {
+        Ok(raw) => raw.to_owned(),
+        Err(_) => raw_of(&Value::Null),
+    })
+}
+
+fn raw_of(value: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("a JSON value serialises")
+}
+
+/// A session's events (`?1` project, `?2` session), in index order.
+static EVENTS_OF_SESSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ?1 AND session_id = ?2")
+});
+/// [`EVENTS_OF_SESSION`] without the payloads.
+static EVENTS_OF_SESSION_WITHOUT_PAYLOADS: std::sync::LazyLock<String> = std::sync::LazyLock::new(
+    || {
+        format!(
+            "SELECT {EVENT_COLUMNS_WITHOUT_PAYLOADS} FROM events WHERE project_id = ?1 AND session_id = ?2"
+        )
+    },
+);
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
         id: row.get(0)?,
         session_id: row.get(1)?,
         kind: row.get(2)?,
@@ -695,16 +739,16 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
         agent_id: row.get(11)?,
         model: row.get(12)?,
         provider: row.get(13)?,
-        prompt: parse_json(row.get(14)?),
-        completion: parse_json(row.get(15)?),
-        params: parse_json(row.get(16)?),
-        returns: parse_json(row.get(17)?),
+        prompt: raw_payload(row, 14)?,
+        completion: raw_payload(row, 15)?,
+        params: raw_payload(row, 16)?,
+        returns: raw_payload(row, 17)?,
         input_tokens: row.get(18)?,
         output_tokens: row.get(19)?,
         cached_tokens: row.get(20)?,
         reasoning_tokens: row.get(21)?,
         cost: row.get(22)?,
-        attributes: serde_json::from_str(&attributes).unwrap_or(Value::Null),
+        attributes: raw_attributes(row, 23)?,
     })
 }
 
@@ -937,7 +981,7 @@ impl Store for SqliteStore {
         project_id: &str,
         session_id: &str,
         event_id: &str,
-    ) -> Result<Option<EventRecord>, StoreError> {
+    ) -> Result<Option<EventRow>, StoreError> {
         self.read(|c| {
             Ok(c
                 .prepare_cached(&format!(
@@ -1204,6 +1248,199 @@ mod tests {
         let (store, dir) = temp_store();
         crate::store::conformance::writes_are_idempotent_and_project_scoped(&store);
         crate::store::conformance::spans_of_a_foreign_session_are_rejected_alone(&store);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// The JSON an event read back used to answer: every stored payload parsed into a [`Value`]
+    /// (text that is not JSON as a string; attributes as `null`).
+    fn parsed_json_of_stored(c: &Connection, project: &str, id: &str) -> String {
+        c.query_row(
+            &format!("SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ?1 AND id = ?2"),
+            params![project, id],
+            |row| {
+                let attributes: String = row.get(23)?;
+                Ok(serde_json::to_string(&EventRecord {
+                    id: row.get(0)?,
+                    session_id: row.get(1)?,
+                    kind: row.get(2)?,
+                    name: row.get(3)?,
+                    parent_id: row.get(4)?,
+                    trace_id: row.get(5)?,
+                    span_id: row.get(6)?,
+                    start_time: row.get(7)?,
+                    end_time: row.get(8)?,
+                    status: row.get(9)?,
+                    status_message: row.get(10)?,
+                    agent_id: row.get(11)?,
+                    model: row.get(12)?,
+                    provider: row.get(13)?,
+                    prompt: parse_json(row.get(14)?),
+                    completion: parse_json(row.get(15)?),
+                    params: parse_json(row.get(16)?),
+                    returns: parse_json(row.get(17)?),
+                    input_tokens: row.get(18)?,
+                    output_tokens: row.get(19)?,
+                    cached_tokens: row.get(20)?,
+                    reasoning_tokens: row.get(21)?,
+                    cost: row.get(22)?,
+                    attributes: serde_json::from_str(&attributes).unwrap_or(Value::Null),
+                })
+                .unwrap())
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn events_read_back_as_raw_json_serialise_as_the_parsed_values_did() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        let payloads = serde_json::json!({
+            "nested": {"z": [1, -2, 3.5, 1e300, -0.0, 0.1, 12345678901234567890u64, -9007199254740993i64],
+                       "a": {"deep": [null, true, false, {}]}},
+            "text": "quotes \" backslash \\ newline \n tab \t control \u{1} é 日本 🎉 </script>",
+            "empty": "",
+        });
+        let mut events = Vec::new();
+        for (i, value) in [
+            payloads.clone(),
+            serde_json::json!("a string"),
+            serde_json::json!(42),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            events.push(EventRecord {
+                id: format!("e{i}"),
+                session_id: "s1".into(),
+                kind: "llms".into(),
+                name: Some(format!("call {i}")),
+                parent_id: (i > 0).then(|| "e0".into()),
+                start_time: format!("2026-11-20T10:00:0{i}.000000+00:00"),
+                end_time: Some(format!("2026-11-20T10:00:0{i}.500000+00:00")),
+                model: Some("gpt-4o".into()),
+                prompt: Some(value.clone()),
+                completion: (i != 1).then(|| value.clone()),
+                params: Some(serde_json::json!({"temperature": 0.7})),
+                returns: (i == 2).then_some(Value::Null),
+                input_tokens: Some(10),
+                cost: Some(0.000_123_4),
+                attributes: payloads.clone(),
+                ..EventRecord::default()
+            });
+        }
+        let results = store
+            .commit(&[
+                Write::CreateSession {
+                    project_id: project.clone(),
+                    session: SessionRecord {
+                        id: "s1".into(),
+                        ..SessionRecord::default()
+                    },
+                },
+                Write::CreateEvents {
+                    project_id: project.clone(),
+                    session_id: "s1".into(),
+                    events,
+                },
+            ])
+            .unwrap();
+        assert!(results.iter().all(Result::is_ok));
+        // text that is not JSON (never written by this server, but it reads back all the same)
+        store
+            .write_conn()
+            .execute(
+                "UPDATE events SET prompt = 'not json', attributes = '{broken' WHERE id = 'e2'",
+                [],
+            )
+            .unwrap();
+        let detail = store.session_detail(&project, "s1").unwrap().unwrap();
+        assert_eq!(detail.events.len(), 3);
+        let conn = store.write_conn();
+        for row in &detail.events {
+            let expected = parsed_json_of_stored(&conn, &project, &row.id);
+            assert_eq!(serde_json::to_string(row).unwrap(), expected, "{}", row.id);
+            let one = store
+                .event_detail(&project, "s1", &row.id)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                serde_json::to_string(&one).unwrap(),
+                serde_json::to_string(row).unwrap()
+            );
+        }
+        assert_eq!(
+            detail.events[2].prompt.as_ref().unwrap().get(),
+            r#""not json""#
+        );
+        assert_eq!(detail.events[2].attributes.get(), "null");
+        drop(conn);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_sessions_events_come_by_start_time_then_id() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        let at = |s: &str| format!("2026-11-20T10:00:{s}+00:00");
+        // (id, start): index (id) order differs from time order; ties go by id
+        let stored = [
+            ("a", at("09.000000")),
+            ("b", at("01.000000")),
+            ("c", at("01.000000")),
+            ("B", at("05.000000")),
+            ("é", at("01.000000")),
+            ("z", at("00.500000")),
+        ];
+        let events = stored
+            .iter()
+            .map(|(id, start)| EventRecord {
+                id: (*id).into(),
+                session_id: "s1".into(),
+                kind: "actions".into(),
+                start_time: start.clone(),
+                attributes: serde_json::json!({}),
+                ..EventRecord::default()
+            })
+            .collect();
+        store
+            .commit(&[
+                Write::CreateSession {
+                    project_id: project.clone(),
+                    session: SessionRecord {
+                        id: "s1".into(),
+                        ..SessionRecord::default()
+                    },
+                },
+                Write::CreateEvents {
+                    project_id: project.clone(),
+                    session_id: "s1".into(),
+                    events,
+                },
+            ])
+            .unwrap();
+        let expected: Vec<String> = store
+            .write_conn()
+            .prepare("SELECT id FROM events WHERE session_id = 's1' ORDER BY start_time, id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(expected, ["z", "b", "c", "é", "B", "a"]);
+        for detail in [
+            store.session_detail(&project, "s1"),
+            store.session_detail_without_payloads(&project, "s1"),
+        ] {
+            let ids: Vec<String> = detail
+                .unwrap()
+                .unwrap()
+                .events
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            assert_eq!(ids, expected);
+        }
         std::fs::remove_dir_all(dir).ok();
     }
 
