@@ -39,7 +39,6 @@ struct Inner {
     /// The project the read API serves to callers without credentials, when open read access
     /// is on (loopback only).
     open_read_project: Option<String>,
-    /// API key hash → project id, for keys seen before (keys are never deleted while running).
     /// API key hash → (project, when it was looked up); entries older than [`KEY_CACHE_TTL`]
     /// are looked up again, so that a revoked key stops working.
     key_cache: Mutex<HashMap<String, (String, Instant)>>,

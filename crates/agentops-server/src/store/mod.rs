@@ -65,9 +65,11 @@ pub struct SessionRecord {
     pub video: Option<String>,
 }
 
-/// One event (a v2 event or an OTLP span), as stored.
+/// One event (a v2 event or an OTLP span), as stored. `P` is how its JSON payloads are held:
+/// parsed values when written ([`EventRecord`]), the stored JSON text when read back
+/// ([`EventRow`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EventRecord {
+pub struct EventRecord<P = Value> {
     /// Unique within its session: the v2 event id, the span's `event.id`, or the span id in hex.
     pub id: String,
     /// The session it belongs to.
@@ -97,13 +99,13 @@ pub struct EventRecord {
     /// The LLM provider (`openai`, `anthropic`, …).
     pub provider: Option<String>,
     /// The prompt: a string or chat messages.
-    pub prompt: Option<Value>,
+    pub prompt: Option<P>,
     /// The completion: a string or messages.
-    pub completion: Option<Value>,
+    pub completion: Option<P>,
     /// What it was given.
-    pub params: Option<Value>,
+    pub params: Option<P>,
     /// What it gave back.
-    pub returns: Option<Value>,
+    pub returns: Option<P>,
     /// Input tokens, cached ones included.
     pub input_tokens: Option<i64>,
     /// Output tokens, reasoning ones included.
@@ -115,64 +117,14 @@ pub struct EventRecord {
     /// Cost in US dollars: the client's, else computed from the price table.
     pub cost: Option<f64>,
     /// Every other attribute, as a JSON object.
-    pub attributes: Value,
+    pub attributes: P,
 }
 
-/// One event as read back: [`EventRecord`]'s fields, with the JSON payloads kept as the stored
-/// JSON text ([`RawValue`]) instead of parsed values, so that answering a session of thousands
-/// of events never builds (and re-serialises) their payloads. Serialises exactly like the
-/// [`EventRecord`] it was stored from.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EventRow {
-    /// See [`EventRecord::id`].
-    pub id: String,
-    /// See [`EventRecord::session_id`].
-    pub session_id: String,
-    /// See [`EventRecord::kind`].
-    pub kind: String,
-    /// See [`EventRecord::name`].
-    pub name: Option<String>,
-    /// See [`EventRecord::parent_id`].
-    pub parent_id: Option<String>,
-    /// See [`EventRecord::trace_id`].
-    pub trace_id: Option<String>,
-    /// See [`EventRecord::span_id`].
-    pub span_id: Option<String>,
-    /// See [`EventRecord::start_time`].
-    pub start_time: String,
-    /// See [`EventRecord::end_time`].
-    pub end_time: Option<String>,
-    /// See [`EventRecord::status`].
-    pub status: Option<String>,
-    /// See [`EventRecord::status_message`].
-    pub status_message: Option<String>,
-    /// See [`EventRecord::agent_id`].
-    pub agent_id: Option<String>,
-    /// See [`EventRecord::model`].
-    pub model: Option<String>,
-    /// See [`EventRecord::provider`].
-    pub provider: Option<String>,
-    /// The prompt, as JSON text.
-    pub prompt: Option<Box<RawValue>>,
-    /// The completion, as JSON text.
-    pub completion: Option<Box<RawValue>>,
-    /// What it was given, as JSON text.
-    pub params: Option<Box<RawValue>>,
-    /// What it gave back, as JSON text.
-    pub returns: Option<Box<RawValue>>,
-    /// See [`EventRecord::input_tokens`].
-    pub input_tokens: Option<i64>,
-    /// See [`EventRecord::output_tokens`].
-    pub output_tokens: Option<i64>,
-    /// See [`EventRecord::cached_tokens`].
-    pub cached_tokens: Option<i64>,
-    /// See [`EventRecord::reasoning_tokens`].
-    pub reasoning_tokens: Option<i64>,
-    /// See [`EventRecord::cost`].
-    pub cost: Option<f64>,
-    /// Every other attribute, as JSON text (an object).
-    pub attributes: Box<RawValue>,
-}
+/// One event as read back, its JSON payloads kept as the stored JSON text ([`RawValue`])
+/// instead of parsed values, so that answering a session of thousands of events never builds
+/// (and re-serialises) their payloads. Serialises exactly like the [`EventRecord`] it was
+/// stored from.
+pub type EventRow = EventRecord<Box<RawValue>>;
 
 /// `value` as JSON text (serialising a [`Value`] cannot fail).
 fn raw_json(value: &Value) -> Box<RawValue> {
