@@ -251,16 +251,16 @@ impl Server {
             .accept_unauthenticated_traces
             .then(|| project_id.clone());
         let open_read = config.open_read_access.then(|| project_id.clone());
-        let state = AppState::with_read_access(
-            store.clone(),
+        let state = AppState::new(state::StateParts {
+            store: store.clone(),
             writer,
             jwt,
             prices,
-            config.max_body_bytes,
+            max_body_bytes: config.max_body_bytes,
             public_url,
-            anonymous,
-            open_read,
-        );
+            anonymous_trace_project: anonymous,
+            open_read_project: open_read,
+        });
         let router = app(state);
         let (shutdown, stop) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

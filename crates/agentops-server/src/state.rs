@@ -50,18 +50,30 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// What [`AppState`] is assembled from.
+pub struct StateParts {
+    /// The store, for reads and for the writer.
+    pub store: Arc<dyn Store>,
+    /// The queue into the single writer.
+    pub writer: WriterHandle,
+    /// Signs and verifies session and project tokens.
+    pub jwt: JwtKeys,
+    /// Model prices, for costs.
+    pub prices: PriceTable,
+    /// The largest request body, after decompression.
+    pub max_body_bytes: usize,
+    /// The base of `session_url` answers.
+    pub public_url: String,
+    /// Where `/v1/traces` without credentials goes, when allowed.
+    pub anonymous_trace_project: Option<String>,
+    /// The project the read API serves to callers without credentials (open read access).
+    pub open_read_project: Option<String>,
+}
+
 impl AppState {
     /// Assembles the state from its parts.
-    pub fn new(
-        store: Arc<dyn Store>,
-        writer: WriterHandle,
-        jwt: JwtKeys,
-        prices: PriceTable,
-        max_body_bytes: usize,
-        public_url: String,
-        anonymous_trace_project: Option<String>,
-    ) -> Self {
-        Self::with_read_access(
+    pub fn new(parts: StateParts) -> Self {
+        let StateParts {
             store,
             writer,
             jwt,
@@ -69,23 +81,8 @@ impl AppState {
             max_body_bytes,
             public_url,
             anonymous_trace_project,
-            None,
-        )
-    }
-
-    /// Like [`AppState::new`], and the read API answers callers without credentials as
-    /// `open_read_project` when it is set.
-    #[allow(clippy::too_many_arguments)]
-    pub fn with_read_access(
-        store: Arc<dyn Store>,
-        writer: WriterHandle,
-        jwt: JwtKeys,
-        prices: PriceTable,
-        max_body_bytes: usize,
-        public_url: String,
-        anonymous_trace_project: Option<String>,
-        open_read_project: Option<String>,
-    ) -> Self {
+            open_read_project,
+        } = parts;
         let dashboard_jwt = jwt.derive(
             auth::DASHBOARD_KEY_LABEL,
             DASHBOARD_TOKEN_TTL_SECS.min(jwt.ttl_secs()),

@@ -1253,6 +1253,30 @@ mod tests {
 
     /// The JSON an event read back used to answer: every stored payload parsed into a [`Value`]
     /// (text that is not JSON as a string; attributes as `null`).
+    /// Stores `session` and its `events` in one commit, checking both writes succeeded.
+    fn store_session(
+        store: &SqliteStore,
+        project: &str,
+        session: SessionRecord,
+        events: Vec<EventRecord>,
+    ) {
+        let session_id = session.id.clone();
+        let results = store
+            .commit(&[
+                Write::CreateSession {
+                    project_id: project.into(),
+                    session,
+                },
+                Write::CreateEvents {
+                    project_id: project.into(),
+                    session_id,
+                    events,
+                },
+            ])
+            .unwrap();
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+    }
+
     fn parsed_json_of_stored(c: &Connection, project: &str, id: &str) -> String {
         c.query_row(
             &format!("SELECT {EVENT_COLUMNS} FROM events WHERE project_id = ?1 AND id = ?2"),
@@ -1329,23 +1353,11 @@ mod tests {
                 ..EventRecord::default()
             });
         }
-        let results = store
-            .commit(&[
-                Write::CreateSession {
-                    project_id: project.clone(),
-                    session: SessionRecord {
-                        id: "s1".into(),
-                        ..SessionRecord::default()
-                    },
-                },
-                Write::CreateEvents {
-                    project_id: project.clone(),
-                    session_id: "s1".into(),
-                    events,
-                },
-            ])
-            .unwrap();
-        assert!(results.iter().all(Result::is_ok));
+        let s1 = SessionRecord {
+            id: "s1".into(),
+            ..SessionRecord::default()
+        };
+        store_session(&store, &project, s1, events);
         // text that is not JSON (never written by this server, but it reads back all the same)
         store
             .write_conn()
@@ -1403,22 +1415,11 @@ mod tests {
                 ..EventRecord::default()
             })
             .collect();
-        store
-            .commit(&[
-                Write::CreateSession {
-                    project_id: project.clone(),
-                    session: SessionRecord {
-                        id: "s1".into(),
-                        ..SessionRecord::default()
-                    },
-                },
-                Write::CreateEvents {
-                    project_id: project.clone(),
-                    session_id: "s1".into(),
-                    events,
-                },
-            ])
-            .unwrap();
+        let s1 = SessionRecord {
+            id: "s1".into(),
+            ..SessionRecord::default()
+        };
+        store_session(&store, &project, s1, events);
         let expected: Vec<String> = store
             .write_conn()
             .prepare("SELECT id FROM events WHERE session_id = 's1' ORDER BY start_time, id")
@@ -1445,38 +1446,27 @@ mod tests {
     }
 
     fn seed_one(store: &SqliteStore, project: &str) {
-        let results = store
-            .commit(&[
-                Write::CreateSession {
-                    project_id: project.into(),
-                    session: SessionRecord {
-                        id: "s1".into(),
-                        name: Some("nightly run".into()),
-                        start_time: Some("2026-11-20T10:00:00.000000+00:00".into()),
-                        end_time: Some("2026-11-20T10:00:02.500000+00:00".into()),
-                        tags: Some(vec!["prod".into()]),
-                        ..SessionRecord::default()
-                    },
-                },
-                Write::CreateEvents {
-                    project_id: project.into(),
-                    session_id: "s1".into(),
-                    events: vec![EventRecord {
-                        id: "e1".into(),
-                        session_id: "s1".into(),
-                        kind: "llms".into(),
-                        name: Some("summarise".into()),
-                        start_time: "2026-11-20T10:00:01.000000+00:00".into(),
-                        status: Some("error".into()),
-                        model: Some("gpt-4o".into()),
-                        agent_id: Some("a1".into()),
-                        attributes: serde_json::json!({}),
-                        ..EventRecord::default()
-                    }],
-                },
-            ])
-            .unwrap();
-        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let session = SessionRecord {
+            id: "s1".into(),
+            name: Some("nightly run".into()),
+            start_time: Some("2026-11-20T10:00:00.000000+00:00".into()),
+            end_time: Some("2026-11-20T10:00:02.500000+00:00".into()),
+            tags: Some(vec!["prod".into()]),
+            ..SessionRecord::default()
+        };
+        let event = EventRecord {
+            id: "e1".into(),
+            session_id: "s1".into(),
+            kind: "llms".into(),
+            name: Some("summarise".into()),
+            start_time: "2026-11-20T10:00:01.000000+00:00".into(),
+            status: Some("error".into()),
+            model: Some("gpt-4o".into()),
+            agent_id: Some("a1".into()),
+            attributes: serde_json::json!({}),
+            ..EventRecord::default()
+        };
+        store_session(store, project, session, vec![event]);
     }
 
     fn found(store: &SqliteStore, project: &str, query: SessionQuery) -> Vec<String> {
