@@ -102,8 +102,13 @@ fn run(config: Config) -> Result<(), agentops::Error> {
         counts.get("errors").unwrap_or(&0),
     );
     println!(
-        "  delivery:   {} delivered, {} retried, {} dropped, {} failed",
-        delivery.delivered, delivery.retried, delivery.dropped, delivery.failed
+        "  delivery:   {} recorded, {} delivered, {} dropped, {} failed, {} pending ({} requests retried)",
+        delivery.recorded,
+        delivery.delivered,
+        delivery.dropped,
+        delivery.failed,
+        delivery.pending,
+        delivery.retried
     );
     if let Some(err) = &summary.backend_error {
         println!("  warning:    {err}");

@@ -1,15 +1,19 @@
-//! The client: one configuration, one HTTP transport, and the sessions started from it.
+//! The client: one configuration, one delivery worker, and the sessions started from it.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Instant;
 
-use uuid::Uuid;
+use crate::exporter::Wire;
+use crate::reply::Answer;
+use crate::session::{Session, SessionInner, ANSWER_GRACE};
+use crate::state::{lock, SessionState};
+use crate::summary::{SessionOptions, SessionSummary};
+use crate::worker::Worker;
+use crate::{host_env, Config, EndState, Error};
 
-use crate::config::Config;
-use crate::session::{Session, SessionInner, SessionOptions, SessionSummary};
-use crate::transport::Transport;
-use crate::{host_env, EndState, Error};
-
-/// Starts sessions; holds what they share. Cheap to clone.
+/// Starts sessions; holds what they share: the configuration, the HTTP connections, and one
+/// delivery thread for all of them. Cheap to clone.
 ///
 /// ```no_run
 /// use agentops::{Client, Config, EndState, Event, SessionOptions};
@@ -27,39 +31,32 @@ pub struct Client {
     shared: Arc<ClientShared>,
 }
 
-pub(crate) struct ClientShared {
+struct ClientShared {
     config: Arc<Config>,
-    transport: Arc<Transport>,
+    worker: Worker,
     host_env: OnceLock<Option<serde_json::Value>>,
-    open: Mutex<Vec<(Uuid, Weak<SessionInner>)>>,
-}
-
-impl ClientShared {
-    /// Forgets an ended session.
-    pub(crate) fn forget(&self, id: Uuid) {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(open, _)| *open != id);
-    }
+    open: Mutex<Vec<Weak<SessionInner>>>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("endpoint", &self.shared.config.endpoint)
+            .field("protocol", &self.shared.config.protocol)
             .field("open_sessions", &self.open_sessions().len())
             .finish()
     }
 }
 
 impl Client {
-    /// A client for this configuration. Nothing is sent until a session starts.
+    /// A client for this configuration. Nothing is sent, and no thread started, until a
+    /// session starts.
     pub fn new(config: Config) -> Result<Self, Error> {
+        let config = Arc::new(config);
         Ok(Self {
             shared: Arc::new(ClientShared {
-                transport: Arc::new(Transport::new(&config)),
-                config: Arc::new(config),
+                worker: Worker::new(Arc::new(Wire::new(config.clone()))),
+                config,
                 host_env: OnceLock::new(),
                 open: Mutex::new(Vec::new()),
             }),
@@ -71,7 +68,7 @@ impl Client {
         &self.shared.config
     }
 
-    /// Starts a session. Returns at once: the session is created on the backend in the
+    /// Starts a session. Returns at once: the session is registered with the backend in the
     /// background, and events recorded meanwhile wait in its queue.
     pub fn start_session(&self, options: SessionOptions) -> Result<Session, Error> {
         let host_env = self
@@ -81,51 +78,97 @@ impl Client {
             .clone();
         let session = Session::start(
             self.shared.config.clone(),
-            self.shared.transport.clone(),
+            self.shared.worker.clone(),
             host_env,
             options,
-            Arc::downgrade(&self.shared),
         )?;
-        let mut open = self
-            .shared
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        open.retain(|(_, weak)| weak.strong_count() > 0);
-        open.push((session.id(), Arc::downgrade(&session.inner)));
+        let mut open = lock(&self.shared.open);
+        open.retain(|weak| weak.upgrade().is_some_and(|inner| !inner.state.is_closed()));
+        open.push(Arc::downgrade(&session.inner));
         Ok(session)
     }
 
     /// The sessions started by this client and not yet ended (nor dropped).
     pub fn open_sessions(&self) -> Vec<Session> {
-        self.shared
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        lock(&self.shared.open)
             .iter()
-            .filter_map(|(_, weak)| weak.upgrade())
+            .filter_map(Weak::upgrade)
             .map(|inner| Session { inner })
             .filter(|session| !session.is_ended())
             .collect()
     }
 
-    /// Ends every open session as `Indeterminate` (each after delivering its events) and
-    /// returns their summaries. With `skip_auto_end_session`, sessions are flushed, not ended.
+    /// Ends every open session as `Indeterminate`, each after delivering its events, and
+    /// returns their summaries, waiting at most `shutdown_timeout` in all. With
+    /// `skip_auto_end_session`, sessions are flushed, not ended, and no summary is returned.
+    /// Blocks the calling thread; in async code use [`Client::shutdown_async`].
     pub fn shutdown(&self) -> Vec<SessionSummary> {
+        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        match self.begin_shutdown(deadline) {
+            Shutdown::Flush(sessions) => {
+                for session in &sessions {
+                    session.flush();
+                }
+                Vec::new()
+            }
+            Shutdown::End(ending) => ending
+                .into_iter()
+                .map(|(state, answer)| {
+                    answer
+                        .wait_until(deadline + ANSWER_GRACE)
+                        .unwrap_or_else(|| state.summary())
+                })
+                .collect(),
+        }
+    }
+
+    /// [`Client::shutdown`] without blocking.
+    pub fn shutdown_async(&self) -> impl Future<Output = Vec<SessionSummary>> + Send + 'static {
+        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
+        let shutdown = self.begin_shutdown(deadline);
+        async move {
+            match shutdown {
+                Shutdown::Flush(sessions) => {
+                    for session in &sessions {
+                        session.flush_async().await;
+                    }
+                    Vec::new()
+                }
+                Shutdown::End(ending) => {
+                    let mut summaries = Vec::with_capacity(ending.len());
+                    for (state, answer) in ending {
+                        let answer = answer.until(deadline + ANSWER_GRACE);
+                        summaries.push(answer.await.unwrap_or_else(|| state.summary()));
+                    }
+                    summaries
+                }
+            }
+        }
+    }
+
+    /// Asks the worker to end (or, with `skip_auto_end_session`, flush) every open session.
+    fn begin_shutdown(&self, deadline: Instant) -> Shutdown {
         let sessions = self.open_sessions();
         if self.shared.config.skip_auto_end_session {
-            for session in &sessions {
-                session.flush();
-            }
-            return Vec::new();
+            return Shutdown::Flush(sessions);
         }
-        sessions
-            .iter()
-            .filter_map(|session| {
-                session
-                    .end(EndState::Indeterminate, "client shut down")
-                    .ok()
-            })
-            .collect()
+        Shutdown::End(
+            sessions
+                .iter()
+                .filter_map(|session| {
+                    let answer = session
+                        .inner
+                        .begin_end(EndState::Indeterminate, "client shut down".into(), deadline)
+                        .ok()?;
+                    Some((session.inner.state.clone(), answer))
+                })
+                .collect(),
+        )
     }
+}
+
+/// What a shutdown waits for.
+enum Shutdown {
+    Flush(Vec<Session>),
+    End(Vec<(Arc<SessionState>, Answer<SessionSummary>)>),
 }

@@ -1,8 +1,10 @@
 //! SDK configuration: a builder whose unset fields fall back to `AGENTOPS_*` environment
-//! variables, then to documented defaults, validated once in [`ConfigBuilder::build`].
+//! variables (and, for the OTLP protocol, the standard `OTEL_EXPORTER_OTLP_*` ones), then to
+//! documented defaults, validated once in [`ConfigBuilder::build`].
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -37,7 +39,7 @@ pub enum Compression {
     /// `Content-Encoding: gzip` (the default).
     #[default]
     Gzip,
-    /// Plain JSON.
+    /// Uncompressed bodies.
     None,
 }
 
@@ -52,6 +54,63 @@ impl FromStr for Compression {
     }
 }
 
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Compression::Gzip => "gzip",
+            Compression::None => "none",
+        })
+    }
+}
+
+/// The wire protocol events are exported with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// The AgentOps v2 REST API (`/v2/create_session`, `/v2/create_events`, …): the design
+    /// document's protocol, spoken by AgentOps 0.3-era backends and `agentops serve`. The
+    /// backend answers the session's cost when it ends.
+    #[default]
+    V2,
+    /// OTLP/HTTP protobuf to `/v1/traces`, after exchanging the API key for a token at
+    /// `/v3/auth/token` as agentops 0.4 does. Reaches `agentops serve`, AgentOps 0.4-era
+    /// backends and any OpenTelemetry backend (Jaeger, Phoenix, Langfuse, a Collector). The
+    /// session is a root span that every event descends from.
+    Otlp,
+}
+
+impl FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "v2" => Ok(Protocol::V2),
+            "otlp" => Ok(Protocol::Otlp),
+            other => Err(format!("expected v2 or otlp, got {other:?}")),
+        }
+    }
+}
+
+/// What one sampling decision covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SamplingScope {
+    /// Each root event (an event with no parent) is kept or left out with its whole tree of
+    /// children (the default).
+    #[default]
+    Trace,
+    /// The session is kept or left out whole.
+    Session,
+}
+
+impl FromStr for SamplingScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "trace" => Ok(SamplingScope::Trace),
+            "session" => Ok(SamplingScope::Session),
+            other => Err(format!("expected trace or session, got {other:?}")),
+        }
+    }
+}
+
 /// How failed requests are retried: exponential backoff with jitter between two bounds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
@@ -59,7 +118,7 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// The first backoff.
     pub min_backoff: Duration,
-    /// The largest backoff (a server's `Retry-After` is capped by it too).
+    /// The largest backoff.
     pub max_backoff: Duration,
 }
 
@@ -89,6 +148,16 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Where and how OTLP is sent when [`Config::protocol`] is [`Protocol::Otlp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpSettings {
+    /// The full URL spans are POSTed to (default `{endpoint}/v1/traces`).
+    pub traces_endpoint: String,
+    /// Extra request headers (from `OTEL_EXPORTER_OTLP_HEADERS`, `…_TRACES_HEADERS` and
+    /// [`ConfigBuilder::otlp_header`]).
+    pub headers: Vec<(String, String)>,
+}
+
 /// Everything the SDK needs to know, validated. Build one with [`Config::builder`].
 ///
 /// ```
@@ -104,25 +173,31 @@ impl Default for RetryPolicy {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The project's API key (a UUID). `AGENTOPS_API_KEY`.
-    pub api_key: Uuid,
-    /// The backend's base URL, without a trailing slash. `AGENTOPS_API_ENDPOINT`.
+    /// The project's API key (a UUID). `AGENTOPS_API_KEY`. Required with the v2 protocol;
+    /// with OTLP it is exchanged for a token at `/v3/auth/token` when set.
+    pub api_key: Option<Uuid>,
+    /// The AgentOps backend's base URL, without a trailing slash. `AGENTOPS_API_ENDPOINT`.
     pub endpoint: String,
     /// The parent organisation's key, sent as `X-Agentops-Parent-Key`. `AGENTOPS_PARENT_KEY`.
     pub parent_key: Option<Uuid>,
+    /// The wire protocol. `AGENTOPS_PROTOCOL` (`v2` or `otlp`).
+    pub protocol: Protocol,
+    /// The OTLP endpoint and headers, used with [`Protocol::Otlp`].
+    pub otlp: OtlpSettings,
     /// The longest an event waits before it is exported. `AGENTOPS_MAX_WAIT_TIME` (ms).
     pub max_wait_time: Duration,
     /// How many events a session holds while they wait for export; more are dropped and
     /// counted. `AGENTOPS_MAX_QUEUE_SIZE`.
     pub max_queue_size: usize,
-    /// The most events in one `create_events` request. `AGENTOPS_BATCH_SIZE`.
+    /// The most events in one request. `AGENTOPS_BATCH_SIZE`.
     pub batch_size: usize,
     /// How requests are retried. `AGENTOPS_RETRY_ATTEMPTS`, `AGENTOPS_RETRY_MIN_BACKOFF`,
-    /// `AGENTOPS_RETRY_MAX_BACKOFF` (ms).
+    /// `AGENTOPS_RETRY_MAX_BACKOFF` (ms). A server's `Retry-After` is honoured up to 60 s.
     pub retry: RetryPolicy,
     /// The limit on one HTTP request, connection included. `AGENTOPS_REQUEST_TIMEOUT` (ms).
     pub request_timeout: Duration,
-    /// The longest [`crate::Session::end`] waits for delivery. `AGENTOPS_SHUTDOWN_TIMEOUT` (ms).
+    /// The longest ending a session (or the client) waits for delivery.
+    /// `AGENTOPS_SHUTDOWN_TIMEOUT` (ms).
     pub shutdown_timeout: Duration,
     /// Tags every session starts with. `AGENTOPS_DEFAULT_TAGS` (comma-separated).
     pub default_tags: Vec<String>,
@@ -135,11 +210,16 @@ pub struct Config {
     pub skip_auto_end_session: bool,
     /// Whether the host environment is left out of the session. `AGENTOPS_ENV_DATA_OPT_OUT`.
     pub env_data_opt_out: bool,
-    /// The share of non-error events kept, from 0 to 1; errors are always kept.
-    /// `AGENTOPS_SAMPLING_RATE`.
+    /// The share of events kept, from 0 to 1. `AGENTOPS_SAMPLING_RATE`. Errors are always kept,
+    /// with every event of their tree (so their parents and triggers are never missing).
     pub sampling_rate: f64,
+    /// What one sampling decision covers. `AGENTOPS_SAMPLING_SCOPE` (`trace` or `session`).
+    pub sampling_scope: SamplingScope,
     /// Request body compression. `AGENTOPS_COMPRESSION` (`gzip` or `none`).
     pub compression: Compression,
+    /// Certificates (DER) of the authorities trusted for `https://`, instead of the built-in
+    /// Mozilla roots, read from `AGENTOPS_CA_CERT` (a PEM file). Empty: the built-in roots.
+    pub ca_certificates: Vec<Vec<u8>>,
     /// Attributes added to every event of every session of this client.
     pub custom_attributes: Vec<KeyValue>,
 }
@@ -161,6 +241,8 @@ impl Config {
 pub struct ConfigBuilder {
     values: BTreeMap<&'static str, String>,
     default_tags: Option<Vec<String>>,
+    otlp_headers: Vec<(String, String)>,
+    ca_pem: Option<Vec<u8>>,
     custom_attributes: Vec<KeyValue>,
     ignore_env: bool,
 }
@@ -190,6 +272,10 @@ impl ConfigBuilder {
         endpoint: impl Into<String> => "AGENTOPS_API_ENDPOINT", |v| v.into());
     setter!(/// The parent organisation's key (a UUID).
         parent_key: impl Into<String> => "AGENTOPS_PARENT_KEY", |v| v.into());
+    setter!(/// The wire protocol (default [`Protocol::V2`]).
+        protocol: Protocol => "AGENTOPS_PROTOCOL", |v| match v { Protocol::V2 => "v2".into(), Protocol::Otlp => "otlp".into() });
+    setter!(/// The full URL OTLP spans are sent to (default `{endpoint}/v1/traces`).
+        otlp_endpoint: impl Into<String> => "AGENTOPS_EXPORTER_ENDPOINT", |v| v.into());
     setter!(/// The longest an event waits before export (default 5 s).
         max_wait_time: Duration => "AGENTOPS_MAX_WAIT_TIME", |v| v.as_millis().to_string());
     setter!(/// How many events wait for export at most, per session (default 4096).
@@ -214,10 +300,37 @@ impl ConfigBuilder {
         skip_auto_end_session: bool => "AGENTOPS_SKIP_AUTO_END_SESSION", |v| v.to_string());
     setter!(/// Whether to leave the host environment out (default false).
         env_data_opt_out: bool => "AGENTOPS_ENV_DATA_OPT_OUT", |v| v.to_string());
-    setter!(/// The share of non-error events kept, 0 to 1 (default 1).
+    setter!(/// The share of events kept, 0 to 1 (default 1).
         sampling_rate: f64 => "AGENTOPS_SAMPLING_RATE", |v| v.to_string());
-    setter!(/// Gzip request bodies (default true).
-        compression: bool => "AGENTOPS_COMPRESSION", |v| if v { "gzip".into() } else { "none".into() });
+    setter!(/// What one sampling decision covers (default [`SamplingScope::Trace`]).
+        sampling_scope: SamplingScope => "AGENTOPS_SAMPLING_SCOPE", |v| match v { SamplingScope::Trace => "trace".into(), SamplingScope::Session => "session".into() });
+    setter!(/// Request body compression (default [`Compression::Gzip`]).
+        compression: Compression => "AGENTOPS_COMPRESSION", |v| v.to_string());
+
+    /// Trusts the certificate authorities in this PEM file for `https://` instead of the
+    /// built-in roots (for a backend with a private or self-signed certificate). Same as
+    /// `AGENTOPS_CA_CERT`.
+    pub fn ca_cert_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.values.insert(
+            "AGENTOPS_CA_CERT",
+            path.as_ref().to_string_lossy().into_owned(),
+        );
+        self
+    }
+
+    /// Trusts the certificate authorities in this PEM text for `https://` instead of the
+    /// built-in roots.
+    pub fn ca_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// A header sent with every OTLP request (it replaces one of the same name from
+    /// `OTEL_EXPORTER_OTLP_HEADERS`).
+    pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.otlp_headers.push((name.into(), value.into()));
+        self
+    }
 
     /// Tags every session starts with.
     pub fn default_tags<I, S>(mut self, tags: I) -> Self
@@ -239,7 +352,7 @@ impl ConfigBuilder {
         self
     }
 
-    /// Do not read `AGENTOPS_*` environment variables (useful in tests).
+    /// Do not read `AGENTOPS_*` or `OTEL_*` environment variables (useful in tests).
     pub fn ignore_env(mut self) -> Self {
         self.ignore_env = true;
         self
@@ -267,13 +380,17 @@ impl ConfigBuilder {
             values: &self.values,
             env: &env,
         };
-        let api_key = settings.get("AGENTOPS_API_KEY").ok_or_else(|| {
-            ConfigError::new(
+        let protocol: Protocol = settings.parse("AGENTOPS_PROTOCOL", Protocol::V2)?;
+        let api_key = settings
+            .get("AGENTOPS_API_KEY")
+            .map(|key| parse_uuid("AGENTOPS_API_KEY", &key))
+            .transpose()?;
+        if api_key.is_none() && protocol == Protocol::V2 {
+            return Err(ConfigError::new(
                 "AGENTOPS_API_KEY",
                 "is required (your project's API key, a UUID)",
-            )
-        })?;
-        let api_key = parse_uuid("AGENTOPS_API_KEY", &api_key)?;
+            ));
+        }
         let parent_key = settings
             .get("AGENTOPS_PARENT_KEY")
             .map(|key| parse_uuid("AGENTOPS_PARENT_KEY", &key))
@@ -281,7 +398,9 @@ impl ConfigBuilder {
         let endpoint = settings
             .get("AGENTOPS_API_ENDPOINT")
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        let endpoint = validate_endpoint(&endpoint)?;
+        let endpoint = validate_url("AGENTOPS_API_ENDPOINT", &endpoint)?;
+        let otlp_mode = protocol == Protocol::Otlp;
+        let otlp = otlp_settings(&settings, &endpoint, self.otlp_headers, otlp_mode)?;
 
         let retry = RetryPolicy {
             attempts: settings.parse("AGENTOPS_RETRY_ATTEMPTS", RetryPolicy::default().attempts)?,
@@ -321,7 +440,18 @@ impl ConfigBuilder {
                 "must be at least 1 ms",
             ));
         }
-        let request_timeout = settings.millis("AGENTOPS_REQUEST_TIMEOUT", 10_000)?;
+        let otel_timeout = if otlp_mode {
+            settings.first(&[
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+            ])
+        } else {
+            None
+        };
+        let request_timeout = match (settings.get("AGENTOPS_REQUEST_TIMEOUT"), otel_timeout) {
+            (None, Some((name, _))) => settings.millis(name, 10_000)?,
+            _ => settings.millis("AGENTOPS_REQUEST_TIMEOUT", 10_000)?,
+        };
         if request_timeout.is_zero() {
             return Err(ConfigError::new(
                 "AGENTOPS_REQUEST_TIMEOUT",
@@ -335,6 +465,28 @@ impl ConfigBuilder {
                 format!("must be between 0 and 1, got {sampling_rate}"),
             ));
         }
+        let otel_compression = if otlp_mode {
+            settings.first(&[
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            ])
+        } else {
+            None
+        };
+        let compression = match (settings.get("AGENTOPS_COMPRESSION"), otel_compression) {
+            (None, Some((name, _))) => settings.parse(name, Compression::Gzip)?,
+            _ => settings.parse("AGENTOPS_COMPRESSION", Compression::Gzip)?,
+        };
+        let ca_certificates = match (self.ca_pem, settings.get("AGENTOPS_CA_CERT")) {
+            (Some(pem), _) => parse_certificates(&pem, "the PEM given to ca_cert_pem")?,
+            (None, Some(path)) => {
+                let pem = std::fs::read(&path).map_err(|err| {
+                    ConfigError::new("AGENTOPS_CA_CERT", format!("cannot read {path:?}: {err}"))
+                })?;
+                parse_certificates(&pem, &PathBuf::from(path).display().to_string())?
+            }
+            (None, None) => Vec::new(),
+        };
         let default_tags = match self.default_tags {
             Some(tags) => tags,
             None => env("AGENTOPS_DEFAULT_TAGS")
@@ -346,6 +498,8 @@ impl ConfigBuilder {
             api_key,
             endpoint,
             parent_key,
+            protocol,
+            otlp,
             max_wait_time,
             max_queue_size,
             batch_size,
@@ -358,10 +512,138 @@ impl ConfigBuilder {
             skip_auto_end_session: settings.flag("AGENTOPS_SKIP_AUTO_END_SESSION", false)?,
             env_data_opt_out: settings.flag("AGENTOPS_ENV_DATA_OPT_OUT", false)?,
             sampling_rate,
-            compression: settings.parse("AGENTOPS_COMPRESSION", Compression::Gzip)?,
+            sampling_scope: settings.parse("AGENTOPS_SAMPLING_SCOPE", SamplingScope::Trace)?,
+            compression,
+            ca_certificates,
             custom_attributes: self.custom_attributes,
         })
     }
+}
+
+/// The OTLP endpoint and headers: code, then `AGENTOPS_EXPORTER_ENDPOINT` (agentops 0.4's
+/// variable), then the OpenTelemetry variables, then `{endpoint}/v1/traces`.
+fn otlp_settings(
+    settings: &Settings<'_>,
+    endpoint: &str,
+    code_headers: Vec<(String, String)>,
+    otlp_mode: bool,
+) -> Result<OtlpSettings, ConfigError> {
+    let wire = settings.first(&[
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ]);
+    if let Some((variable, wire)) = wire.filter(|_| otlp_mode) {
+        if wire != "http/protobuf" {
+            return Err(ConfigError::new(
+                variable,
+                format!("{wire:?} is not supported: the SDK sends http/protobuf"),
+            ));
+        }
+    }
+    let traces_endpoint = if let Some(url) = settings.get("AGENTOPS_EXPORTER_ENDPOINT") {
+        validate_url("AGENTOPS_EXPORTER_ENDPOINT", &url)?
+    } else if let Some(url) = settings.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        validate_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url)?
+    } else if let Some(base) = settings.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        format!(
+            "{}/v1/traces",
+            validate_url("OTEL_EXPORTER_OTLP_ENDPOINT", &base)?
+        )
+    } else {
+        format!("{endpoint}/v1/traces")
+    };
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut put = |name: String, value: String| {
+        headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(&name));
+        headers.push((name, value));
+    };
+    for variable in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    ] {
+        if let Some(text) = settings.get(variable) {
+            for (name, value) in parse_headers(variable, &text)? {
+                put(name, value);
+            }
+        }
+    }
+    for (name, value) in code_headers {
+        if !valid_header(&name, &value) {
+            return Err(ConfigError::new(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("{name:?} is not a valid HTTP header"),
+            ));
+        }
+        put(name, value);
+    }
+    Ok(OtlpSettings {
+        traces_endpoint,
+        headers,
+    })
+}
+
+/// `name=value,name2=value2` with percent-encoded values, as the OpenTelemetry specification
+/// defines `OTEL_EXPORTER_OTLP_HEADERS`.
+fn parse_headers(variable: &'static str, text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut headers = Vec::new();
+    for pair in text
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+    {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(ConfigError::new(
+                variable,
+                format!("{pair:?} is not name=value"),
+            ));
+        };
+        let value = percent_encoding::percent_decode_str(value.trim())
+            .decode_utf8()
+            .map_err(|_| ConfigError::new(variable, format!("{pair:?}: value is not UTF-8")))?
+            .into_owned();
+        let name = name.trim().to_owned();
+        if !valid_header(&name, &value) {
+            return Err(ConfigError::new(
+                variable,
+                format!("{name:?} is not a valid HTTP header"),
+            ));
+        }
+        headers.push((name, value));
+    }
+    Ok(headers)
+}
+
+fn valid_header(name: &str, value: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
+fn parse_certificates(pem: &[u8], source: &str) -> Result<Vec<Vec<u8>>, ConfigError> {
+    let mut certificates = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => certificates.push(cert.der().to_vec()),
+            Ok(_) => {}
+            Err(err) => {
+                return Err(ConfigError::new(
+                    "AGENTOPS_CA_CERT",
+                    format!("{source}: {err}"),
+                ))
+            }
+        }
+    }
+    if certificates.is_empty() {
+        return Err(ConfigError::new(
+            "AGENTOPS_CA_CERT",
+            format!("{source}: no PEM certificate found"),
+        ));
+    }
+    Ok(certificates)
 }
 
 /// Values set in code, then the environment.
@@ -378,6 +660,13 @@ impl Settings<'_> {
             .or_else(|| (self.env)(name))
             .map(|value| value.trim().to_owned())
             .filter(|value| !value.is_empty())
+    }
+
+    /// The first of `names` that is set, with its value.
+    fn first(&self, names: &[&'static str]) -> Option<(&'static str, String)> {
+        names
+            .iter()
+            .find_map(|name| self.get(name).map(|value| (*name, value)))
     }
 
     fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
@@ -416,17 +705,22 @@ fn parse_uuid(setting: &'static str, text: &str) -> Result<Uuid, ConfigError> {
     Uuid::parse_str(text).map_err(|_| ConfigError::new(setting, format!("{text:?} is not a UUID")))
 }
 
-fn validate_endpoint(text: &str) -> Result<String, ConfigError> {
+/// An `http://` or `https://` URL with a host, without its trailing slashes.
+fn validate_url(setting: &'static str, text: &str) -> Result<String, ConfigError> {
     let trimmed = text.trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("http://")
         .or_else(|| trimmed.strip_prefix("https://"));
     match rest {
-        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !rest.contains(char::is_whitespace) =>
+        {
             Ok(trimmed.to_owned())
         }
         _ => Err(ConfigError::new(
-            "AGENTOPS_API_ENDPOINT",
+            setting,
             format!("{text:?} is not an http:// or https:// URL"),
         )),
     }
@@ -462,8 +756,15 @@ mod tests {
             .build_with_env(|_| None)
             .unwrap();
         assert_eq!(config.endpoint, DEFAULT_ENDPOINT);
+        assert_eq!(config.protocol, Protocol::V2);
+        assert_eq!(
+            config.otlp.traces_endpoint,
+            "http://127.0.0.1:4318/v1/traces"
+        );
         assert_eq!(config.compression, Compression::Gzip);
         assert_eq!(config.sampling_rate, 1.0);
+        assert_eq!(config.sampling_scope, SamplingScope::Trace);
+        assert!(config.ca_certificates.is_empty());
         assert!(config.auto_start_session);
     }
 
@@ -484,6 +785,12 @@ mod tests {
         assert_eq!(config.max_wait_time, Duration::from_millis(250));
         assert_eq!(config.default_tags, ["a", "b", "c"]);
         assert_eq!(config.compression, Compression::None);
+        let config = Config::builder()
+            .api_key(KEY)
+            .compression(Compression::Gzip)
+            .build_with_env(env_of(&[("AGENTOPS_COMPRESSION", "none")]))
+            .unwrap();
+        assert_eq!(config.compression, Compression::Gzip);
     }
 
     #[test]
@@ -495,13 +802,17 @@ mod tests {
             .build_with_env(|_| None)
             .unwrap_err();
         assert!(not_uuid.to_string().contains("not a UUID"), "{not_uuid}");
-        let cases: [(ConfigBuilder, &str); 5] = [
+        let cases: [(ConfigBuilder, &str); 8] = [
             (
                 Config::builder().sampling_rate(1.5),
                 "AGENTOPS_SAMPLING_RATE",
             ),
             (
                 Config::builder().endpoint("ftp://x"),
+                "AGENTOPS_API_ENDPOINT",
+            ),
+            (
+                Config::builder().endpoint("http:///path"),
                 "AGENTOPS_API_ENDPOINT",
             ),
             (
@@ -513,6 +824,14 @@ mod tests {
                 "AGENTOPS_RETRY_ATTEMPTS",
             ),
             (Config::builder().parent_key("nope"), "AGENTOPS_PARENT_KEY"),
+            (
+                Config::builder().ca_cert_pem("not a certificate"),
+                "AGENTOPS_CA_CERT",
+            ),
+            (
+                Config::builder().ca_cert_file("/nonexistent/ca.pem"),
+                "AGENTOPS_CA_CERT",
+            ),
         ];
         for (builder, setting) in cases {
             let err = builder.api_key(KEY).build_with_env(|_| None).unwrap_err();
@@ -524,6 +843,71 @@ mod tests {
         ]);
         let err = Config::builder().build_with_env(env).unwrap_err();
         assert!(err.to_string().contains("\"lots\""), "{err}");
+    }
+
+    #[test]
+    fn otlp_follows_the_opentelemetry_variables() {
+        let env = env_of(&[
+            ("AGENTOPS_PROTOCOL", "otlp"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://collector.example:4318/",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-team=agents,authorization=Basic%20YWJjOmRlZg==",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "X-Team=traces"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+        ]);
+        let config = Config::builder().build_with_env(env).unwrap();
+        assert_eq!(config.protocol, Protocol::Otlp);
+        assert_eq!(
+            config.api_key, None,
+            "no key is needed for a plain OTLP backend"
+        );
+        assert_eq!(
+            config.otlp.traces_endpoint,
+            "https://collector.example:4318/v1/traces"
+        );
+        assert_eq!(
+            config.otlp.headers,
+            [
+                ("authorization".to_owned(), "Basic YWJjOmRlZg==".to_owned()),
+                ("X-Team".to_owned(), "traces".to_owned()),
+            ]
+        );
+        assert_eq!(config.request_timeout, Duration::from_millis(2500));
+        assert_eq!(config.compression, Compression::None);
+
+        let agentops_wins = Config::builder()
+            .otlp_endpoint("http://127.0.0.1:9/custom/traces")
+            .build_with_env(env_of(&[
+                ("AGENTOPS_PROTOCOL", "otlp"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://other:4318/v1/traces",
+                ),
+            ]))
+            .unwrap();
+        assert_eq!(
+            agentops_wins.otlp.traces_endpoint,
+            "http://127.0.0.1:9/custom/traces"
+        );
+        let grpc = Config::builder().build_with_env(env_of(&[
+            ("AGENTOPS_PROTOCOL", "otlp"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]));
+        assert_eq!(grpc.unwrap_err().setting, "OTEL_EXPORTER_OTLP_PROTOCOL");
+        let bad_header = Config::builder().build_with_env(env_of(&[
+            ("AGENTOPS_PROTOCOL", "otlp"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "no-equals-sign"),
+        ]));
+        assert_eq!(
+            bad_header.unwrap_err().setting,
+            "OTEL_EXPORTER_OTLP_HEADERS"
+        );
     }
 
     #[test]

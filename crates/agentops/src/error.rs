@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-pub use crate::backend::BackendError;
+pub use crate::backend_error::BackendError;
 pub use crate::config::ConfigError;
 
 /// What can go wrong when using the SDK. Network trouble is not here: the SDK retries, counts
@@ -23,6 +23,14 @@ pub enum Error {
         "no session is open: start one with agentops::start_session, or enable auto_start_session"
     )]
     NoSession,
+    /// A module-level call found no current session, and no process-wide client to pick one
+    /// from: sessions were started from a [`crate::Client`], and this thread or task lost
+    /// track of them.
+    #[error(
+        "no session is current in this thread or task: record through a Session handle, or \
+         make one current with Session::enter (threads) or Session::scope (async tasks)"
+    )]
+    NoCurrentSession,
     /// A module-level call found several open sessions and none is current.
     #[error(
         "{open} sessions are open and none is current: record through a Session handle, \

@@ -10,30 +10,52 @@ use std::time::SystemTime;
 
 use agentops_core::EventKind;
 use opentelemetry::{KeyValue, Value as OtelValue};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 /// An event's id: a UUID, unique within its session and derived from its span's id, so that a
-/// span's parent is also an event's parent on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// span's parent is also an event's parent on the wire. Serialised as its UUID text.
+///
+/// ```
+/// let id: agentops::EventId = "0b1c2d3e-4f50-8a6b-8c7d-9e0f1a2b3c4d".parse().unwrap();
+/// assert_eq!(id.to_string(), "0b1c2d3e-4f50-8a6b-8c7d-9e0f1a2b3c4d");
+/// assert_eq!(serde_json::to_value(id).unwrap(), serde_json::json!(id.to_string()));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct EventId(pub Uuid);
 
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// An agent's id, as given by [`crate::Session::create_agent`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// An agent's id, as given by [`crate::Session::create_agent`]. Serialised as its UUID text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct AgentId(pub Uuid);
 
-impl fmt::Display for AgentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
+macro_rules! uuid_text {
+    ($id:ident) => {
+        impl fmt::Display for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $id {
+            type Err = uuid::Error;
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(text).map($id)
+            }
+        }
+
+        impl From<Uuid> for $id {
+            fn from(uuid: Uuid) -> Self {
+                $id(uuid)
+            }
+        }
+    };
 }
+
+uuid_text!(EventId);
+uuid_text!(AgentId);
 
 /// One message of a chat prompt or completion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,6 +136,8 @@ pub struct Event {
     pub(crate) start: Option<SystemTime>,
     pub(crate) end: Option<SystemTime>,
     pub(crate) attributes: Vec<KeyValue>,
+    /// The event an error reports on (sampling keeps it).
+    pub(crate) trigger: Option<EventId>,
 }
 
 impl Event {
@@ -128,6 +152,7 @@ impl Event {
             start: None,
             end: None,
             attributes: Vec::new(),
+            trigger: None,
         }
     }
 
@@ -160,6 +185,35 @@ impl Event {
         let event = Self::new(EventKind::Error, error_type.into());
         let error_type = raw_json(&event.name);
         event.set("error_type", error_type)
+    }
+
+    /// An error event describing `error`: its type name (the last path segment of the Rust
+    /// type, such as `ParseIntError`), its message as details, and its chain of sources as the
+    /// exception text.
+    ///
+    /// ```
+    /// let err = "x".parse::<u8>().unwrap_err();
+    /// let event = agentops::Event::from_error(&err);
+    /// assert_eq!(event.name(), "ParseIntError");
+    /// ```
+    pub fn from_error<E: std::error::Error + ?Sized>(error: &E) -> Self {
+        let type_name = std::any::type_name::<E>();
+        let short = type_name
+            .split('<')
+            .next()
+            .and_then(|path| path.rsplit("::").next())
+            .filter(|name| !name.is_empty() && *name != "dyn Error")
+            .unwrap_or("Error");
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            chain.push_str("\ncaused by: ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::error(short)
+            .details(error.to_string())
+            .exception(chain)
     }
 
     /// An event of a type of your own (its `event_type` on the wire).
@@ -292,7 +346,8 @@ impl Event {
     }
 
     /// The event whose failure this error reports.
-    pub fn trigger(self, event: EventId) -> Self {
+    pub fn trigger(mut self, event: EventId) -> Self {
+        self.trigger = Some(event);
         self.set_json("trigger_event", event.0)
     }
 
@@ -317,7 +372,7 @@ impl Event {
         self
     }
 
-    /// When it ended (default: when it is recorded or ended).
+    /// When it ended (default: when it is recorded or ended, even when it started earlier).
     pub fn ended_at(mut self, time: SystemTime) -> Self {
         self.end = Some(time);
         self

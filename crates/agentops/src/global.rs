@@ -3,8 +3,9 @@
 
 use std::sync::{PoisonError, RwLock};
 
-use crate::context::current_session;
-use crate::session::{EventSpan, SessionOptions, SessionSummary};
+use crate::session::current_session;
+use crate::session::EventSpan;
+use crate::summary::{SessionOptions, SessionSummary};
 use crate::{AgentId, Client, Config, EndState, Error, Event, EventId, Session};
 
 struct Global {
@@ -18,6 +19,11 @@ static GLOBAL: RwLock<Option<Global>> = RwLock::new(None);
 /// Sets up the process-wide client and, if `auto_start_session` is on (the default), starts a
 /// session, which it returns.
 ///
+/// Nothing needs to be kept: when the process exits (returning from `main`, or
+/// `std::process::exit`) every session still open is ended (`Indeterminate`, or `Fail` after
+/// a panic on the main thread) and delivered, at most `shutdown_timeout`. A panic is recorded
+/// as an `Error` event of the current session. See [`end_session`] to end it yourself.
+///
 /// ```no_run
 /// agentops::init(agentops::Config::from_env()?)?;
 /// agentops::record(agentops::Event::action("plan").params(serde_json::json!({"goal": "x"})))?;
@@ -30,6 +36,7 @@ pub fn init(config: Config) -> Result<Option<Session>, Error> {
         return Err(Error::AlreadyInitialized);
     }
     let client = Client::new(config)?;
+    crate::exit::install_panic_hook();
     let default_session = if client.config().auto_start_session {
         Some(client.start_session(SessionOptions::default())?)
     } else {
@@ -73,7 +80,13 @@ pub fn session() -> Result<Session, Error> {
     if let Some(current) = current_session() {
         return Ok(current);
     }
-    let client = client().ok_or(Error::NotInitialized)?;
+    let Some(client) = client() else {
+        return Err(if crate::exit::any_open_session() {
+            Error::NoCurrentSession
+        } else {
+            Error::NotInitialized
+        });
+    };
     let mut open = client.open_sessions();
     match open.len() {
         0 => Err(Error::NoSession),

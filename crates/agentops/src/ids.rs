@@ -41,6 +41,14 @@ pub(crate) fn event_id(session_id: Uuid, span: SpanId) -> Uuid {
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
+/// The UUID of the event a span of this SDK records (its trace id is its session's UUID).
+pub(crate) fn event_id_of(span: &opentelemetry_sdk::trace::SpanData) -> Uuid {
+    event_id(
+        Uuid::from_bytes(span.span_context.trace_id().to_bytes()),
+        span.span_context.span_id(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

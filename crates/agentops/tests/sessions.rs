@@ -5,10 +5,11 @@ mod support;
 
 use std::collections::HashMap;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use agentops::{Client, EndState, Event, SessionOptions};
 use serde_json::json;
-use support::{config, FakeBackend};
+use support::{config, eventually, FakeBackend, Reply};
 
 /// Records through whatever session is current, as code deep in a call stack would.
 fn deep_in_the_stack(thread: usize, i: usize, expected: uuid::Uuid) {
@@ -120,19 +121,37 @@ fn the_current_session_follows_async_tasks_across_threads() {
 }
 
 #[test]
-fn a_session_dropped_without_end_ends_indeterminate_after_delivering() {
+fn a_session_dropped_without_end_is_ended_indeterminate_in_the_background() {
     let backend = FakeBackend::start();
+    // A slow backend: dropping must not wait for it.
+    backend.script(|request| {
+        (request.path == "/v2/update_session")
+            .then(|| Reply::status(200).delay(Duration::from_secs(2)))
+    });
     let client = Client::new(config(&backend).build().unwrap()).unwrap();
     let session = client.start_session(SessionOptions::default()).unwrap();
     let id = session.id();
     session.record(Event::action("left open")).unwrap();
+    let dropping = Instant::now();
     drop(session);
-    assert_eq!(backend.accepted_events().len(), 1);
+    assert!(
+        dropping.elapsed() < Duration::from_secs(1),
+        "dropping took {:?}",
+        dropping.elapsed()
+    );
+    assert!(client.open_sessions().is_empty());
+    eventually(Duration::from_secs(10), || {
+        !backend.requests_to("/v2/update_session").is_empty()
+    });
+    assert_eq!(
+        backend.accepted_events().len(),
+        1,
+        "delivered before the end"
+    );
     let end = backend.requests_to("/v2/update_session");
-    let end = &end.last().expect("the dropped session was ended").body["session"];
+    let end = &end.last().unwrap().body["session"];
     assert_eq!(end["session_id"], id.to_string());
     assert_eq!(end["end_state"], "Indeterminate");
-    assert!(client.open_sessions().is_empty());
 }
 
 #[test]
@@ -148,7 +167,11 @@ fn skip_auto_end_session_delivers_but_leaves_the_session_open() {
     let session = client.start_session(SessionOptions::default()).unwrap();
     session.record(Event::action("left open")).unwrap();
     drop(session);
-    assert_eq!(backend.accepted_events().len(), 1);
+    eventually(Duration::from_secs(10), || {
+        backend.accepted_events().len() == 1
+    });
+    // The worker is done with the session and has nothing more to send.
+    thread::sleep(Duration::from_millis(300));
     assert!(backend.requests_to("/v2/update_session").is_empty());
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -20,7 +20,8 @@ pub const API_KEY: &str = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 pub struct Recorded {
     pub path: String,
     pub headers: HashMap<String, String>,
-    /// The body, gunzipped if it came compressed.
+    /// The body, gunzipped if it came compressed: JSON as sent, or an OTLP protobuf export
+    /// decoded with `opentelemetry-proto` (see [`decode_otlp`]).
     pub body: Value,
     /// The status the backend answered with.
     pub status: u16,
@@ -69,7 +70,9 @@ struct State {
     requests: Mutex<Vec<Recorded>>,
     script: Mutex<Option<Script>>,
     jwt_generation: AtomicUsize,
+    token_generation: AtomicUsize,
     running: AtomicBool,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// The fake backend. Dropping it stops it.
@@ -80,6 +83,23 @@ pub struct FakeBackend {
 
 impl FakeBackend {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A backend on `https://localhost:<port>` with a fresh self-signed certificate, and that
+    /// certificate in PEM (the CA a client must trust).
+    pub fn start_tls() -> (Self, String) {
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key)
+            .expect("TLS server config");
+        (Self::start_with(Some(Arc::new(config))), cert.pem())
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let backend = Self {
@@ -88,7 +108,9 @@ impl FakeBackend {
                 requests: Mutex::new(Vec::new()),
                 script: Mutex::new(None),
                 jwt_generation: AtomicUsize::new(1),
+                token_generation: AtomicUsize::new(0),
                 running: AtomicBool::new(false),
+                tls,
             }),
         };
         backend.serve(listener);
@@ -111,7 +133,23 @@ impl FakeBackend {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let state = state.clone();
-                        thread::spawn(move || handle_connection(stream, &state));
+                        thread::spawn(move || {
+                            let _ = stream.set_nonblocking(false);
+                            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                            match &state.tls {
+                                None => handle_connection(stream, &state),
+                                Some(tls) => {
+                                    let Ok(connection) = rustls::ServerConnection::new(tls.clone())
+                                    else {
+                                        return;
+                                    };
+                                    handle_connection(
+                                        rustls::StreamOwned::new(connection, stream),
+                                        &state,
+                                    );
+                                }
+                            }
+                        });
                     }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
@@ -141,7 +179,10 @@ impl FakeBackend {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.state.tls {
+            None => format!("http://{}", self.addr),
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+        }
     }
 
     /// Answers with `script`'s reply when it gives one, else normally.
@@ -157,6 +198,15 @@ impl FakeBackend {
         self.requests()
             .into_iter()
             .filter(|r| r.path == path)
+            .collect()
+    }
+
+    /// Every span the backend accepted over OTLP (2xx `/v1/traces` answers), in arrival order.
+    pub fn accepted_spans(&self) -> Vec<Value> {
+        self.requests_to("/v1/traces")
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .flat_map(|r| r.body["spans"].as_array().cloned().unwrap_or_default())
             .collect()
     }
 
@@ -176,12 +226,7 @@ impl Drop for FakeBackend {
     }
 }
 
-fn handle_connection(stream: TcpStream, state: &State) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut writer = match stream.try_clone() {
-        Ok(writer) => writer,
-        Err(_) => return,
-    };
+fn handle_connection(stream: impl Read + Write, state: &State) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut request_line = String::new();
@@ -225,7 +270,11 @@ fn handle_connection(stream: TcpStream, state: &State) {
             }
             raw = plain;
         }
-        let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        let body: Value = if path == "/v1/traces" {
+            decode_otlp(&raw)
+        } else {
+            serde_json::from_slice(&raw).unwrap_or(Value::Null)
+        };
         let mut recorded = Recorded {
             path,
             headers,
@@ -252,8 +301,10 @@ fn handle_connection(stream: TcpStream, state: &State) {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
+        let writer = reader.get_mut();
         if writer.write_all(head.as_bytes()).is_err()
             || writer.write_all(reply.body.as_bytes()).is_err()
+            || writer.flush().is_err()
         {
             return;
         }
@@ -278,6 +329,18 @@ fn normal_answer(request: &Recorded, state: &State) -> Reply {
         }
         "/v2/update_session" => json!({"status": "success", "token_cost": "0.0123"}),
         "/v2/create_events" => json!("Success"),
+        "/v3/auth/token" => {
+            let generation = state.token_generation.fetch_add(1, Ordering::SeqCst) + 1;
+            json!({"token": format!("otlp-token-{generation}"), "project_id": "p1"})
+        }
+        "/v1/traces" => {
+            return Reply {
+                status: 200,
+                body: String::new(),
+                headers: vec![("Content-Type".into(), "application/x-protobuf".into())],
+                delay: Duration::ZERO,
+            }
+        }
         _ => json!({"status": "success"}),
     };
     Reply {
@@ -285,6 +348,79 @@ fn normal_answer(request: &Recorded, state: &State) -> Reply {
         body: body.to_string(),
         headers: Vec::new(),
         delay: Duration::ZERO,
+    }
+}
+
+/// An OTLP `ExportTraceServiceRequest` in protobuf, decoded with `opentelemetry-proto` (the
+/// OpenTelemetry Collector's own types) into `{"resource": {..}, "spans": [..]}`, each span
+/// with hex ids, its name, nanosecond times, status and attributes as a JSON object.
+pub fn decode_otlp(raw: &[u8]) -> Value {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    use prost::Message as _;
+
+    fn json_of(value: &Option<AnyValue>) -> Value {
+        match value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(s)) => json!(s),
+            Some(any_value::Value::IntValue(i)) => json!(i),
+            Some(any_value::Value::DoubleValue(f)) => json!(f),
+            Some(any_value::Value::BoolValue(b)) => json!(b),
+            Some(any_value::Value::ArrayValue(array)) => Value::Array(
+                array
+                    .values
+                    .iter()
+                    .map(|v| json_of(&Some(v.clone())))
+                    .collect(),
+            ),
+            _ => Value::Null,
+        }
+    }
+    fn attributes(list: &[KeyValue]) -> Value {
+        Value::Object(
+            list.iter()
+                .map(|kv| (kv.key.clone(), json_of(&kv.value)))
+                .collect(),
+        )
+    }
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    let Ok(request) = ExportTraceServiceRequest::decode(raw) else {
+        return json!({"undecodable": raw.len()});
+    };
+    let mut spans = Vec::new();
+    let mut resource = Value::Null;
+    for resource_spans in &request.resource_spans {
+        if let Some(r) = &resource_spans.resource {
+            resource = attributes(&r.attributes);
+        }
+        for scope in &resource_spans.scope_spans {
+            for span in &scope.spans {
+                let status = span.status.clone().unwrap_or_default();
+                spans.push(json!({
+                    "trace_id": hex(&span.trace_id),
+                    "span_id": hex(&span.span_id),
+                    "parent_span_id": hex(&span.parent_span_id),
+                    "name": span.name,
+                    "kind": span.kind,
+                    "start": span.start_time_unix_nano,
+                    "end": span.end_time_unix_nano,
+                    "status": {"code": status.code, "message": status.message},
+                    "scope": scope.scope.as_ref().map(|s| s.name.clone()),
+                    "attributes": attributes(&span.attributes),
+                }));
+            }
+        }
+    }
+    json!({"resource": resource, "spans": spans})
+}
+
+/// Waits until `condition` holds, failing the test after `timeout`.
+pub fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "not true within {timeout:?}");
+        thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use opentelemetry::context::{ContextGuard, FutureExt as _, WithContext};
 use opentelemetry::Context;
 
-use crate::Session;
+use super::Session;
 
 /// The context value naming the current session.
 #[derive(Clone)]

@@ -1,0 +1,142 @@
+//! What happens when the process exits or panics.
+//!
+//! - **Exit** (returning from `main`, or `std::process::exit`): a hook registered with the C
+//!   library's `atexit` ends every session still open, of every client, as `Indeterminate`
+//!   ("the process exited without ending the session"), or `Fail` after a panic on the main
+//!   thread, and waits for them to be delivered, at most `shutdown_timeout`. Sessions with
+//!   `skip_auto_end_session` are delivered and left open.
+//! - **Panic** (with [`crate::init`]): a panic hook records the panic as an `Error` event in
+//!   the thread's current session (or the only open one), with its message, location and
+//!   backtrace (when `RUST_BACKTRACE` enables it). With `panic = "abort"`, the hook also ends
+//!   every session as `Fail`, since no exit hook will run.
+//! - Nothing runs on `SIGKILL`, on an abort, or on a signal that kills the process
+//!   (install a handler that calls [`crate::shutdown`] for those).
+
+use std::panic::{AssertUnwindSafe, PanicHookInfo};
+use std::sync::{Arc, Mutex, Once, Weak};
+use std::time::Instant;
+
+use agentops_core::EndState;
+
+use crate::state::lock;
+use crate::worker::Shared;
+use crate::Event;
+
+/// Every client's delivery worker.
+static WORKERS: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
+/// The message of a panic on the main thread, if there was one.
+static MAIN_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Makes a worker's sessions end at exit.
+pub(crate) fn register(worker: Weak<Shared>) {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        // SAFETY: `at_exit` is a plain `extern "C" fn` without arguments, as `atexit` requires;
+        // it never unwinds (it catches panics).
+        #[cfg(any(unix, windows))]
+        unsafe {
+            libc::atexit(at_exit);
+        }
+    });
+    let mut workers = lock(&WORKERS);
+    workers.retain(|worker| worker.strong_count() > 0);
+    workers.push(worker);
+}
+
+/// Whether any client has a session that is not finished.
+pub(crate) fn any_open_session() -> bool {
+    live_workers()
+        .iter()
+        .any(|worker| worker.live().iter().any(|state| !state.is_closed()))
+}
+
+fn live_workers() -> Vec<Arc<Shared>> {
+    lock(&WORKERS).iter().filter_map(Weak::upgrade).collect()
+}
+
+extern "C" fn at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        let (end_state, reason) = match lock(&MAIN_PANIC).take() {
+            Some(message) => (EndState::Fail, format!("panicked: {message}")),
+            None => (
+                EndState::Indeterminate,
+                "the process exited without ending the session".to_owned(),
+            ),
+        };
+        end_all(end_state, &reason);
+    });
+}
+
+/// Ends every open session of every client and waits for their delivery, each at most its
+/// `shutdown_timeout`.
+pub(crate) fn end_all(end_state: EndState, reason: &str) {
+    let workers = live_workers();
+    let mut deadline = Instant::now();
+    for worker in &workers {
+        for state in worker.live() {
+            let until = Instant::now() + state.config.shutdown_timeout;
+            if !state.close() {
+                // Ending already: wait for it until its own deadline, not beyond.
+                if let Some(ending) = state.queue().ending.as_ref() {
+                    deadline = deadline.max(ending.deadline);
+                }
+                continue;
+            }
+            deadline = deadline.max(until);
+            if state.config.skip_auto_end_session {
+                state.request_detach(until);
+            } else {
+                state.request_end(end_state, Some(reason.to_owned()), until, None);
+            }
+        }
+        worker.notify();
+    }
+    for worker in &workers {
+        worker.wait_drained(deadline);
+    }
+}
+
+/// Records panics into the current session (see the module's documentation).
+pub(crate) fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| on_panic(info)));
+        }));
+    });
+}
+
+fn on_panic(info: &PanicHookInfo<'_>) {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_owned());
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("<unnamed>");
+    let location = info
+        .location()
+        .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column()))
+        .unwrap_or_default();
+    if let Ok(session) = crate::global::session() {
+        let backtrace = std::backtrace::Backtrace::capture();
+        let mut exception = format!("thread '{name}' panicked at {location}:\n{message}");
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            exception.push_str(&format!("\n{backtrace}"));
+        }
+        let _ = session.record(
+            Event::error("panic")
+                .details(message.clone())
+                .exception(exception),
+        );
+    }
+    if name == "main" {
+        *lock(&MAIN_PANIC) = Some(message.clone());
+    }
+    if cfg!(panic = "abort") {
+        end_all(EndState::Fail, &format!("panicked: {message}"));
+    }
+}

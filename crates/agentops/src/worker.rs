@@ -1,0 +1,375 @@
+//! The client's delivery worker: one thread that does all the network work of all the
+//! client's sessions, so that recording never waits on the network and an open session costs
+//! no thread.
+//!
+//! Each session's work is done in order: registration, then tags and agents, then batches of
+//! events (when a batch is full, the oldest event has waited `max_wait_time`, or a flush or
+//! the end asks), then the end. The worker makes one HTTP attempt at a time, round-robin over
+//! sessions, and waits out backoffs between them instead of sleeping through them. An attempt
+//! never outlasts the deadline of a session that is ending, and at that deadline the session's
+//! summary is answered with what is still pending (delivery goes on in the background).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::delivery::DeliveryCounts;
+use crate::exporter::{Pending, SessionExporter, Step, Wire, Work};
+use crate::state::{lock, SessionState};
+
+/// The longest the worker sleeps with nothing due.
+const IDLE: Duration = Duration::from_secs(1);
+/// The shortest time an attempt is given, even close to a deadline.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
+
+struct Inbox {
+    /// Set by [`Worker::notify`], cleared when the worker looks at its sessions.
+    wake: bool,
+    /// Sessions started since the worker last looked.
+    new: Vec<Arc<SessionExporter>>,
+    /// Whether the thread is running.
+    running: bool,
+}
+
+pub(crate) struct Shared {
+    wire: Arc<Wire>,
+    inbox: Mutex<Inbox>,
+    wake: Condvar,
+    /// Sessions registered and not yet finished (for the exit hook and `wait_idle`).
+    live: Mutex<Vec<Arc<SessionState>>>,
+    drained: Condvar,
+    /// Live [`Worker`] handles: with none left and no session to finish, the thread ends.
+    handles: AtomicUsize,
+}
+
+/// A handle to a client's worker. Cloning makes another handle.
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+}
+
+impl Clone for Worker {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::AcqRel);
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.notify();
+        }
+    }
+}
+
+impl Worker {
+    /// A worker for the client's sessions; its thread starts with the first session.
+    pub(crate) fn new(wire: Arc<Wire>) -> Self {
+        let shared = Arc::new(Shared {
+            wire,
+            inbox: Mutex::new(Inbox {
+                wake: false,
+                new: Vec::new(),
+                running: false,
+            }),
+            wake: Condvar::new(),
+            live: Mutex::new(Vec::new()),
+            drained: Condvar::new(),
+            handles: AtomicUsize::new(1),
+        });
+        crate::exit::register(Arc::downgrade(&shared));
+        Self { shared }
+    }
+
+    pub(crate) fn wire(&self) -> &Arc<Wire> {
+        &self.shared.wire
+    }
+
+    /// Hands a new session to the worker, starting its thread if needed.
+    pub(crate) fn register(&self, exporter: SessionExporter) -> Result<(), std::io::Error> {
+        lock(&self.shared.live).push(exporter.state().clone());
+        let mut inbox = lock(&self.shared.inbox);
+        inbox.new.push(Arc::new(exporter));
+        inbox.wake = true;
+        if !inbox.running {
+            let shared = self.shared.clone();
+            std::thread::Builder::new()
+                .name("agentops-delivery".into())
+                .spawn(move || run(&shared))
+                .inspect_err(|_| {
+                    inbox.new.pop();
+                })?;
+            inbox.running = true;
+        }
+        drop(inbox);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Wakes the worker to look at its sessions.
+    pub(crate) fn notify(&self) {
+        self.shared.notify();
+    }
+}
+
+impl Shared {
+    pub(crate) fn notify(&self) {
+        lock(&self.inbox).wake = true;
+        self.wake.notify_one();
+    }
+
+    /// Sessions not yet finished.
+    pub(crate) fn live(&self) -> Vec<Arc<SessionState>> {
+        lock(&self.live).clone()
+    }
+
+    /// Waits until every session is finished or `deadline` passes; whether all were.
+    pub(crate) fn wait_drained(&self, deadline: Instant) -> bool {
+        let mut live = lock(&self.live);
+        loop {
+            if live.is_empty() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            live = self
+                .drained
+                .wait_timeout(live, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// The worker's view of one session.
+struct Track {
+    exporter: Arc<SessionExporter>,
+    /// The work item being tried.
+    current: Option<Pending>,
+    /// Halves of a split batch, sent before anything else.
+    front: VecDeque<Pending>,
+    opened: bool,
+    closed: bool,
+    finished: bool,
+}
+
+/// When a session next has something to do.
+enum Due {
+    Now,
+    At(Instant),
+    Idle,
+}
+
+impl Track {
+    fn new(exporter: Arc<SessionExporter>) -> Self {
+        Self {
+            exporter,
+            current: None,
+            front: VecDeque::new(),
+            opened: false,
+            closed: false,
+            finished: false,
+        }
+    }
+
+    fn state(&self) -> &SessionState {
+        self.exporter.state()
+    }
+
+    /// Picks the next work item if none is being tried, and says when it is due.
+    fn due(&mut self, now: Instant) -> Due {
+        if let Some(pending) = &self.current {
+            return if pending.not_before <= now {
+                Due::Now
+            } else {
+                Due::At(pending.not_before)
+            };
+        }
+        if !self.opened {
+            self.opened = true;
+            self.current = Some(Pending::new(Work::Open));
+            return Due::Now;
+        }
+        if let Some(next) = self.front.pop_front() {
+            self.current = Some(next);
+            return Due::Now;
+        }
+        let exporter = self.exporter.clone();
+        let config = &exporter.state().config;
+        let mut queue = exporter.state().queue();
+        if let Some(job) = queue.jobs.pop_front() {
+            self.current = Some(Pending::new(Work::Job(job)));
+            return Due::Now;
+        }
+        if let Some(oldest) = queue.oldest {
+            let ripe = oldest + config.max_wait_time;
+            let urgent = queue.ending.is_some() || !queue.flushes.is_empty();
+            if urgent || ripe <= now || queue.spans.len() >= config.batch_size {
+                let take = queue.spans.len().min(config.batch_size);
+                let spans: Vec<_> = queue.spans.drain(..take).collect();
+                queue.oldest = (!queue.spans.is_empty()).then_some(now);
+                drop(queue);
+                let batch = self.exporter.batch(spans);
+                if batch.len() == 0 {
+                    return Due::Now;
+                }
+                self.current = Some(Pending::new(Work::Events(batch)));
+                return Due::Now;
+            }
+            return Due::At(ripe);
+        }
+        let Some(ending) = &queue.ending else {
+            return Due::Idle;
+        };
+        if ending.leave_open || self.closed {
+            drop(queue);
+            self.finish();
+            return Due::Idle;
+        }
+        self.closed = true;
+        self.current = Some(Pending::new(Work::Close));
+        Due::Now
+    }
+
+    /// One attempt at the current work item.
+    fn step(&mut self, limit: Duration) {
+        let Some(mut pending) = self.current.take() else {
+            return;
+        };
+        match self.exporter.step(&mut pending, limit) {
+            Step::Done => {}
+            Step::RetryAt(at) => {
+                pending.not_before = at;
+                self.current = Some(pending);
+            }
+            Step::Split(left, right) => {
+                self.front.push_front(Pending::new(Work::Events(right)));
+                self.front.push_front(Pending::new(Work::Events(left)));
+            }
+        }
+        self.answer_flushes(Instant::now());
+    }
+
+    /// Answers the flushes that are done or out of time.
+    fn answer_flushes(&mut self, now: Instant) {
+        let mut queue = self.state().queue();
+        if queue.flushes.is_empty() {
+            return;
+        }
+        let settled = queue.settled;
+        let counts = self.state().stats.snapshot();
+        queue.flushes.retain_mut(|flush| {
+            let done = settled >= flush.target || now >= flush.deadline;
+            if done {
+                flush.reply.send(counts);
+            }
+            !done
+        });
+    }
+
+    /// Answers an end whose deadline has passed with the summary as it stands.
+    fn answer_late_end(&mut self, now: Instant) {
+        let mut queue = self.state().queue();
+        let Some(ending) = queue.ending.as_mut() else {
+            return;
+        };
+        if now < ending.deadline {
+            return;
+        }
+        if let Some(reply) = ending.reply.as_mut().filter(|reply| !reply.is_sent()) {
+            reply.send(self.exporter.state().summary());
+            tracing::warn!(target: "agentops", session_id = %self.exporter.state().id, "shutdown timeout reached; delivery goes on in the background");
+        }
+    }
+
+    /// The deadline of an end someone still waits for.
+    fn waited_deadline(&self) -> Option<Instant> {
+        let queue = self.state().queue();
+        let ending = queue.ending.as_ref()?;
+        ending
+            .reply
+            .as_ref()
+            .filter(|reply| !reply.is_sent())
+            .map(|_| ending.deadline)
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        let summary = self.state().summary();
+        let counts: DeliveryCounts = summary.delivery;
+        let mut queue = self.state().queue();
+        if let Some(reply) = queue
+            .ending
+            .as_mut()
+            .and_then(|ending| ending.reply.as_mut())
+        {
+            reply.send(summary);
+        }
+        for mut flush in queue.flushes.drain(..) {
+            flush.reply.send(counts);
+        }
+    }
+}
+
+fn run(shared: &Shared) {
+    let mut tracks: Vec<Track> = Vec::new();
+    loop {
+        {
+            let mut inbox = lock(&shared.inbox);
+            inbox.wake = false;
+            tracks.extend(inbox.new.drain(..).map(Track::new));
+            if tracks.is_empty() && shared.handles.load(Ordering::Acquire) == 0 {
+                inbox.running = false;
+                return;
+            }
+        }
+        let now = Instant::now();
+        for track in &mut tracks {
+            track.answer_late_end(now);
+            track.answer_flushes(now);
+        }
+        let deadline = tracks.iter().filter_map(Track::waited_deadline).min();
+        let limit = |now: Instant| match deadline {
+            Some(deadline) => deadline.saturating_duration_since(now).max(MIN_ATTEMPT),
+            None => Duration::MAX,
+        };
+        let mut next = now + IDLE;
+        let mut worked = false;
+        for track in &mut tracks {
+            match track.due(Instant::now()) {
+                Due::Now => {
+                    track.step(limit(Instant::now()));
+                    worked = true;
+                }
+                Due::At(at) => next = next.min(at),
+                Due::Idle => {}
+            }
+        }
+        if let Some(deadline) = deadline {
+            next = next.min(deadline);
+        }
+        let finished: Vec<Arc<SessionState>> = tracks
+            .iter()
+            .filter(|track| track.finished)
+            .map(|track| track.exporter.state().clone())
+            .collect();
+        if !finished.is_empty() {
+            tracks.retain(|track| !track.finished);
+            lock(&shared.live).retain(|live| !finished.iter().any(|done| Arc::ptr_eq(done, live)));
+            shared.drained.notify_all();
+        }
+        if worked {
+            continue;
+        }
+        let inbox = lock(&shared.inbox);
+        if !inbox.wake {
+            let wait = next.saturating_duration_since(Instant::now());
+            let _ = shared.wake.wait_timeout(inbox, wait);
+        }
+    }
+}
