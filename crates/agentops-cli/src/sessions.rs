@@ -131,7 +131,6 @@ pub fn export(client: &ApiClient, id: &str) -> anyhow::Result<String> {
 
 /// The session's events as an indented tree, each with a bar placing it in the session's time.
 fn timeline(detail: &Value) -> String {
-    const BAR: usize = 32;
     let nodes = detail["event_tree"].as_array().cloned().unwrap_or_default();
     let times: Vec<(f64, f64)> = nodes
         .iter()
@@ -171,9 +170,7 @@ fn timeline(detail: &Value) -> String {
             .and_then(micros)
             .unwrap_or(origin);
         let end = node["end_time"].as_str().and_then(micros).unwrap_or(start);
-        let from = (((start - origin) / span) * BAR as f64).floor() as usize;
-        let to = ((((end - origin) / span) * BAR as f64).ceil() as usize).clamp(from + 1, BAR);
-        let from = from.min(BAR - 1);
+        let (from, to) = bar_cells(start - origin, end - origin, span);
         let bar: String = (0..BAR)
             .map(|i| if i >= from && i < to { '█' } else { '·' })
             .collect();
@@ -269,11 +266,33 @@ fn ago(start: &str, now: DateTime<Utc>) -> String {
     }
 }
 
+/// Cells in an event's timeline bar.
+const BAR: usize = 32;
+
+/// The cells `[from, to)` of a bar of [`BAR`] cells drawn for an event from `start` to `end`
+/// (offsets from the session's first event, over `span`): at least one cell, even for an
+/// event of no duration at the very end.
+fn bar_cells(start: f64, end: f64, span: f64) -> (usize, usize) {
+    let from = ((start / span) * BAR as f64).floor().max(0.0) as usize;
+    let from = from.min(BAR - 1);
+    let to = (((end / span) * BAR as f64).ceil().max(0.0) as usize).clamp(from + 1, BAR);
+    (from, to)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn every_event_gets_a_bar_even_one_of_no_duration_at_the_very_end() {
+        assert_eq!(bar_cells(0.0, 1000.0, 1000.0), (0, BAR));
+        assert_eq!(bar_cells(1000.0, 1000.0, 1000.0), (BAR - 1, BAR));
+        assert_eq!(bar_cells(500.0, 500.0, 1000.0), (BAR / 2, BAR / 2 + 1));
+        // A session whose events all share one instant.
+        assert_eq!(bar_cells(0.0, 0.0, 1.0), (0, 1));
+    }
 
     #[test]
     fn figures_read_well() {

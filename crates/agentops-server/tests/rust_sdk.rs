@@ -211,3 +211,58 @@ fn a_downstream_service_joins_the_session_through_traceparent() {
         .iter()
         .any(|c| *c == charge["id"]));
 }
+
+#[test]
+fn the_otlp_protocol_lands_as_a_whole_ended_session() {
+    let server = TestServer::start();
+    let config = Config::builder()
+        .ignore_env()
+        .protocol(agentops::Protocol::Otlp)
+        .api_key(API_KEY)
+        .endpoint(&server.url)
+        .max_wait_time(Duration::from_millis(100))
+        .default_tags(["otlp"])
+        .build()
+        .unwrap();
+    let client = Client::new(config).unwrap();
+    let session = client.start_session(SessionOptions::default()).unwrap();
+    session.wait_until_created(Duration::from_secs(10)).unwrap();
+    let plan = session.start_event(Event::action("plan")).unwrap();
+    let llm = {
+        let _inside = plan.enter();
+        session
+            .record(
+                Event::llm("gpt-4o-mini")
+                    .prompt_messages([ChatMessage::user("Plan a trip")])
+                    .completion("Day 1")
+                    .tokens(1_000, 500),
+            )
+            .unwrap()
+    };
+    let plan_id = plan.id();
+    plan.end();
+    let summary = session.end(EndState::Success, "planned").unwrap();
+    assert_eq!(summary.delivery.delivered, 2, "{summary:?}");
+    assert!(summary.backend_error.is_none(), "{summary:?}");
+
+    let detail = server.session(&session.id().to_string());
+    assert_eq!(detail["end_state"], "Success", "{detail}");
+    assert_eq!(detail["end_state_reason"], "planned");
+    assert_eq!(detail["tags"], json!(["otlp"]));
+    let llm = event(&detail, &llm);
+    assert_eq!(llm["kind"], "llms");
+    assert_eq!(
+        (llm["input_tokens"].as_i64(), llm["output_tokens"].as_i64()),
+        (Some(1_000), Some(500))
+    );
+    assert!(llm["cost"].as_f64().unwrap() > 0.0, "priced by the server");
+    let tree = detail["event_tree"].as_array().unwrap();
+    let node = |id: &str| tree.iter().find(|n| n["id"] == id).unwrap();
+    let plan_node = node(&plan_id.to_string());
+    let llm_node = node(llm["id"].as_str().unwrap());
+    assert_eq!(
+        llm_node["depth"].as_i64(),
+        plan_node["depth"].as_i64().map(|d| d + 1),
+        "the LLM call is nested under the action: {tree:?}"
+    );
+}

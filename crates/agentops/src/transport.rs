@@ -204,6 +204,10 @@ fn is_permanent(err: &ureq::Error) -> bool {
 fn describe(err: &ureq::Error) -> String {
     match err {
         ureq::Error::Timeout(which) => format!("timed out ({which:?})"),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => format!(
+            "TLS handshake failed: {io} (for a private certificate, give its authority in \
+             AGENTOPS_CA_CERT)"
+        ),
         ureq::Error::Io(io) => format!("connection failed: {io}"),
         ureq::Error::Tls(what) => format!("TLS failed: {what}"),
         ureq::Error::Rustls(err) => format!("TLS failed: {err}"),

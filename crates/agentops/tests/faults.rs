@@ -61,6 +61,7 @@ fn assert_all_delivered_once(
     );
     assert_eq!(&unique_ids(&events), recorded);
     assert_eq!(summary.delivery.delivered, recorded.len() as u64);
+    assert!(summary.delivery.is_balanced(), "{:?}", summary.delivery);
     assert_eq!(
         (
             summary.delivery.failed,

@@ -157,7 +157,7 @@ impl FakeBackend {
         });
     }
 
-    /// Stops listening: new connections are refused.
+    /// Stops: new connections are refused, and open ones are closed at their next request.
     pub fn stop(&self) {
         self.state.running.store(false, Ordering::SeqCst);
         thread::sleep(Duration::from_millis(30));
@@ -231,6 +231,10 @@ fn handle_connection(stream: impl Read + Write, state: &State) {
     loop {
         let mut request_line = String::new();
         if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        if !state.running.load(Ordering::SeqCst) {
+            // Stopped: open connections die too, without an answer.
             return;
         }
         let path = request_line
