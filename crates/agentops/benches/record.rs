@@ -135,7 +135,7 @@ fn chunked(iters: u64, mut record: impl FnMut(), mut flush: impl FnMut()) -> Dur
         }
         measured += start.elapsed();
         flush();
-        // The exporter thread frees the exported spans after the flush has returned: let it
+        // The exporting thread frees the exported spans after the flush has returned: let it
         // finish so that its frees do not contend with the next timed chunk.
         std::thread::sleep(SETTLE);
         left -= n;
@@ -322,8 +322,44 @@ fn export_throughput(c: &mut Criterion, client: &Client) {
     group.finish();
 }
 
+/// Threads of this process (Linux), to show what open sessions cost.
+fn threads() -> Option<usize> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Prints the threads of the process before and after opening 100 sessions on one client.
+fn threads_per_open_sessions(sink: &str) {
+    let client = client(sink, 1024, 256);
+    let before = threads();
+    let sessions: Vec<Session> = (0..100)
+        .map(|_| {
+            client
+                .start_session(SessionOptions::default())
+                .expect("a session")
+        })
+        .collect();
+    for session in &sessions {
+        sdk_record(session);
+    }
+    let after = threads();
+    println!(
+        "threads: {before:?} before 100 open sessions on a new client, {after:?} with them open"
+    );
+    let summaries = client.shutdown();
+    assert_eq!(summaries.len(), 100);
+}
+
 fn benches(c: &mut Criterion) {
     let sink = start_sink();
+    if runs("threads") {
+        threads_per_open_sessions(&sink);
+    }
     let per_event = client(&sink, QUEUE, QUEUE);
     let session = per_event
         .start_session(SessionOptions::tags(["bench"]))

@@ -7,8 +7,9 @@ use std::time::Instant;
 use crate::exporter::Wire;
 use crate::reply::Answer;
 use crate::session::{Session, SessionInner, ANSWER_GRACE};
-use crate::state::{lock, SessionState};
+use crate::state::SessionState;
 use crate::summary::{SessionOptions, SessionSummary};
+use crate::sync::lock;
 use crate::worker::Worker;
 use crate::{host_env, Config, EndState, Error};
 
@@ -53,9 +54,11 @@ impl Client {
     /// session starts.
     pub fn new(config: Config) -> Result<Self, Error> {
         let config = Arc::new(config);
+        let worker = Worker::new(Arc::new(Wire::new(config.clone())));
+        crate::exit::register(worker.shared());
         Ok(Self {
             shared: Arc::new(ClientShared {
-                worker: Worker::new(Arc::new(Wire::new(config.clone()))),
+                worker,
                 config,
                 host_env: OnceLock::new(),
                 open: Mutex::new(Vec::new()),

@@ -5,27 +5,28 @@
 //!   ("the process exited without ending the session"), or `Fail` after a panic on the main
 //!   thread, and waits for them to be delivered, at most `shutdown_timeout`. Sessions with
 //!   `skip_auto_end_session` are delivered and left open.
-//! - **Panic** (with [`crate::init`]): a panic hook records the panic as an `Error` event in
-//!   the thread's current session (or the only open one), with its message, location and
-//!   backtrace (when `RUST_BACKTRACE` enables it). With `panic = "abort"`, the hook also ends
-//!   every session as `Fail`, since no exit hook will run.
+//! - **Panic**: see [`crate::init`]'s panic hook, which tells this module about a panic on the
+//!   main thread ([`note_main_panic`]).
 //! - Nothing runs on `SIGKILL`, on an abort, or on a signal that kills the process
 //!   (install a handler that calls [`crate::shutdown`] for those).
 
-use std::panic::{AssertUnwindSafe, PanicHookInfo};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Instant;
 
 use agentops_core::EndState;
 
-use crate::state::lock;
+use crate::sync::lock;
 use crate::worker::Shared;
-use crate::Event;
 
 /// Every client's delivery worker.
 static WORKERS: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
 /// The message of a panic on the main thread, if there was one.
 static MAIN_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Ends the sessions as `Fail` with this message at exit: the main thread panicked.
+pub(crate) fn note_main_panic(message: String) {
+    *lock(&MAIN_PANIC) = Some(message);
+}
 
 /// Makes a worker's sessions end at exit.
 pub(crate) fn register(worker: Weak<Shared>) {
@@ -93,50 +94,5 @@ pub(crate) fn end_all(end_state: EndState, reason: &str) {
     }
     for worker in &workers {
         worker.wait_drained(deadline);
-    }
-}
-
-/// Records panics into the current session (see the module's documentation).
-pub(crate) fn install_panic_hook() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            previous(info);
-            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| on_panic(info)));
-        }));
-    });
-}
-
-fn on_panic(info: &PanicHookInfo<'_>) {
-    let payload = info.payload();
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|text| (*text).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "Box<dyn Any>".to_owned());
-    let thread = std::thread::current();
-    let name = thread.name().unwrap_or("<unnamed>");
-    let location = info
-        .location()
-        .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column()))
-        .unwrap_or_default();
-    if let Ok(session) = crate::global::session() {
-        let backtrace = std::backtrace::Backtrace::capture();
-        let mut exception = format!("thread '{name}' panicked at {location}:\n{message}");
-        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
-            exception.push_str(&format!("\n{backtrace}"));
-        }
-        let _ = session.record(
-            Event::error("panic")
-                .details(message.clone())
-                .exception(exception),
-        );
-    }
-    if name == "main" {
-        *lock(&MAIN_PANIC) = Some(message.clone());
-    }
-    if cfg!(panic = "abort") {
-        end_all(EndState::Fail, &format!("panicked: {message}"));
     }
 }

@@ -1,8 +1,10 @@
 //! Single-session mode: a process-wide client set up by [`init`], and module-level functions
 //! that act on "the" session: the current one if any, else the only open one.
 
-use std::sync::{PoisonError, RwLock};
+use std::panic::{AssertUnwindSafe, PanicHookInfo};
+use std::sync::{Once, PoisonError, RwLock};
 
+use crate::exit;
 use crate::session::current_session;
 use crate::session::EventSpan;
 use crate::summary::{SessionOptions, SessionSummary};
@@ -36,7 +38,7 @@ pub fn init(config: Config) -> Result<Option<Session>, Error> {
         return Err(Error::AlreadyInitialized);
     }
     let client = Client::new(config)?;
-    crate::exit::install_panic_hook();
+    install_panic_hook();
     let default_session = if client.config().auto_start_session {
         Some(client.start_session(SessionOptions::default())?)
     } else {
@@ -81,7 +83,7 @@ pub fn session() -> Result<Session, Error> {
         return Ok(current);
     }
     let Some(client) = client() else {
-        return Err(if crate::exit::any_open_session() {
+        return Err(if exit::any_open_session() {
             Error::NoCurrentSession
         } else {
             Error::NotInitialized
@@ -165,5 +167,53 @@ pub fn shutdown() -> Vec<SessionSummary> {
             summaries
         }
         None => Vec::new(),
+    }
+}
+
+/// Records panics into the current session: an `Error` event with the message, location and
+/// backtrace (when `RUST_BACKTRACE` enables it). A panic on the main thread makes the exit hook
+/// end the sessions as `Fail`; with `panic = "abort"`, where no exit hook runs, the hook ends
+/// every session itself.
+pub(crate) fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| on_panic(info)));
+        }));
+    });
+}
+
+fn on_panic(info: &PanicHookInfo<'_>) {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_owned());
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("<unnamed>");
+    let location = info
+        .location()
+        .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column()))
+        .unwrap_or_default();
+    if let Ok(session) = session() {
+        let backtrace = std::backtrace::Backtrace::capture();
+        let mut exception = format!("thread '{name}' panicked at {location}:\n{message}");
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            exception.push_str(&format!("\n{backtrace}"));
+        }
+        let _ = session.record(
+            Event::error("panic")
+                .details(message.clone())
+                .exception(exception),
+        );
+    }
+    if name == "main" {
+        exit::note_main_panic(message.clone());
+    }
+    if cfg!(panic = "abort") {
+        exit::end_all(EndState::Fail, &format!("panicked: {message}"));
     }
 }

@@ -2,16 +2,29 @@
 //!
 //! Observe AI agents: every LLM call, action, tool call and error becomes an OpenTelemetry
 //! span, grouped into a session, exported in batches to an AgentOps backend (the local
-//! `agentops serve`, or any server that speaks the AgentOps v2 API).
+//! `agentops serve`, an AgentOps backend, or, over OTLP, any OpenTelemetry backend).
 //!
 //! - **Single-session mode**: [`init`] starts a session; [`record`] and [`end_session`] act on it.
 //! - **Multi-session mode**: a [`Client`] starts [`Session`]s; record through each handle, or
 //!   make one current for a thread ([`Session::enter`]) or an async task ([`Session::scope`]).
 //!
-//! Recording never waits on the network: each session's events are queued (bounded; overflow
-//! is dropped and counted) and delivered by opentelemetry-sdk's batch processor thread,
-//! gzip-compressed, with retries. [`Session::end`] delivers everything, then reports the cost
-//! and what became of every event.
+//! The guarantees:
+//!
+//! - **Recording never waits on the network.** Each session's events are queued (bounded;
+//!   overflow is dropped and counted) and delivered by the client's one delivery thread,
+//!   gzip-compressed, with retries.
+//! - **Ending is bounded.** [`Session::end`] delivers everything, then reports the cost and
+//!   what became of every event, within `shutdown_timeout` whatever the backend does;
+//!   [`Session::end_async`] does the same without blocking an async runtime. Dropping a session
+//!   ends it in the background.
+//! - **Every event is accounted for**: `recorded = delivered + dropped + failed + sampled_out +
+//!   pending` ([`DeliveryCounts`]).
+//! - **Exit is safe**: returning from `main` or `std::process::exit` ends and delivers open
+//!   sessions; with [`init`], panics are recorded and a panic on the main thread ends the
+//!   session as `Fail`.
+//! - **Two wire protocols** ([`Protocol`]): the AgentOps v2 REST API, or OTLP/HTTP protobuf after
+//!   `/v3/auth/token` as agentops 0.4 sends it. `https://` through rustls, with
+//!   `AGENTOPS_CA_CERT` for a private authority.
 //!
 //! ```no_run
 //! use agentops::{ChatMessage, EndState, Event};
@@ -46,6 +59,7 @@ mod sampling;
 mod session;
 mod state;
 mod summary;
+mod sync;
 mod transport;
 mod worker;
 

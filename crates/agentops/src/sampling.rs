@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::config::{Config, SamplingScope};
 use crate::delivery::DeliveryStats;
-use crate::state::lock;
+use crate::sync::lock;
 
 /// How many held spans of ended, left-out trees are kept for late triggers.
 pub(crate) const LOOKBACK_SPANS: usize = 512;

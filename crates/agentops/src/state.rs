@@ -19,10 +19,7 @@ use crate::delivery::{DeliveryCounts, DeliveryStats, EventCounts};
 use crate::reply::Replier;
 use crate::sampling::Sampling;
 use crate::summary::SessionSummary;
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::sync::lock;
 
 /// The session's fields as sent in `create_session` / `update_session` (and, over OTLP, on
 /// the session span).

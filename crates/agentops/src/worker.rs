@@ -14,9 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_sdk::trace::SpanData;
+
 use crate::delivery::DeliveryCounts;
 use crate::exporter::{Pending, SessionExporter, Step, Wire, Work};
-use crate::state::{lock, SessionState};
+use crate::state::SessionState;
+use crate::sync::lock;
 
 /// The longest the worker sleeps with nothing due.
 const IDLE: Duration = Duration::from_secs(1);
@@ -80,8 +83,12 @@ impl Worker {
             drained: Condvar::new(),
             handles: AtomicUsize::new(1),
         });
-        crate::exit::register(Arc::downgrade(&shared));
         Self { shared }
+    }
+
+    /// The worker's shared state, for the exit hook.
+    pub(crate) fn shared(&self) -> std::sync::Weak<Shared> {
+        Arc::downgrade(&self.shared)
     }
 
     pub(crate) fn wire(&self) -> &Arc<Wire> {
@@ -153,6 +160,8 @@ struct Track {
     current: Option<Pending>,
     /// Halves of a split batch, sent before anything else.
     front: VecDeque<Pending>,
+    /// An empty span buffer, swapped with the queue's to take a batch.
+    spare: VecDeque<SpanData>,
     opened: bool,
     closed: bool,
     finished: bool,
@@ -171,6 +180,7 @@ impl Track {
             exporter,
             current: None,
             front: VecDeque::new(),
+            spare: VecDeque::new(),
             opened: false,
             closed: false,
             finished: false,
@@ -210,11 +220,17 @@ impl Track {
             let ripe = oldest + config.max_wait_time;
             let urgent = queue.ending.is_some() || !queue.flushes.is_empty();
             if urgent || ripe <= now || queue.spans.len() >= config.batch_size {
-                let take = queue.spans.len().min(config.batch_size);
-                let spans: Vec<_> = queue.spans.drain(..take).collect();
-                queue.oldest = (!queue.spans.is_empty()).then_some(now);
-                drop(queue);
-                let batch = self.exporter.batch(spans);
+                // A batch that is all there is changes hands without a copy under the lock:
+                // the queue gets the spare buffer (and keeps its capacity).
+                if queue.spans.len() <= config.batch_size {
+                    std::mem::swap(&mut queue.spans, &mut self.spare);
+                    queue.oldest = None;
+                    drop(queue);
+                } else {
+                    self.spare.extend(queue.spans.drain(..config.batch_size));
+                    drop(queue);
+                }
+                let batch = self.exporter.batch(self.spare.drain(..));
                 if batch.len() == 0 {
                     return Due::Now;
                 }

@@ -25,7 +25,8 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use crate::backend_error::BackendError;
 use crate::config::{Config, Protocol};
 use crate::delivery::DeliveryStats;
-use crate::state::{lock, Job, SessionState};
+use crate::state::{Job, SessionState};
+use crate::sync::lock;
 use crate::transport::{Request, Retry, Transport};
 
 /// What every session of a client shares to reach the backend.
@@ -193,13 +194,12 @@ impl SessionExporter {
 
     /// Turns ended spans into a batch of this protocol; spans that are not AgentOps events are
     /// counted as failed.
-    pub(crate) fn batch(&self, spans: Vec<SpanData>) -> Batch {
+    pub(crate) fn batch(&self, spans: impl ExactSizeIterator<Item = SpanData>) -> Batch {
         match self.wire.config.protocol {
             Protocol::V2 => {
                 let total = spans.len();
                 let events: Vec<wire::Event> = spans
-                    .iter()
-                    .filter_map(|span| v2::to_v2_event(self.state.id, span))
+                    .filter_map(|span| v2::to_v2_event(self.state.id, &span))
                     .collect();
                 let malformed = total - events.len();
                 if malformed > 0 {
@@ -337,7 +337,7 @@ impl SpanExporter for SessionExporter {
         }
         DeliveryStats::add(&self.state.stats.queued, batch.len() as u64);
         self.state.queue().enqueued += batch.len() as u64;
-        let batch = self.batch(batch);
+        let batch = self.batch(batch.into_iter());
         if batch.len() > 0 {
             self.run_to_end(Pending::new(Work::Events(batch)));
         }

@@ -27,7 +27,8 @@ use serde_json::Value;
 use super::{Attempt, Batch, Pending, SessionExporter, Work};
 use crate::backend_error::BackendError;
 use crate::config::Config;
-use crate::state::{lock, SessionState};
+use crate::state::SessionState;
+use crate::sync::lock;
 use crate::transport::{Answer, Request};
 
 /// A span in OTLP's protobuf form.
@@ -206,9 +207,8 @@ fn traces_request(exporter: &SessionExporter, work: &Work) -> Request {
 }
 
 /// Ended spans in protobuf form, with the GenAI attributes other backends read.
-pub(crate) fn to_proto_spans(spans: Vec<SpanData>) -> Vec<ProtoSpan> {
+pub(crate) fn to_proto_spans(spans: impl Iterator<Item = SpanData>) -> Vec<ProtoSpan> {
     spans
-        .into_iter()
         .map(|span| {
             let mut proto = ProtoSpan::from(span);
             add_gen_ai_attributes(&mut proto);
