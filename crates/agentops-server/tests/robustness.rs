@@ -545,3 +545,140 @@ fn a_full_queue_refuses_with_503_and_stores_exactly_what_was_acknowledged() {
         acknowledged * 25
     );
 }
+
+/// An OTLP/JSON request of one span in `trace` with these attributes and start time (ns).
+fn otlp_span(trace: &str, span: &str, start_ns: &str, attributes: Value) -> Value {
+    json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "t"},
+        "spans": [{"traceId": trace, "spanId": span, "name": "chat", "kind": 1,
+            "startTimeUnixNano": start_ns, "endTimeUnixNano": start_ns,
+            "attributes": attributes}]}]}]})
+}
+
+#[test]
+fn huge_numbers_are_refused_or_ignored_and_never_poison_a_project() {
+    let (server, jwt) = seeded();
+    let auth = format!("Bearer {jwt}");
+    let key = ("X-Agentops-Api-Key", API_KEY);
+    let bearer = ("Authorization", auth.as_str());
+    let llm = |id: &str, tokens: Value| {
+        json!({"events": [{"id": id, "event_type": "llms",
+            "init_timestamp": "2026-11-22T01:30:22.776840+00:00", "session_id": V03_SESSION,
+            "model": "gpt-4o", "prompt_tokens": tokens, "completion_tokens": 1}]})
+    };
+    // v2: a token count beyond any model's is a 400 naming the field.
+    for tokens in [json!(1e30), json!(i64::MAX), json!("9223372036854775807")] {
+        let msg = server
+            .post_json(
+                "/v2/create_events",
+                &[key, bearer],
+                &llm("0d5b7c1e-55a4-4e5e-8f1e-222222222222", tokens),
+            )
+            .error(400);
+        assert!(msg.contains("events[0].prompt_tokens"), "{msg}");
+    }
+    let msg = server
+        .post_json(
+            "/v2/create_events",
+            &[key, bearer],
+            &one_event(
+                "0d5b7c1e-55a4-4e5e-8f1e-333333333333",
+                "2554-07-21T23:34:33+00:00",
+            ),
+        )
+        .error(400);
+    assert!(msg.contains("out of range"), "{msg}");
+
+    // OTLP: absurd token counts are not taken as counts (the attribute stays as sent), two of
+    // them in one request and in one session included; a start time in 2554 rejects the span.
+    let trace = "5b8efff798038103d269b633813fc60c";
+    let huge = json!([
+        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": i64::MAX.to_string()}},
+        {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "5"}}
+    ]);
+    for span in ["eee92b0c8a9c3b01", "eee92b0c8a9c3b02"] {
+        let reply = server.post_json(
+            "/v1/traces",
+            &[key],
+            &otlp_span(trace, span, "1795311032720470384", huge.clone()),
+        );
+        assert_eq!(reply.status, 200);
+    }
+    let reply = server.post_json(
+        "/v1/traces",
+        &[key],
+        &otlp_span(
+            trace,
+            "eee92b0c8a9c3b03",
+            &u64::MAX.to_string(),
+            huge.clone(),
+        ),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json()["partialSuccess"]["rejectedSpans"],
+        "1",
+        "{:?}",
+        reply.json()
+    );
+
+    // The project still reads: list, detail and stats.
+    let list = server.get("/api/v1/sessions", &[key]);
+    assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
+    let session_id = "5b8efff7-9803-8103-d269-b633813fc60c";
+    let detail = server.session(session_id);
+    assert_eq!(detail["event_count"], 2);
+    assert_eq!(detail["input_tokens"], 0, "{detail}");
+    assert_eq!(detail["output_tokens"], 10);
+    let event = &detail["events"][0];
+    assert!(event["input_tokens"].is_null(), "{event}");
+    assert_eq!(
+        event["attributes"]["gen_ai.usage.input_tokens"],
+        i64::MAX,
+        "kept as sent"
+    );
+    let stats = server.get("/api/v1/stats", &[key]);
+    assert_eq!(
+        stats.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&stats.body)
+    );
+}
+
+#[test]
+fn a_database_poisoned_by_an_overflow_is_repaired_when_opened() {
+    let dir = temp_dir();
+    {
+        let server = TestServer::start_in(dir.clone(), |_| {});
+        server.post_json(
+            "/v2/create_session",
+            &[("X-Agentops-Api-Key", API_KEY)],
+            &fixture("v03_v2_create_session.json")["body"],
+        );
+        server.stop();
+    }
+    // What an overflow left behind before token counts were bounded: a total that SQLite had
+    // turned into a float, in a version 2 database.
+    let db = rusqlite::Connection::open(dir.join("agentops.db")).unwrap();
+    db.execute_batch(
+        "UPDATE sessions SET input_tokens = 1.8446744073709552e19, output_tokens = -2;
+         UPDATE daily_totals SET input_tokens = 1.8446744073709552e19;
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+    drop(db);
+    let server = TestServer::start_in(dir, |_| {});
+    let list = server.get("/api/v1/sessions", &[("X-Agentops-Api-Key", API_KEY)]);
+    assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
+    let session = &list.json()["sessions"][0];
+    assert_eq!(session["input_tokens"], 9_200_000_000_000_000_000_i64);
+    assert_eq!(session["output_tokens"], 0);
+    let stats = server.get("/api/v1/stats", &[("X-Agentops-Api-Key", API_KEY)]);
+    assert_eq!(
+        stats.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&stats.body)
+    );
+}

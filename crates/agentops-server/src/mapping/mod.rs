@@ -10,16 +10,33 @@ use serde_json::Value;
 
 use crate::store::EventRecord;
 
+/// The most tokens one event may count: far above any model's context window, and small
+/// enough that no session's or day's total can overflow.
+pub const MAX_TOKENS: i64 = 1_000_000_000;
+/// The largest cost of one event, in US dollars.
+pub const MAX_COST: f64 = 1_000_000.0;
+/// The earliest and latest years a timestamp may name.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=2200;
+
 /// Parses an ISO 8601 timestamp and rewrites it in the stored form (UTC, microseconds), or says
 /// which field is wrong. A timestamp without an offset (Python's naive `isoformat()`) is UTC.
+/// Years outside [`YEARS`] are refused.
 pub fn normalize_time(text: &str, field: &str) -> Result<String, String> {
+    use chrono::Datelike as _;
     let text = text.trim();
-    agentops_core::timestamp::parse(text)
+    let time = agentops_core::timestamp::parse(text)
         .or_else(|_| {
             chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
         })
-        .map(agentops_core::timestamp::format)
-        .map_err(|_| format!("{field}: {text:?} is not an ISO 8601 timestamp"))
+        .map_err(|_| format!("{field}: {text:?} is not an ISO 8601 timestamp"))?;
+    if !YEARS.contains(&time.year()) {
+        return Err(format!(
+            "{field}: {text:?} is out of range (years {} to {})",
+            YEARS.start(),
+            YEARS.end()
+        ));
+    }
+    Ok(agentops_core::timestamp::format(time))
 }
 
 /// A token count: a non-negative integer, or a string holding one. `Ok(None)` for null/absent.
@@ -35,8 +52,8 @@ pub fn token_count(value: Option<&Value>, field: &str) -> Result<Option<i64>, St
                 _ => None,
             };
             match n {
-                Some(n) if n >= 0 => Ok(Some(n)),
-                _ => Err(format!("{field} must be a non-negative integer")),
+                Some(n) if (0..=MAX_TOKENS).contains(&n) => Ok(Some(n)),
+                _ => Err(format!("{field} must be an integer from 0 to {MAX_TOKENS}")),
             }
         }
     }
@@ -53,8 +70,8 @@ pub fn dollars(value: Option<&Value>, field: &str) -> Result<Option<f64>, String
         Some(_) => None,
     };
     match n {
-        Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
-        _ => Err(format!("{field} must be a non-negative number")),
+        Some(n) if n.is_finite() && (0.0..=MAX_COST).contains(&n) => Ok(Some(n)),
+        _ => Err(format!("{field} must be a number from 0 to {MAX_COST}")),
     }
 }
 

@@ -72,11 +72,15 @@ fn valid_id(bytes: &[u8], len: usize) -> bool {
     bytes.len() == len && bytes.iter().any(|b| *b != 0)
 }
 
-/// Nanoseconds since the Unix epoch in the stored timestamp form.
+/// Nanoseconds since the Unix epoch in the stored timestamp form; `None` outside the years
+/// [`super::YEARS`].
 pub fn format_ns(ns: u64) -> Option<String> {
+    use chrono::Datelike as _;
     let secs = i64::try_from(ns / 1_000_000_000).ok()?;
     let nanos = (ns % 1_000_000_000) as u32;
-    chrono::DateTime::from_timestamp(secs, nanos).map(agentops_core::timestamp::format)
+    chrono::DateTime::from_timestamp(secs, nanos)
+        .filter(|time| super::YEARS.contains(&time.year()))
+        .map(agentops_core::timestamp::format)
 }
 
 /// The session id of a trace without a `session.id`: its trace id as a UUID.
@@ -212,7 +216,14 @@ pub fn map_span(span: &Span, prices: &PriceTable) -> Result<MappedSpan, String> 
     };
     let span_start = format_ns(start_ns)
         .filter(|_| start_ns != 0)
-        .ok_or_else(|| format!("span {:?}: missing or invalid start time", span.name))?;
+        .ok_or_else(|| {
+            format!(
+                "span {:?}: missing start time, or not within the years {} to {}",
+                span.name,
+                super::YEARS.start(),
+                super::YEARS.end()
+            )
+        })?;
     let span_end = (span.end_ns != 0).then(|| format_ns(span.end_ns)).flatten();
 
     let attrs = Attrs(span.attributes.iter().cloned().collect());

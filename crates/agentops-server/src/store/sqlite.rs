@@ -17,8 +17,34 @@ use super::{
     SessionRecord, SessionSortKey, SessionSummary, SortValue, Store, StoreError, Write,
 };
 
-/// Version 2 added `sessions.error_count`, `session_facets` and the list indexes.
-const SCHEMA_VERSION: i64 = 2;
+/// Version 2 added `sessions.error_count`, `session_facets` and the list indexes; version 3
+/// repairs totals that overflowed into floating point before token counts were bounded.
+const SCHEMA_VERSION: i64 = 3;
+
+/// Moves a version 2 database to version 3: totals that an overflow turned into floating point
+/// (or negative) become integers again, clamped to the 64-bit range, so that reading them works.
+const MIGRATE_2_TO_3: &str = r#"
+UPDATE sessions SET
+    input_tokens = CAST(min(max(input_tokens, 0), 9.2e18) AS INTEGER),
+    output_tokens = CAST(min(max(output_tokens, 0), 9.2e18) AS INTEGER),
+    event_count = CAST(min(max(event_count, 0), 9.2e18) AS INTEGER),
+    error_count = CAST(min(max(error_count, 0), 9.2e18) AS INTEGER)
+WHERE typeof(input_tokens) <> 'integer' OR typeof(output_tokens) <> 'integer'
+   OR input_tokens < 0 OR output_tokens < 0;
+UPDATE daily_totals SET
+    input_tokens = CAST(min(max(input_tokens, 0), 9.2e18) AS INTEGER),
+    output_tokens = CAST(min(max(output_tokens, 0), 9.2e18) AS INTEGER)
+WHERE typeof(input_tokens) <> 'integer' OR typeof(output_tokens) <> 'integer'
+   OR input_tokens < 0 OR output_tokens < 0;
+"#;
+
+/// `column + ?n`, saturating at the largest 64-bit integer instead of turning into a float.
+fn saturating_add_sql(column: &str, parameter: &str) -> String {
+    format!(
+        "CASE WHEN {column} > 9223372036854775807 - {parameter} THEN 9223372036854775807 \
+         ELSE {column} + {parameter} END"
+    )
+}
 
 /// A session's duration in milliseconds, `NULL` while it has no end (also in an index).
 const DURATION_SQL: &str =
@@ -200,7 +226,11 @@ impl SqliteStore {
                 "could not enable WAL mode (got {mode})"
             )));
         }
-        writer.execute_batch("PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;")?;
+        // A page cache large enough that a big transaction does not spill to the WAL and read its
+        // own pages back (64 MiB, allocated as used).
+        writer.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+        )?;
         let version: i64 = writer.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::Corrupt(format!(
@@ -215,6 +245,9 @@ impl SqliteStore {
         tx.execute_batch(&list_indexes())?;
         if version == 1 {
             tx.execute_batch(MIGRATE_1_TO_2_DATA)?;
+        }
+        if (1..=2).contains(&version) {
+            tx.execute_batch(MIGRATE_2_TO_3)?;
         }
         tx.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))?;
         tx.commit()?;
@@ -385,8 +418,11 @@ fn insert_events<'a>(
          ON CONFLICT (project_id, session_id, id) DO NOTHING",
     )?;
     let mut inserted = 0;
-    // session id → (events, input tokens, output tokens, cost, errors) added by this write
+    // session id → (events, input tokens, output tokens, cost, errors) added by this write,
+    // in first-seen order (the order the sessions are updated in)
     let mut totals: Vec<(&str, i64, i64, i64, f64, i64)> = Vec::new();
+    let mut session_index: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::new();
     // (session, facet, value) seen in this write, each once
     let mut facets: std::collections::HashSet<(&str, &str, &str)> =
         std::collections::HashSet::new();
@@ -425,17 +461,14 @@ fn insert_events<'a>(
             continue;
         }
         inserted += added;
-        let i = match totals.iter().position(|t| t.0 == e.session_id) {
-            Some(i) => i,
-            None => {
-                totals.push((&e.session_id, 0, 0, 0, 0.0, 0));
-                totals.len() - 1
-            }
-        };
+        let i = *session_index.entry(&e.session_id).or_insert_with(|| {
+            totals.push((&e.session_id, 0, 0, 0, 0.0, 0));
+            totals.len() - 1
+        });
         let t = &mut totals[i];
         t.1 += 1;
-        t.2 += e.input_tokens.unwrap_or(0);
-        t.3 += e.output_tokens.unwrap_or(0);
+        t.2 = t.2.saturating_add(e.input_tokens.unwrap_or(0));
+        t.3 = t.3.saturating_add(e.output_tokens.unwrap_or(0));
         t.4 += e.cost.unwrap_or(0.0);
         if is_error(e) {
             t.5 += 1;
@@ -446,8 +479,8 @@ fn insert_events<'a>(
             .or_default();
         d.0 += 1;
         d.1 += i64::from(is_error(e));
-        d.2 += e.input_tokens.unwrap_or(0);
-        d.3 += e.output_tokens.unwrap_or(0);
+        d.2 = d.2.saturating_add(e.input_tokens.unwrap_or(0));
+        d.3 = d.3.saturating_add(e.output_tokens.unwrap_or(0));
         d.4 += e.cost.unwrap_or(0.0);
         for (facet, value) in [
             ("name", &e.name),
@@ -459,11 +492,13 @@ fn insert_events<'a>(
             }
         }
     }
-    let mut update = tx.prepare_cached(
-        "UPDATE sessions SET event_count = event_count + ?3, input_tokens = input_tokens + ?4,
-            output_tokens = output_tokens + ?5, cost = cost + ?6, error_count = error_count + ?7
+    let mut update = tx.prepare_cached(&format!(
+        "UPDATE sessions SET event_count = event_count + ?3, input_tokens = {},
+            output_tokens = {}, cost = cost + ?6, error_count = error_count + ?7
          WHERE project_id = ?1 AND id = ?2",
-    )?;
+        saturating_add_sql("input_tokens", "?4"),
+        saturating_add_sql("output_tokens", "?5"),
+    ))?;
     for (session_id, count, input, output, cost, errors) in totals {
         update.execute(params![
             project_id, session_id, count, input, output, cost, errors
@@ -476,14 +511,15 @@ fn insert_events<'a>(
     for (session_id, kind, value) in facets {
         facet.execute(params![project_id, kind, value, session_id])?;
     }
-    let mut day_totals = tx.prepare_cached(
+    let mut day_totals = tx.prepare_cached(&format!(
         "INSERT INTO daily_totals (project_id, day, model, events, error_events, input_tokens, output_tokens, cost)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (project_id, day, model) DO UPDATE SET
             events = events + excluded.events, error_events = error_events + excluded.error_events,
-            input_tokens = input_tokens + excluded.input_tokens,
-            output_tokens = output_tokens + excluded.output_tokens, cost = cost + excluded.cost",
-    )?;
+            input_tokens = {}, output_tokens = {}, cost = cost + excluded.cost",
+        saturating_add_sql("input_tokens", "excluded.input_tokens"),
+        saturating_add_sql("output_tokens", "excluded.output_tokens"),
+    ))?;
     for ((day, model), (count, errors, input, output, cost)) in daily {
         day_totals.execute(params![
             project_id, day, model, count, errors, input, output, cost
@@ -556,11 +592,13 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
             sessions,
             spans,
         } => {
-            let mut refused: Vec<&str> = Vec::new();
+            let mut refused: std::collections::HashSet<&str> = std::collections::HashSet::new();
             for s in sessions {
                 match upsert_session(tx, project_id, s) {
                     Ok(()) => {}
-                    Err(StoreError::Forbidden(_)) => refused.push(&s.id),
+                    Err(StoreError::Forbidden(_)) => {
+                        refused.insert(&s.id);
+                    }
                     Err(e) => return Err(e),
                 }
             }
