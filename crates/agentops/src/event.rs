@@ -278,10 +278,15 @@ impl Event {
         self
     }
 
-    /// The agent that did it.
+    /// The agent that did it (by default, the current agent: see [`AgentId::enter`]).
     pub fn agent(mut self, agent: AgentId) -> Self {
         self.agent_id = Some(agent);
         self
+    }
+
+    /// Sets the agent unless one is set.
+    pub(crate) fn default_agent(&mut self, agent: AgentId) {
+        self.agent_id.get_or_insert(agent);
     }
 
     /// Free-form logs (a string or any serialisable value): actions, tools and errors.
@@ -318,6 +323,28 @@ impl Event {
     pub fn tokens(self, prompt_tokens: u64, completion_tokens: u64) -> Self {
         self.set_json("prompt_tokens", prompt_tokens)
             .set_json("completion_tokens", completion_tokens)
+    }
+
+    /// Input tokens of an LLM call read from a cache (part of the prompt tokens).
+    pub fn cached_tokens(self, tokens: u64) -> Self {
+        self.set_json("cached_tokens", tokens)
+    }
+
+    /// Reasoning tokens of an LLM call (part of the completion tokens).
+    pub fn reasoning_tokens(self, tokens: u64) -> Self {
+        self.set_json("reasoning_tokens", tokens)
+    }
+
+    /// The prompt of an LLM call as any JSON (for example the provider's own messages, with
+    /// their tool calls).
+    pub fn prompt_json(self, prompt: impl Serialize) -> Self {
+        self.set_json("prompt", prompt)
+    }
+
+    /// The completion of an LLM call as any JSON (for example the provider's message with its
+    /// tool calls).
+    pub fn completion_json(self, completion: impl Serialize) -> Self {
+        self.set_json("completion", completion)
     }
 
     /// The cost of an LLM call in US dollars, when the caller knows it (the server keeps it).

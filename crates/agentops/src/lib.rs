@@ -43,6 +43,7 @@
 //! ```
 
 mod backend_error;
+mod call;
 mod client;
 pub mod config;
 mod delivery;
@@ -60,10 +61,14 @@ mod session;
 mod state;
 mod summary;
 mod sync;
+#[cfg(feature = "tracing-layer")]
+mod tracing_layer;
 mod transport;
 mod worker;
 
 pub use agentops_core::{EndState, EventKind};
+#[cfg(feature = "macros")]
+pub use agentops_macros::{action, llm, tool};
 pub use client::Client;
 pub use config::{
     Compression, Config, ConfigBuilder, ConfigError, OtlpSettings, Protocol, RetryPolicy,
@@ -77,5 +82,13 @@ pub use global::{
     add_tags, client, create_agent, end_session, init, record, session, set_tags, shutdown,
     start_event, start_session,
 };
-pub use session::{current_session, EventSpan, Session, SessionGuard};
+pub use session::{current_agent, current_session, EventSpan, Session, SessionGuard};
 pub use summary::{SessionOptions, SessionSummary};
+#[cfg(feature = "tracing-layer")]
+pub use tracing_layer::{tracing_layer, AgentopsLayer};
+
+/// What the attribute macros expand to call; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::call::*;
+}

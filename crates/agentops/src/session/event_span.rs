@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use opentelemetry::context::{FutureExt as _, WithContext};
 use opentelemetry::Context;
 
-use super::current::{CurrentSession, SessionGuard};
+use super::current::{next_entry, CurrentSession, Entered, SessionGuard};
 use super::Session;
 use crate::event::{Event, EventId};
 
@@ -30,6 +30,8 @@ pub struct EventSpan {
     cx: Option<Context>,
     id: EventId,
     event: Option<Event>,
+    /// How many attributes the event had when it started (later ones are set at the end).
+    started_attributes: usize,
 }
 
 impl std::fmt::Debug for EventSpan {
@@ -46,6 +48,7 @@ impl EventSpan {
             session,
             cx: Some(cx),
             id,
+            started_attributes: event.attributes.len(),
             event: Some(event),
         }
     }
@@ -55,21 +58,27 @@ impl EventSpan {
         self.id
     }
 
-    fn context(&self) -> Context {
+    /// The event's context: its span, its session as the current one.
+    pub(crate) fn context(&self) -> Context {
         self.cx
             .clone()
             .unwrap_or_else(|| Context::current_with_value(CurrentSession(self.session.clone())))
     }
 
+    /// The session the event belongs to.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
     /// Makes this event the current one on this thread (and its session the current session)
     /// until the guard drops: events recorded meanwhile become its children.
     pub fn enter(&self) -> SessionGuard {
-        SessionGuard::attach(self.context())
+        SessionGuard::attach(self.context().with_value(Entered(next_entry())))
     }
 
     /// Runs `future` with this event current: events it records become its children.
     pub fn scope<F>(&self, future: F) -> WithContext<F> {
-        future.with_context(self.context())
+        future.with_context(self.context().with_value(Entered(next_entry())))
     }
 
     /// The W3C `traceparent` header naming this event, to send with a request to another
@@ -115,7 +124,7 @@ impl EventSpan {
                 .stats
                 .open
                 .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-            super::finish(&cx, &event, end);
+            super::finish(&cx, &event, end, self.started_attributes);
         });
         if ended.is_none() {
             // Counted as dropped when the session ended.

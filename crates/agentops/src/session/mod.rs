@@ -6,7 +6,7 @@
 //! delivers its events; nothing here waits on the network but [`Session::end`] and
 //! [`Session::flush`], which wait at most `shutdown_timeout`.
 
-mod current;
+pub(crate) mod current;
 mod event_span;
 
 use std::future::Future;
@@ -22,7 +22,7 @@ use opentelemetry::{Array, Context, KeyValue, StringValue, Value as OtelValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, Span as SdkSpan};
 use uuid::Uuid;
 
-pub use current::{current_session, SessionGuard};
+pub use current::{current_agent, current_session, SessionGuard};
 pub use event_span::EventSpan;
 
 use crate::backend_error::BackendError;
@@ -41,6 +41,13 @@ use crate::{ids, Error};
 /// How long past its deadline a blocking `end` or `flush` waits for the worker's answer
 /// before answering from the counters itself.
 pub(crate) const ANSWER_GRACE: Duration = Duration::from_millis(500);
+
+/// Where a new event goes.
+pub(crate) struct Placement {
+    parent: Context,
+    has_parent: bool,
+    agent: Option<AgentId>,
+}
 
 /// The sampling tree an event's context carries (`None`: its tree is kept).
 #[derive(Clone)]
@@ -268,17 +275,57 @@ impl Session {
         Ok(AgentId(id))
     }
 
-    /// The parent for a new event (the current span, if it is one of this session's), and
-    /// whether there is one.
-    fn parent_context(&self) -> (Context, bool) {
+    /// Where a new event goes: its parent (the current span, if it is one of this session's:
+    /// an entered event, or a `tracing` span the layer made an event of, whichever was entered
+    /// last), and the current agent.
+    fn placement(&self) -> Placement {
         let trace_id = self.state().trace_id;
-        Context::map_current(|cx| {
-            if cx.has_active_span() && cx.span().span_context().trace_id() == trace_id {
-                (cx.clone(), true)
-            } else {
-                (self.inner.root.clone(), false)
+        let (entered, agent) = Context::map_current(|cx| {
+            let agent = cx.get::<current::CurrentAgent>().map(|current| current.0);
+            let ours = cx.has_active_span() && cx.span().span_context().trace_id() == trace_id;
+            let entered = ours.then(|| {
+                let order = cx.get::<current::Entered>().map_or(0, |entered| entered.0);
+                (cx.clone(), order)
+            });
+            (entered, agent)
+        });
+        #[cfg(feature = "tracing-layer")]
+        let entered = match crate::tracing_layer::current_event(trace_id) {
+            Some((cx, order)) if entered.as_ref().is_none_or(|(_, mine)| order > *mine) => {
+                Some((cx, order))
             }
-        })
+            _ => entered,
+        };
+        match entered {
+            Some((parent, _)) => Placement {
+                parent,
+                has_parent: true,
+                agent,
+            },
+            None => Placement {
+                parent: self.inner.root.clone(),
+                has_parent: false,
+                agent,
+            },
+        }
+    }
+
+    /// Where an event goes under an explicit parent context (from the `tracing` layer).
+    #[cfg(feature = "tracing-layer")]
+    pub(crate) fn placement_under(&self, parent: Option<Context>) -> Placement {
+        match parent {
+            Some(parent) => Placement {
+                parent,
+                has_parent: true,
+                agent: current_agent(),
+            },
+            None => self.placement(),
+        }
+    }
+
+    /// The configuration of the client this session belongs to.
+    pub fn config(&self) -> &Config {
+        &self.state().config
     }
 
     /// Starts the event's span (named `name`) under `parent`, counts it, and puts it in its
@@ -289,8 +336,9 @@ impl Session {
         name: String,
         start: SystemTime,
         start_text: String,
-        (parent, has_parent): &(Context, bool),
+        placement: &Placement,
     ) -> (SdkSpan, EventId, Option<Arc<Tree>>) {
+        let (parent, has_parent) = (&placement.parent, &placement.has_parent);
         let inner = &self.inner;
         let state = self.state();
         let mut attributes =
@@ -386,8 +434,12 @@ impl Session {
                     iso(end)
                 };
                 let name = std::mem::take(&mut event.name);
-                let parent = self.parent_context();
-                let (mut span, id, _) = self.start_span(&event, name, start, start_text, &parent);
+                let placement = self.placement();
+                if let Some(agent) = placement.agent {
+                    event.default_agent(agent);
+                }
+                let (mut span, id, _) =
+                    self.start_span(&event, name, start, start_text, &placement);
                 span.set_attribute(KeyValue::new(attr::EVENT_END_TIMESTAMP, end_text));
                 span.set_attribute(KeyValue::new(attr::EVENT_DATA, event.data_json()));
                 if let Some(status) = error_status(&event) {
@@ -402,16 +454,28 @@ impl Session {
     /// Starts an event to end later with [`EventSpan::end`]. While it is entered
     /// ([`EventSpan::enter`]), events recorded into this session become its children.
     pub fn start_event(&self, event: Event) -> Result<EventSpan, Error> {
+        let placement = self.placement();
+        self.start_event_at(event, placement)
+    }
+
+    /// [`Session::start_event`] at a given place.
+    pub(crate) fn start_event_at(
+        &self,
+        mut event: Event,
+        placement: Placement,
+    ) -> Result<EventSpan, Error> {
         let state = self.state();
+        if let Some(agent) = placement.agent {
+            event.default_agent(agent);
+        }
         state
             .while_open(|| {
                 let start = event.start.unwrap_or_else(SystemTime::now);
-                let parent = self.parent_context();
                 let (span, id, tree) =
-                    self.start_span(&event, event.name.clone(), start, iso(start), &parent);
+                    self.start_span(&event, event.name.clone(), start, iso(start), &placement);
                 DeliveryStats::add(&state.stats.open, 1);
-                let cx = parent
-                    .0
+                let cx = placement
+                    .parent
                     .with_span(span)
                     .with_value(current::CurrentSession(self.clone()))
                     .with_value(TreeRef(tree));
@@ -546,9 +610,13 @@ impl Drop for SessionInner {
     }
 }
 
-/// Sets the end attributes of a started event's span and ends it.
-pub(crate) fn finish(cx: &Context, event: &Event, end: SystemTime) {
+/// Sets the end attributes of a started event's span (with the event's attributes added after
+/// the first `started_attributes`) and ends it.
+pub(crate) fn finish(cx: &Context, event: &Event, end: SystemTime, started_attributes: usize) {
     let span = cx.span();
+    for attribute in event.attributes.iter().skip(started_attributes) {
+        span.set_attribute(attribute.clone());
+    }
     span.set_attribute(KeyValue::new(attr::EVENT_END_TIMESTAMP, iso(end)));
     span.set_attribute(KeyValue::new(attr::EVENT_DATA, event.data_json()));
     if let Some(status) = error_status(event) {

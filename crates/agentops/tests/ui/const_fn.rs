@@ -1,0 +1,6 @@
+#[agentops::action]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[agentops::action]
+struct Planner;
+
+fn main() {}

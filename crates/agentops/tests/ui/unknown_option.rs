@@ -1,0 +1,6 @@
+#[agentops::tool(retries = 3)]
+fn search(query: &str) -> usize {
+    query.len()
+}
+
+fn main() {}
