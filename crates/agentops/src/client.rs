@@ -108,9 +108,9 @@ impl Client {
     pub fn shutdown(&self) -> Vec<SessionSummary> {
         let deadline = Instant::now() + self.shared.config.shutdown_timeout;
         match self.begin_shutdown(deadline) {
-            Shutdown::Flush(sessions) => {
-                for session in &sessions {
-                    session.flush();
+            Shutdown::Flush(flushes) => {
+                for flush in flushes {
+                    let _ = flush.wait_until(deadline + ANSWER_GRACE);
                 }
                 Vec::new()
             }
@@ -131,9 +131,9 @@ impl Client {
         let shutdown = self.begin_shutdown(deadline);
         async move {
             match shutdown {
-                Shutdown::Flush(sessions) => {
-                    for session in &sessions {
-                        session.flush_async().await;
+                Shutdown::Flush(flushes) => {
+                    for flush in flushes {
+                        let _ = flush.until(deadline + ANSWER_GRACE).await;
                     }
                     Vec::new()
                 }
@@ -153,7 +153,12 @@ impl Client {
     fn begin_shutdown(&self, deadline: Instant) -> Shutdown {
         let sessions = self.open_sessions();
         if self.shared.config.skip_auto_end_session {
-            return Shutdown::Flush(sessions);
+            return Shutdown::Flush(
+                sessions
+                    .iter()
+                    .map(|session| session.inner.begin_flush(deadline))
+                    .collect(),
+            );
         }
         Shutdown::End(
             sessions
@@ -172,6 +177,6 @@ impl Client {
 
 /// What a shutdown waits for.
 enum Shutdown {
-    Flush(Vec<Session>),
+    Flush(Vec<Answer<crate::DeliveryCounts>>),
     End(Vec<(Arc<SessionState>, Answer<SessionSummary>)>),
 }

@@ -682,8 +682,17 @@ impl Settings<'_> {
         }
     }
 
+    /// A duration in milliseconds, at most a day.
     fn millis(&self, name: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
-        self.parse(name, default_ms).map(Duration::from_millis)
+        const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+        let ms = self.parse(name, default_ms)?;
+        if ms > DAY_MS {
+            return Err(ConfigError::new(
+                name,
+                format!("{ms} ms is more than a day ({DAY_MS} ms)"),
+            ));
+        }
+        Ok(Duration::from_millis(ms))
     }
 
     fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {

@@ -198,7 +198,9 @@ fn on_panic(info: &PanicHookInfo<'_>) {
         .location()
         .map(|at| format!("{}:{}:{}", at.file(), at.line(), at.column()))
         .unwrap_or_default();
-    if let Ok(session) = session() {
+    // Not from inside a recording: the panicking thread may hold the session's locks.
+    let recording = crate::state::recording_on_this_thread();
+    if let Some(session) = session().ok().filter(|_| !recording) {
         let backtrace = std::backtrace::Backtrace::capture();
         let mut exception = format!("thread '{name}' panicked at {location}:\n{message}");
         if backtrace.status() == std::backtrace::BacktraceStatus::Captured {

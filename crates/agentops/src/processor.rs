@@ -16,6 +16,9 @@ use crate::ids;
 use crate::state::SessionState;
 use crate::worker::Worker;
 
+/// Marks the span of an event already counted as dropped (it ended after its session).
+pub(crate) const COUNTED: &str = "agentops.counted_as_dropped";
+
 /// Where a session's ended spans go.
 pub(crate) struct Intake {
     state: Arc<SessionState>,
@@ -29,6 +32,15 @@ impl Intake {
 
     /// A span just ended: sampling decides, then it is queued.
     pub(crate) fn accept(&self, span: SpanData) {
+        if self.state.is_drained() {
+            // Ended after its session: an event counted as dropped when the session closed
+            // (it says so), or a recording that outlived the close (counted now).
+            let counted = span.attributes.iter().any(|kv| kv.key.as_str() == COUNTED);
+            if !counted {
+                DeliveryStats::add(&self.state.stats.dropped, 1);
+            }
+            return;
+        }
         let sampling = &self.state.sampling;
         if sampling.keeps_everything() {
             return self.enqueue(span);
@@ -47,8 +59,10 @@ impl Intake {
             + stats.held.load(std::sync::atomic::Ordering::Acquire);
         if in_use >= state.config.max_queue_size as u64 {
             DeliveryStats::add(&stats.dropped, 1);
-            if !queue.warned_full {
-                queue.warned_full = true;
+            let first = !std::mem::replace(&mut queue.warned_full, true);
+            drop(queue);
+            if first {
+                // Logged without the lock: a subscriber may record into this session.
                 tracing::warn!(target: "agentops", session_id = %state.id, max_queue_size = state.config.max_queue_size, "event queue full: dropping events until the backend catches up");
             }
             return;

@@ -71,11 +71,6 @@ impl<T> Replier<T> {
         self.finish(Some(value));
     }
 
-    /// Whether the answer has been sent.
-    pub(crate) fn is_sent(&self) -> bool {
-        self.sent
-    }
-
     fn finish(&self, value: Option<T>) {
         let waker = {
             let mut state = self
@@ -255,12 +250,22 @@ mod alarm {
         let mut due = alarms.due.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             let now = Instant::now();
+            let mut ringing = Vec::new();
             while due.peek().is_some_and(|next| next.0.at <= now) {
                 if let Some(Reverse(alarm)) = due.pop() {
-                    if let Some(target) = alarm.target.upgrade() {
+                    ringing.push(alarm.target);
+                }
+            }
+            if !ringing.is_empty() {
+                // Woken without the lock: a waker may poll at once and set another alarm.
+                drop(due);
+                for target in ringing {
+                    if let Some(target) = target.upgrade() {
                         target.time_up();
                     }
                 }
+                due = alarms.due.lock().unwrap_or_else(PoisonError::into_inner);
+                continue;
             }
             due = match due.peek().map(|next| next.0.at) {
                 Some(at) => {

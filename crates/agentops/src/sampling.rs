@@ -51,6 +51,8 @@ struct Members {
 /// A session's sampling state.
 pub(crate) struct Sampling {
     rate: f64,
+    /// The session's queue bound, which held spans count toward.
+    capacity: u64,
     /// With [`SamplingScope::Session`]: whether the session is kept.
     session_kept: Option<bool>,
     members: Mutex<Members>,
@@ -63,6 +65,7 @@ impl Sampling {
         let rate = config.sampling_rate;
         Self {
             rate,
+            capacity: config.max_queue_size as u64,
             session_kept: (config.sampling_scope == SamplingScope::Session)
                 .then(|| rate >= 1.0 || fastrand::f64() < rate),
             members: Mutex::new(Members::default()),
@@ -113,22 +116,24 @@ impl Sampling {
         export: &mut dyn FnMut(SpanData),
     ) {
         let held = {
-            let mut state = lock(&tree.state);
-            if state.kept {
-                return;
-            }
-            state.kept = true;
-            std::mem::take(&mut state.held)
-        };
-        {
             let mut members = lock(&self.members);
+            let held = {
+                let mut state = lock(&tree.state);
+                if state.kept {
+                    return;
+                }
+                state.kept = true;
+                std::mem::take(&mut state.held)
+            };
             if let Some(at) = members.lookback.iter().position(|t| t.root == tree.root) {
                 members.lookback.remove(at);
-                members.lookback_spans -= held.len();
+                members.lookback_spans = members.lookback_spans.saturating_sub(held.len());
             }
             self.forget_tree(&mut members, tree.root);
-        }
+            held
+        };
         stats.held.fetch_sub(held.len() as u64, Ordering::AcqRel);
+        // Outside the locks: exporting takes the session's queue.
         for span in held {
             export(span);
         }
@@ -151,7 +156,7 @@ impl Sampling {
     }
 
     /// Decides what becomes of a span that just ended (`event` is its event id): `Some` to
-    /// export it, `None` when it is held or sampled out.
+    /// export it, `None` when it is held, sampled out, or dropped for want of room.
     pub(crate) fn on_end(
         &self,
         event: Uuid,
@@ -161,37 +166,43 @@ impl Sampling {
         if self.tracked.load(Ordering::Acquire) == 0 {
             return Some(span);
         }
-        let Some(tree) = lock(&self.members).by_event.get(&event).cloned() else {
+        // Lock order: the members, then a tree.
+        let mut members = lock(&self.members);
+        let Some(tree) = members.by_event.get(&event).cloned() else {
             return Some(span);
         };
         let mut state = lock(&tree.state);
         if state.kept {
             return Some(span);
         }
-        if state.evicted {
+        // Held spans may take half the queue: the rest stays free for what is kept.
+        let held = stats.held.load(Ordering::Acquire);
+        let full = held >= self.capacity / 2
+            || held + stats.queued.load(Ordering::Acquire) >= self.capacity;
+        if state.evicted || full {
             drop(state);
-            let mut members = lock(&self.members);
             if members.by_event.remove(&event).is_some() {
                 self.tracked.fetch_sub(1, Ordering::AcqRel);
             }
-            DeliveryStats::add(&stats.sampled_out, 1);
+            let counter = if full {
+                &stats.dropped
+            } else {
+                &stats.sampled_out
+            };
+            DeliveryStats::add(counter, 1);
             return None;
         }
         state.held.push(span);
         DeliveryStats::add(&stats.held, 1);
-        let is_root = event == tree.root;
+        let held_now = state.held.len();
         drop(state);
-        let mut members = lock(&self.members);
-        if !is_root {
-            // A late child of a tree already in the look-back grows it.
-            if members.lookback.iter().any(|t| t.root == tree.root) {
-                members.lookback_spans += 1;
-            }
-        } else {
+        if event == tree.root {
             // The root ended: the tree moves to the look-back.
-            let held = lock(&tree.state).held.len();
             members.lookback.push_back(tree);
-            members.lookback_spans += held;
+            members.lookback_spans += held_now;
+        } else if members.lookback.iter().any(|t| t.root == tree.root) {
+            // A late child of a tree already in the look-back grows it.
+            members.lookback_spans += 1;
         }
         self.evict(&mut members, stats);
         None

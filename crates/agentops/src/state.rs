@@ -96,22 +96,61 @@ pub(crate) struct Queue {
 /// The high bit of [`SessionState::phase`]: the session no longer records.
 const CLOSED: u64 = 1 << 63;
 
-/// A recording in progress, counted in the phase.
-struct Recording<'a>(&'a AtomicU64);
+thread_local! {
+    /// The sessions this thread is recording into right now (by address), innermost last: a
+    /// recording can call back into the SDK (a `tracing` subscriber, a panic hook).
+    static RECORDING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether this thread is in the middle of recording an event (where SDK locks may be held).
+pub(crate) fn recording_on_this_thread() -> bool {
+    RECORDING
+        .try_with(|stack| stack.try_borrow().map_or(true, |stack| !stack.is_empty()))
+        .unwrap_or(false)
+}
+
+/// A recording in progress, counted in the phase and in this thread's stack.
+struct Recording<'a> {
+    phase: &'a AtomicU64,
+    session: usize,
+}
 
 impl<'a> Recording<'a> {
-    fn enter(phase: &'a AtomicU64) -> Option<Self> {
+    fn enter(phase: &'a AtomicU64, session: usize) -> Option<Self> {
         if phase.fetch_add(1, Ordering::AcqRel) & CLOSED != 0 {
             phase.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        Some(Self(phase))
+        let _ = RECORDING.try_with(|stack| {
+            if let Ok(mut stack) = stack.try_borrow_mut() {
+                stack.push(session);
+            }
+        });
+        Some(Self { phase, session })
+    }
+
+    /// How many recordings into `session` this thread has in progress.
+    fn own(session: usize) -> u64 {
+        RECORDING
+            .try_with(|stack| {
+                stack
+                    .try_borrow()
+                    .map_or(0, |stack| stack.iter().filter(|s| **s == session).count())
+            })
+            .unwrap_or(0) as u64
     }
 }
 
 impl Drop for Recording<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let _ = RECORDING.try_with(|stack| {
+            if let Ok(mut stack) = stack.try_borrow_mut() {
+                if let Some(at) = stack.iter().rposition(|s| *s == self.session) {
+                    stack.remove(at);
+                }
+            }
+        });
+        self.phase.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -132,6 +171,9 @@ pub(crate) struct SessionState {
     queue: Mutex<Queue>,
     /// [`CLOSED`], plus how many recordings are in progress.
     phase: AtomicU64,
+    /// Set once closing is complete: a span that ends later (an event dropped after its
+    /// session ended, already counted as dropped) is discarded.
+    drained: std::sync::atomic::AtomicBool,
 }
 
 impl SessionState {
@@ -155,6 +197,7 @@ impl SessionState {
             opened: Condvar::new(),
             queue: Mutex::new(Queue::default()),
             phase: AtomicU64::new(0),
+            drained: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -204,26 +247,45 @@ impl SessionState {
     /// it returns (so that an event being recorded is never half-counted). Re-entrant, and
     /// never blocks.
     pub(crate) fn while_open<T>(&self, record: impl FnOnce() -> T) -> Option<T> {
-        let _recording = Recording::enter(&self.phase)?;
+        let _recording = Recording::enter(&self.phase, self.address())?;
         Some(record())
+    }
+
+    fn address(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Whether closing is complete (see `drained`).
+    pub(crate) fn is_drained(&self) -> bool {
+        self.drained.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.phase.load(Ordering::Acquire) & CLOSED != 0
     }
 
-    /// Stops recording, once recordings in progress have finished: events still open are
-    /// counted as dropped. `false` if already closed.
+    /// Stops recording, once recordings in progress on other threads have finished (at most
+    /// the shutdown timeout: a recording never waits on anything, so this is short): events
+    /// still open are counted as dropped. `false` if already closed.
     pub(crate) fn close(&self) -> bool {
         if self.phase.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED != 0 {
             return false;
         }
-        while self.phase.load(Ordering::Acquire) != CLOSED {
+        // This thread's own recordings (closing from inside one) cannot finish first.
+        let settled = CLOSED + Recording::own(self.address());
+        let give_up = Instant::now().checked_add(self.config.shutdown_timeout);
+        while self.phase.load(Ordering::Acquire) > settled {
+            if give_up.is_some_and(|at| Instant::now() >= at) {
+                break;
+            }
             std::thread::yield_now();
         }
         let open = self.stats.open.swap(0, Ordering::AcqRel);
         if open > 0 {
             DeliveryStats::add(&self.stats.dropped, open);
+        }
+        self.drained.store(true, Ordering::Release);
+        if open > 0 {
             tracing::warn!(target: "agentops", session_id = %self.id, open, "events still open when the session ended were dropped");
         }
         true

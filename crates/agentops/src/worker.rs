@@ -18,7 +18,7 @@ use opentelemetry_sdk::trace::SpanData;
 
 use crate::delivery::DeliveryCounts;
 use crate::exporter::{Pending, SessionExporter, Step, Wire, Work};
-use crate::state::SessionState;
+use crate::state::{Flush, SessionState};
 use crate::sync::lock;
 
 /// The longest the worker sleeps with nothing due.
@@ -97,18 +97,22 @@ impl Worker {
 
     /// Hands a new session to the worker, starting its thread if needed.
     pub(crate) fn register(&self, exporter: SessionExporter) -> Result<(), std::io::Error> {
-        lock(&self.shared.live).push(exporter.state().clone());
+        let state = exporter.state().clone();
+        lock(&self.shared.live).push(state.clone());
         let mut inbox = lock(&self.shared.inbox);
         inbox.new.push(Arc::new(exporter));
         inbox.wake = true;
         if !inbox.running {
             let shared = self.shared.clone();
-            std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name("agentops-delivery".into())
-                .spawn(move || run(&shared))
-                .inspect_err(|_| {
-                    inbox.new.pop();
-                })?;
+                .spawn(move || run(&shared));
+            if let Err(err) = spawned {
+                inbox.new.pop();
+                drop(inbox);
+                lock(&self.shared.live).retain(|live| !Arc::ptr_eq(live, &state));
+                return Err(err);
+            }
             inbox.running = true;
         }
         drop(inbox);
@@ -217,7 +221,7 @@ impl Track {
             return Due::Now;
         }
         if let Some(oldest) = queue.oldest {
-            let ripe = oldest + config.max_wait_time;
+            let ripe = oldest.checked_add(config.max_wait_time).unwrap_or(now);
             let urgent = queue.ending.is_some() || !queue.flushes.is_empty();
             if urgent || ripe <= now || queue.spans.len() >= config.batch_size {
                 // A batch that is all there is changes hands without a copy under the lock:
@@ -271,35 +275,39 @@ impl Track {
         self.answer_flushes(Instant::now());
     }
 
-    /// Answers the flushes that are done or out of time.
+    /// Answers the flushes that are done or out of time (outside the queue's lock: an answer
+    /// may wake a task that records into this session).
     fn answer_flushes(&mut self, now: Instant) {
-        let mut queue = self.state().queue();
-        if queue.flushes.is_empty() {
-            return;
-        }
-        let settled = queue.settled;
-        let counts = self.state().stats.snapshot();
-        queue.flushes.retain_mut(|flush| {
-            let done = settled >= flush.target || now >= flush.deadline;
-            if done {
-                flush.reply.send(counts);
+        let done: Vec<Flush> = {
+            let mut queue = self.state().queue();
+            if queue.flushes.is_empty() {
+                return;
             }
-            !done
-        });
+            let settled = queue.settled;
+            let (done, waiting) = std::mem::take(&mut queue.flushes)
+                .into_iter()
+                .partition(|flush| settled >= flush.target || now >= flush.deadline);
+            queue.flushes = waiting;
+            done
+        };
+        let counts = self.state().stats.snapshot();
+        for mut flush in done {
+            flush.reply.send(counts);
+        }
     }
 
     /// Answers an end whose deadline has passed with the summary as it stands.
     fn answer_late_end(&mut self, now: Instant) {
-        let mut queue = self.state().queue();
-        let Some(ending) = queue.ending.as_mut() else {
-            return;
+        let reply = {
+            let mut queue = self.state().queue();
+            match queue.ending.as_mut() {
+                Some(ending) if now >= ending.deadline => ending.reply.take(),
+                _ => None,
+            }
         };
-        if now < ending.deadline {
-            return;
-        }
-        if let Some(reply) = ending.reply.as_mut().filter(|reply| !reply.is_sent()) {
-            reply.send(self.exporter.state().summary());
-            tracing::warn!(target: "agentops", session_id = %self.exporter.state().id, "shutdown timeout reached; delivery goes on in the background");
+        if let Some(mut reply) = reply {
+            reply.send(self.state().summary());
+            tracing::warn!(target: "agentops", session_id = %self.state().id, "shutdown timeout reached; delivery goes on in the background");
         }
     }
 
@@ -307,32 +315,38 @@ impl Track {
     fn waited_deadline(&self) -> Option<Instant> {
         let queue = self.state().queue();
         let ending = queue.ending.as_ref()?;
-        ending
-            .reply
-            .as_ref()
-            .filter(|reply| !reply.is_sent())
-            .map(|_| ending.deadline)
+        ending.reply.as_ref().map(|_| ending.deadline)
     }
 
     fn finish(&mut self) {
         self.finished = true;
+        let (reply, flushes) = {
+            let mut queue = self.state().queue();
+            let reply = queue.ending.as_mut().and_then(|ending| ending.reply.take());
+            (reply, std::mem::take(&mut queue.flushes))
+        };
         let summary = self.state().summary();
         let counts: DeliveryCounts = summary.delivery;
-        let mut queue = self.state().queue();
-        if let Some(reply) = queue
-            .ending
-            .as_mut()
-            .and_then(|ending| ending.reply.as_mut())
-        {
+        if let Some(mut reply) = reply {
             reply.send(summary);
         }
-        for mut flush in queue.flushes.drain(..) {
+        for mut flush in flushes {
             flush.reply.send(counts);
         }
     }
 }
 
+/// Marks the thread stopped however it ends, so that the next session starts a new one.
+struct Running<'a>(&'a Shared);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.inbox).running = false;
+    }
+}
+
 fn run(shared: &Shared) {
+    let _running = Running(shared);
     let mut tracks: Vec<Track> = Vec::new();
     loop {
         {
@@ -340,52 +354,70 @@ fn run(shared: &Shared) {
             inbox.wake = false;
             tracks.extend(inbox.new.drain(..).map(Track::new));
             if tracks.is_empty() && shared.handles.load(Ordering::Acquire) == 0 {
-                inbox.running = false;
                 return;
             }
         }
-        let now = Instant::now();
-        for track in &mut tracks {
-            track.answer_late_end(now);
-            track.answer_flushes(now);
-        }
-        let deadline = tracks.iter().filter_map(Track::waited_deadline).min();
-        let limit = |now: Instant| match deadline {
-            Some(deadline) => deadline.saturating_duration_since(now).max(MIN_ATTEMPT),
-            None => Duration::MAX,
-        };
-        let mut next = now + IDLE;
-        let mut worked = false;
-        for track in &mut tracks {
-            match track.due(Instant::now()) {
-                Due::Now => {
-                    track.step(limit(Instant::now()));
-                    worked = true;
-                }
-                Due::At(at) => next = next.min(at),
-                Due::Idle => {}
+        // A panic in one round (a bug, or a panicking `tracing` subscriber) must not stop
+        // delivery for every session of the client.
+        let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            deliver_round(shared, &mut tracks)
+        }));
+        match round {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(_) => {
+                tracing::error!(target: "agentops", "the delivery thread caught a panic; going on");
+                continue;
             }
         }
-        if let Some(deadline) = deadline {
-            next = next.min(deadline);
-        }
-        let finished: Vec<Arc<SessionState>> = tracks
-            .iter()
-            .filter(|track| track.finished)
-            .map(|track| track.exporter.state().clone())
-            .collect();
-        if !finished.is_empty() {
-            tracks.retain(|track| !track.finished);
-            lock(&shared.live).retain(|live| !finished.iter().any(|done| Arc::ptr_eq(done, live)));
-            shared.drained.notify_all();
-        }
-        if worked {
-            continue;
-        }
-        let inbox = lock(&shared.inbox);
-        if !inbox.wake {
-            let wait = next.saturating_duration_since(Instant::now());
-            let _ = shared.wake.wait_timeout(inbox, wait);
+    }
+}
+
+/// One round over the sessions: answers what is due, makes at most one attempt per session,
+/// forgets finished sessions, and waits when nothing was done. Whether anything was done.
+fn deliver_round(shared: &Shared, tracks: &mut Vec<Track>) -> bool {
+    let now = Instant::now();
+    for track in tracks.iter_mut() {
+        track.answer_late_end(now);
+        track.answer_flushes(now);
+    }
+    let deadline = tracks.iter().filter_map(Track::waited_deadline).min();
+    let limit = |now: Instant| match deadline {
+        Some(deadline) => deadline.saturating_duration_since(now).max(MIN_ATTEMPT),
+        None => Duration::MAX,
+    };
+    let mut next = now + IDLE;
+    let mut worked = false;
+    for track in tracks.iter_mut() {
+        match track.due(Instant::now()) {
+            Due::Now => {
+                track.step(limit(Instant::now()));
+                worked = true;
+            }
+            Due::At(at) => next = next.min(at),
+            Due::Idle => {}
         }
     }
+    if let Some(deadline) = deadline {
+        next = next.min(deadline);
+    }
+    let finished: Vec<Arc<SessionState>> = tracks
+        .iter()
+        .filter(|track| track.finished)
+        .map(|track| track.exporter.state().clone())
+        .collect();
+    if !finished.is_empty() {
+        tracks.retain(|track| !track.finished);
+        lock(&shared.live).retain(|live| !finished.iter().any(|done| Arc::ptr_eq(done, live)));
+        shared.drained.notify_all();
+    }
+    if worked {
+        return true;
+    }
+    let inbox = lock(&shared.inbox);
+    if !inbox.wake {
+        let wait = next.saturating_duration_since(Instant::now());
+        let _ = shared.wake.wait_timeout(inbox, wait);
+    }
+    false
 }

@@ -333,3 +333,30 @@ fn a_refused_api_key_fails_fast_and_says_why() {
         "a refused key is not retried"
     );
 }
+
+#[test]
+fn a_renewal_the_backend_cannot_answer_now_is_retried_not_given_up() {
+    let backend = FakeBackend::start();
+    let mut failures = 0;
+    backend.script(move |request| match request.path.as_str() {
+        EVENTS_PATH if failures == 0 => {
+            failures += 1;
+            Some(Reply::status(401))
+        }
+        "/v2/reauthorize_jwt" if failures == 1 => {
+            failures += 1;
+            Some(Reply::status(503))
+        }
+        _ => None,
+    });
+    let session = Client::new(config(&backend).build().unwrap())
+        .unwrap()
+        .start_session(SessionOptions::default())
+        .unwrap();
+    let recorded = record_actions(&session, 5);
+    let summary = session.end(EndState::Success, "").unwrap();
+    // Delivered, not failed as a refused JWT would be.
+    assert_all_delivered_once(&backend, &recorded, &summary);
+    assert_eq!(backend.requests_to("/v2/reauthorize_jwt").len(), 1);
+    assert!(summary.delivery.retried >= 1);
+}

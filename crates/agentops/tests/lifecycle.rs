@@ -277,3 +277,108 @@ fn the_quickstart_against_a_dead_endpoint_exits_promptly_and_accounts_for_its_ev
         "{stdout}"
     );
 }
+
+/// Runs `scenario` on a thread and fails the test if it does not finish within `limit`
+/// (a deadlock would otherwise hang the test run).
+fn finishes_within(limit: Duration, scenario: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        scenario();
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(limit).is_ok(),
+        "did not finish within {limit:?}: a deadlock"
+    );
+}
+
+/// A `tracing` layer that records every warning of the SDK into `session`, and ends it on the
+/// first: code that feeds the SDK's own logs back into it.
+struct FeedBack {
+    session: agentops::Session,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for FeedBack {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "agentops"
+            && *event.metadata().level() == tracing::Level::WARN
+        {
+            let _ = self.session.record(Event::custom("sdk-warning"));
+            let _ = self
+                .session
+                .end(EndState::Fail, "ended from a log callback");
+        }
+    }
+}
+
+#[test]
+fn logs_fed_back_into_the_sdk_from_inside_a_recording_never_deadlock() {
+    finishes_within(Duration::from_secs(20), || {
+        use tracing_subscriber::prelude::*;
+        let backend = FakeBackend::reserve();
+        let client = Client::new(
+            quick_to_give_up(&backend)
+                .max_queue_size(2)
+                .batch_size(2)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let session = client.start_session(SessionOptions::default()).unwrap();
+        let subscriber = tracing_subscriber::registry().with(FeedBack {
+            session: session.clone(),
+        });
+        tracing::subscriber::with_default(subscriber, || {
+            // The third event finds the queue full: the warning is logged inside the recording.
+            for _ in 0..5 {
+                let _ = session.record(Event::action("x"));
+            }
+        });
+        assert!(session.is_ended());
+        let counts = session.delivery();
+        assert!(counts.is_balanced(), "{counts:?}");
+    });
+}
+
+#[test]
+fn flushing_an_ended_session_answers_at_once() {
+    let backend = FakeBackend::start();
+    let client = Client::new(quick_to_give_up(&backend).build().unwrap()).unwrap();
+    let session = client.start_session(SessionOptions::default()).unwrap();
+    session.record(Event::action("x")).unwrap();
+    session.end(EndState::Success, "").unwrap();
+    let flushing = Instant::now();
+    assert_eq!(session.flush().delivered, 1);
+    assert!(
+        flushing.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        flushing.elapsed()
+    );
+}
+
+#[test]
+fn shutdown_that_only_flushes_is_bounded_for_many_sessions_too() {
+    let backend = backend(Backend::Hanging);
+    let client = Client::new(
+        quick_to_give_up(&backend)
+            .skip_auto_end_session(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let open: Vec<_> = (0..4)
+        .map(|_| {
+            let session = client.start_session(SessionOptions::default()).unwrap();
+            session.record(Event::action("x")).unwrap();
+            session
+        })
+        .collect();
+    let ending = Instant::now();
+    assert!(client.shutdown().is_empty());
+    assert!(
+        ending.elapsed() <= SHUTDOWN + SLACK,
+        "{:?}",
+        ending.elapsed()
+    );
+    drop(open);
+}

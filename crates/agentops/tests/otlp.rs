@@ -242,3 +242,21 @@ fn a_refused_api_key_fails_every_session_of_the_client_fast() {
     );
     assert!(backend.requests_to(TRACES).is_empty());
 }
+
+#[test]
+fn a_backend_without_a_token_endpoint_gets_spans_without_a_token() {
+    let backend = FakeBackend::start();
+    backend.script(|request| (request.path == "/v3/auth/token").then(|| Reply::status(404)));
+    let session = Client::new(otlp(&backend).build().unwrap())
+        .unwrap()
+        .start_session(SessionOptions::default())
+        .unwrap();
+    session.wait_until_created(Duration::from_secs(5)).unwrap();
+    session.record(Event::action("x")).unwrap();
+    let summary = session.end(EndState::Success, "").unwrap();
+    assert_eq!(summary.delivery.delivered, 1, "{summary:?}");
+    assert!(backend
+        .requests_to(TRACES)
+        .iter()
+        .all(|r| r.header("authorization").is_none()));
+}

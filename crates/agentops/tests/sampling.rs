@@ -146,3 +146,34 @@ fn at_rate_zero_only_the_trees_of_errors_are_sent() {
         .count();
     assert!(tasks > 0 && tasks < TREES, "{tasks} of {TREES} trees kept");
 }
+
+#[test]
+fn held_events_stay_within_the_queue_bound_and_errors_still_get_through() {
+    let backend = FakeBackend::start();
+    let client = Client::new(
+        config(&backend)
+            .sampling_rate(0.0)
+            .max_queue_size(100)
+            .batch_size(50)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let session = client.start_session(SessionOptions::default()).unwrap();
+    let root = session.start_event(Event::action("long task")).unwrap();
+    {
+        let _inside = root.enter();
+        for _ in 0..5_000 {
+            session.record(Event::tool("step")).unwrap();
+        }
+        assert!(session.delivery().pending <= 51, "{:?}", session.delivery());
+    }
+    let unrelated = session.record(Event::error("Unrelated")).unwrap();
+    root.end();
+    let summary = session.end(EndState::Success, "").unwrap();
+    assert!(summary.delivery.is_balanced(), "{:?}", summary.delivery);
+    assert!(backend
+        .accepted_events()
+        .iter()
+        .any(|e| e["id"] == unrelated.to_string()));
+}

@@ -226,8 +226,47 @@ fn an_event_still_open_when_its_session_ends_is_counted_as_dropped() {
     let summary = session.end(EndState::Success, "").unwrap();
     assert_eq!(summary.delivery.delivered, 1);
     open.end();
-    assert_eq!(session.delivery().dropped, 1);
+    let counts = session.delivery();
+    assert_eq!(counts.dropped, 1, "counted once, when the session ended");
+    assert_eq!((counts.recorded, counts.pending), (2, 0), "{counts:?}");
+    assert!(counts.is_balanced());
     assert_eq!(backend.accepted_events().len(), 1);
+}
+
+#[test]
+fn an_agent_scope_names_the_agent_of_the_events_inside_it() {
+    let backend = FakeBackend::start();
+    let client = Client::new(config(&backend).build().unwrap()).unwrap();
+    let session = client.start_session(SessionOptions::default()).unwrap();
+    let researcher = session.create_agent("researcher").unwrap();
+    let writer = session.create_agent("writer").unwrap();
+    let (inside, explicit) = {
+        let _acting = researcher.enter();
+        assert_eq!(agentops::current_agent(), Some(researcher));
+        (
+            session.record(Event::tool("search")).unwrap(),
+            session.record(Event::tool("draft").agent(writer)).unwrap(),
+        )
+    };
+    let outside = session.record(Event::tool("idle")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let in_task =
+        runtime.block_on(writer.scope(async { session.record(Event::tool("write")).unwrap() }));
+    session.end(EndState::Success, "").unwrap();
+    let events = backend.accepted_events();
+    let agent_of = |id: agentops::EventId| {
+        events.iter().find(|e| e["id"] == id.to_string()).unwrap()["agent_id"].clone()
+    };
+    assert_eq!(agent_of(inside), researcher.to_string());
+    assert_eq!(
+        agent_of(explicit),
+        writer.to_string(),
+        "an explicit agent wins"
+    );
+    assert!(agent_of(outside).is_null());
+    assert_eq!(agent_of(in_task), writer.to_string());
 }
 
 #[test]

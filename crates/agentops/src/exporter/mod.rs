@@ -306,11 +306,23 @@ impl SessionExporter {
         queue.settled += n;
     }
 
-    /// Delivers `pending` to the end, waiting out backoffs on this thread.
-    fn run_to_end(&self, pending: Pending) {
+    /// Delivers `pending`, waiting out backoffs on this thread, until `deadline`: what is not
+    /// delivered by then is counted as failed.
+    fn run_to_end(&self, pending: Pending, deadline: Instant) {
         let mut work = vec![pending];
         while let Some(mut pending) = work.pop() {
             loop {
+                if pending.not_before > deadline {
+                    let call = pending.work.call(self.wire.config.protocol);
+                    self.finish(
+                        &mut pending.work,
+                        Err(BackendError::Unreachable {
+                            call,
+                            reason: "not delivered before the shutdown timeout".into(),
+                        }),
+                    );
+                    break;
+                }
                 let wait = pending.not_before.saturating_duration_since(Instant::now());
                 std::thread::sleep(wait);
                 match self.step(&mut pending, self.wire.config.request_timeout) {
@@ -328,18 +340,23 @@ impl SessionExporter {
 }
 
 impl SpanExporter for SessionExporter {
-    /// Delivers a batch of this session's spans, with the session's retries; each span is
-    /// counted as queued, then delivered or failed.
+    /// Delivers a batch of this session's spans with the session's retries, blocking the
+    /// calling thread up to `shutdown_timeout` (the SDK itself never calls it: its delivery
+    /// thread steps through the same work without blocking). Each span is counted as recorded,
+    /// then delivered or failed.
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let _exporting = lock(&self.export_lock);
         if self.shutdown.load(Ordering::Acquire) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        DeliveryStats::add(&self.state.stats.queued, batch.len() as u64);
-        self.state.queue().enqueued += batch.len() as u64;
+        let deadline = Instant::now() + self.wire.config.shutdown_timeout;
+        let count = batch.len() as u64;
+        DeliveryStats::add(&self.state.stats.recorded, count);
+        DeliveryStats::add(&self.state.stats.queued, count);
+        self.state.queue().enqueued += count;
         let batch = self.batch(batch.into_iter());
         if batch.len() > 0 {
-            self.run_to_end(Pending::new(Work::Events(batch)));
+            self.run_to_end(Pending::new(Work::Events(batch)), deadline);
         }
         Ok(())
     }

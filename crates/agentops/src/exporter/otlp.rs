@@ -40,8 +40,11 @@ const AUTH_TOKEN_PATH: &str = "/v3/auth/token";
 #[derive(Default)]
 struct Token {
     value: Option<String>,
-    /// Set when the API key was refused: every later call fails at once.
+    /// Set when the API key was refused (401, 403): every later call fails at once.
     refused: Option<BackendError>,
+    /// Set when the backend has no token endpoint (404, 405): a plain OpenTelemetry
+    /// backend; spans go without a token.
+    unsupported: bool,
 }
 
 /// What the OTLP protocol shares across a client's sessions: its token and resource.
@@ -138,6 +141,9 @@ fn token(exporter: &SessionExporter, limit: Duration) -> Result<Option<String>, 
         if let Some(refused) = &token.refused {
             return Err(Attempt::Failed(refused.clone()));
         }
+        if token.unsupported {
+            return Ok(None);
+        }
     }
     let key = wire
         .config
@@ -166,8 +172,23 @@ fn token(exporter: &SessionExporter, limit: Duration) -> Result<Option<String>, 
                 })),
             }
         }
+        Attempt::Failed(BackendError::Refused {
+            status: 404 | 405, ..
+        }) => {
+            tracing::info!(target: "agentops", endpoint = %wire.config.endpoint, "no /v3/auth/token here: sending spans without a token");
+            lock(&wire.otlp.token).unsupported = true;
+            Err(Attempt::Again)
+        }
         Attempt::Failed(err) => {
-            lock(&wire.otlp.token).refused = Some(err.clone());
+            if matches!(
+                err,
+                BackendError::Refused {
+                    status: 401 | 403,
+                    ..
+                }
+            ) {
+                lock(&wire.otlp.token).refused = Some(err.clone());
+            }
             Err(Attempt::Failed(err))
         }
         other => Err(other),

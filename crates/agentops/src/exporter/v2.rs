@@ -42,13 +42,24 @@ pub(crate) fn attempt(
         .get_or_insert_with(|| request_for(exporter, &pending.work))
         .clone()
         .header("Authorization", format!("Bearer {jwt}"));
+    let started = std::time::Instant::now();
     match exporter.wire.transport.send(&request, limit) {
         Answer::Success(answer) => Attempt::Answered(answer),
         Answer::Unauthorized(message) => {
             if !pending.reauthorized {
-                pending.reauthorized = true;
-                if reauthorize(exporter, &jwt, limit) {
-                    return Attempt::Again;
+                // The renewal gets what is left of this attempt's time.
+                let left = limit
+                    .saturating_sub(started.elapsed())
+                    .max(Duration::from_millis(50));
+                match reauthorize(exporter, &jwt, left) {
+                    Renewal::Renewed => {
+                        pending.reauthorized = true;
+                        return Attempt::Again;
+                    }
+                    Renewal::TryLater { why, retry_after } => {
+                        return Attempt::Retryable { why, retry_after }
+                    }
+                    Renewal::Refused => {}
                 }
             }
             Attempt::Failed(BackendError::Refused {
@@ -150,8 +161,19 @@ fn create_session(exporter: &SessionExporter, limit: Duration) -> Attempt {
     }
 }
 
-/// Renews the session's JWT after `stale` was refused; whether that worked.
-fn reauthorize(exporter: &SessionExporter, stale: &str, limit: Duration) -> bool {
+/// How renewing a refused JWT went.
+enum Renewal {
+    Renewed,
+    /// The backend could not answer now (5xx, timeout): the call is retried later.
+    TryLater {
+        why: String,
+        retry_after: Option<Duration>,
+    },
+    Refused,
+}
+
+/// Renews the session's JWT after `stale` was refused.
+fn reauthorize(exporter: &SessionExporter, stale: &str, limit: Duration) -> Renewal {
     const CALL: &str = "reauthorize_jwt";
     let state = exporter.state();
     if state
@@ -160,7 +182,7 @@ fn reauthorize(exporter: &SessionExporter, stale: &str, limit: Duration) -> bool
         .as_deref()
         .is_some_and(|current| current != stale)
     {
-        return true;
+        return Renewal::Renewed;
     }
     let body = to_json(&wire::ReauthorizeJwtRequest {
         session_id: state.id.to_string(),
@@ -171,17 +193,18 @@ fn reauthorize(exporter: &SessionExporter, stale: &str, limit: Duration) -> bool
             match serde_json::from_str::<wire::ReauthorizeJwtResponse>(&answer) {
                 Ok(fresh) => {
                     state.remote().jwt = Some(fresh.jwt);
-                    true
+                    Renewal::Renewed
                 }
                 Err(err) => {
                     tracing::warn!(target: "agentops", session_id = %state.id, call = CALL, %err, "re-authorisation answer unreadable");
-                    false
+                    Renewal::Refused
                 }
             }
         }
+        Answer::Retryable { why, retry_after } => Renewal::TryLater { why, retry_after },
         answer => {
             tracing::warn!(target: "agentops", session_id = %state.id, call = CALL, ?answer, "re-authorisation failed");
-            false
+            Renewal::Refused
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::time::SystemTime;
 
 use opentelemetry::context::{FutureExt as _, WithContext};
+use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::Context;
 
 use super::current::{next_entry, CurrentSession, Entered, SessionGuard};
@@ -127,7 +128,12 @@ impl EventSpan {
             super::finish(&cx, &event, end, self.started_attributes);
         });
         if ended.is_none() {
-            // Counted as dropped when the session ended.
+            // Counted as dropped when the session ended; its span, ended as the context drops,
+            // says so.
+            cx.span().set_attribute(opentelemetry::KeyValue::new(
+                crate::processor::COUNTED,
+                true,
+            ));
             tracing::debug!(target: "agentops", session_id = %state.id, event_id = %self.id, "event ended after its session ended");
         }
     }

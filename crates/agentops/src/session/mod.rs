@@ -571,8 +571,13 @@ impl SessionInner {
         Ok(answer)
     }
 
-    fn begin_flush(&self, deadline: Instant) -> Answer<DeliveryCounts> {
-        let (reply, answer) = reply::channel();
+    pub(crate) fn begin_flush(&self, deadline: Instant) -> Answer<DeliveryCounts> {
+        let (mut reply, answer) = reply::channel();
+        if self.state.is_closed() {
+            // Ending delivers everything anyway; the worker may already have let it go.
+            reply.send(self.state.stats.snapshot());
+            return answer;
+        }
         {
             let mut queue = self.state.queue();
             let target = queue.enqueued;
