@@ -74,7 +74,10 @@ impl Intake {
         if first {
             queue.oldest = Some(Instant::now());
         }
-        let wake = first || queue.spans.len() == state.config.batch_size;
+        // The worker looks at every session at least every `worker::IDLE`: it needs waking for
+        // a first event only when that event must go sooner.
+        let wake = (first && state.config.max_wait_time < crate::worker::IDLE)
+            || queue.spans.len() == state.config.batch_size;
         drop(queue);
         if wake {
             self.worker.notify();

@@ -22,7 +22,7 @@ use crate::state::{Flush, SessionState};
 use crate::sync::lock;
 
 /// The longest the worker sleeps with nothing due.
-const IDLE: Duration = Duration::from_secs(1);
+pub(crate) const IDLE: Duration = Duration::from_secs(1);
 /// The shortest time an attempt is given, even close to a deadline.
 const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 
