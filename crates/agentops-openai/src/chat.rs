@@ -7,8 +7,7 @@ use async_openai::error::OpenAIError;
 use reqwest::Response;
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// One chat completion being recorded.
@@ -17,87 +16,13 @@ pub(crate) struct Call {
     stream: bool,
 }
 
-/// What the SDK reads of a chat request: borrowed from its body, the messages and parameters
-/// kept as raw JSON (nothing is parsed into a tree on the caller's thread).
+/// What is read of a chat request on the caller's thread: its model and whether it streams
+/// (the rest is skipped, not parsed; the body goes to the SDK as is).
 #[derive(Deserialize)]
 struct ChatRequest<'a> {
     #[serde(borrow)]
     model: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    messages: Option<&'a RawValue>,
     stream: Option<bool>,
-    #[serde(borrow)]
-    temperature: Option<&'a RawValue>,
-    #[serde(borrow)]
-    top_p: Option<&'a RawValue>,
-    #[serde(borrow)]
-    max_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
-    max_completion_tokens: Option<&'a RawValue>,
-    #[serde(borrow)]
-    n: Option<&'a RawValue>,
-    #[serde(borrow)]
-    seed: Option<&'a RawValue>,
-    #[serde(borrow)]
-    stop: Option<&'a RawValue>,
-    #[serde(borrow)]
-    tools: Option<&'a RawValue>,
-    #[serde(borrow)]
-    tool_choice: Option<&'a RawValue>,
-    #[serde(borrow)]
-    response_format: Option<&'a RawValue>,
-    #[serde(borrow)]
-    reasoning_effort: Option<&'a RawValue>,
-    #[serde(borrow)]
-    user: Option<&'a RawValue>,
-}
-
-/// The request's parameters that describe the call, as sent.
-#[derive(Serialize)]
-struct Params<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_completion_tokens: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    n: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stop: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tools: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_format: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reasoning_effort: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'a RawValue>,
-}
-
-impl<'a> ChatRequest<'a> {
-    fn params(&self) -> Params<'a> {
-        Params {
-            temperature: self.temperature,
-            top_p: self.top_p,
-            max_tokens: self.max_tokens,
-            max_completion_tokens: self.max_completion_tokens,
-            n: self.n,
-            seed: self.seed,
-            stop: self.stop,
-            tools: self.tools,
-            tool_choice: self.tool_choice,
-            response_format: self.response_format,
-            reasoning_effort: self.reasoning_effort,
-            user: self.user,
-        }
-    }
 }
 
 impl Call {
@@ -108,20 +33,18 @@ impl Call {
         {
             return None;
         }
-        let body: ChatRequest<'_> = serde_json::from_slice(request.body()?.as_bytes()?).ok()?;
-        let mut event = Event::llm(body.model.as_deref().unwrap_or("unknown"))
-            .params(body.params())
+        let body = request.body()?.as_bytes()?;
+        let head: ChatRequest<'_> = serde_json::from_slice(body).ok()?;
+        let mut event = Event::llm(head.model.as_deref().unwrap_or("unknown"))
+            .chat_request_json(String::from_utf8_lossy(body))
             .attribute("gen_ai.operation.name", "chat");
-        if let Some(messages) = body.messages {
-            event = event.prompt_json(messages);
-        }
         if let Some(host) = request.url().host_str() {
             event = event.attribute("server.address", host.to_owned());
         }
         let span = session.start_event(event).ok()?;
         Some(Self {
             span,
-            stream: body.stream == Some(true),
+            stream: head.stream == Some(true),
         })
     }
 
@@ -140,10 +63,9 @@ impl Call {
                 return Err(error);
             }
         };
-        match serde_json::from_slice::<ChatResponse<'_>>(&bytes) {
-            Ok(completion) => self.span.end_with(|event| completion.apply(event)),
-            Err(_) => self.span.end(),
-        }
+        // The SDK decodes the response on its delivery thread.
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        self.span.end_with(|event| event.chat_response_json(body));
         Ok(head.rebuild(bytes))
     }
 
@@ -197,114 +119,15 @@ impl Call {
         self.span.end();
     }
 
-    /// Ends the event with what a stream delivered.
-    pub(crate) fn finish_stream(self, completion: Completion, extra: Vec<(&'static str, f64)>) {
+    /// Ends the event with what a stream delivered, as a chat response would have said it.
+    pub(crate) fn finish_stream(self, response: Value, extra: Vec<(&'static str, f64)>) {
         self.span.end_with(|event| {
-            let mut event = completion.apply(event);
+            let mut event = event.chat_response_json(response.to_string());
             for (key, value) in extra {
                 event = event.attribute(key, value);
             }
             event
         });
-    }
-}
-
-/// What the SDK reads of a chat response (borrowed; the message kept as raw JSON).
-#[derive(Deserialize)]
-struct ChatResponse<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    model: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    choices: Vec<ChatChoice<'a>>,
-    usage: Option<Usage>,
-}
-
-#[derive(Deserialize)]
-struct ChatChoice<'a> {
-    #[serde(borrow)]
-    message: Option<&'a RawValue>,
-    #[serde(borrow)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-/// Token usage, as the chat API reports it.
-#[derive(Deserialize, Default, Clone)]
-pub(crate) struct Usage {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    #[serde(default)]
-    prompt_tokens_details: Option<PromptDetails>,
-    #[serde(default)]
-    completion_tokens_details: Option<CompletionDetails>,
-}
-
-#[derive(Deserialize, Default, Clone)]
-struct PromptDetails {
-    cached_tokens: Option<u64>,
-}
-
-#[derive(Deserialize, Default, Clone)]
-struct CompletionDetails {
-    reasoning_tokens: Option<u64>,
-}
-
-impl ChatResponse<'_> {
-    fn apply(self, event: Event) -> Event {
-        let choice = self.choices.into_iter().next();
-        Completion {
-            id: self.id.map(Cow::into_owned),
-            model: self.model.map(Cow::into_owned),
-            message: choice
-                .as_ref()
-                .and_then(|choice| choice.message)
-                .map(|message| serde_json::value::to_raw_value(message).unwrap_or_default()),
-            finish_reason: choice.and_then(|choice| choice.finish_reason.map(Cow::into_owned)),
-            usage: self.usage,
-        }
-        .apply(event)
-    }
-}
-
-/// What a call ended with: the assistant's message, usage, model, id and finish reason.
-#[derive(Default)]
-pub(crate) struct Completion {
-    pub(crate) id: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) message: Option<Box<RawValue>>,
-    pub(crate) finish_reason: Option<String>,
-    pub(crate) usage: Option<Usage>,
-}
-
-impl Completion {
-    pub(crate) fn apply(self, mut event: Event) -> Event {
-        if let Some(message) = &self.message {
-            event = event.completion_json(message);
-        }
-        if let Some(reason) = self.finish_reason {
-            event = event.attribute("gen_ai.response.finish_reasons", reason);
-        }
-        if let Some(model) = self.model {
-            event = event.attribute("gen_ai.response.model", model);
-        }
-        if let Some(id) = self.id {
-            event = event.attribute("gen_ai.response.id", id);
-        }
-        let usage = self.usage.unwrap_or_default();
-        if let (Some(input), Some(output)) = (usage.prompt_tokens, usage.completion_tokens) {
-            event = event.tokens(input, output);
-        }
-        if let Some(cached) = usage.prompt_tokens_details.and_then(|d| d.cached_tokens) {
-            event = event.cached_tokens(cached);
-        }
-        if let Some(reasoning) = usage
-            .completion_tokens_details
-            .and_then(|d| d.reasoning_tokens)
-        {
-            event = event.reasoning_tokens(reasoning);
-        }
-        event
     }
 }
 

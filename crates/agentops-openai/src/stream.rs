@@ -13,7 +13,7 @@ use futures_util::Stream;
 use reqwest::Response;
 use serde_json::{json, Value};
 
-use crate::chat::{assistant_message, Call, Completion, Head};
+use crate::chat::{assistant_message, Call, Head};
 
 /// The response, its body observed on the way to async-openai.
 pub(crate) fn observe(call: Call, response: Response, started: Instant) -> Response {
@@ -135,14 +135,15 @@ impl Gathered {
                        "function": {"name": name, "arguments": arguments}})
             })
             .collect();
-        let message = assistant_message(&self.content, tool_calls);
-        let completion = Completion {
-            id: self.last["id"].as_str().map(str::to_owned),
-            model: self.last["model"].as_str().map(str::to_owned),
-            message: serde_json::value::to_raw_value(&message).ok(),
-            finish_reason: self.finish_reason.as_str().map(str::to_owned),
-            usage: serde_json::from_value(self.usage.take()).ok(),
-        };
+        let completion = json!({
+            "id": self.last["id"],
+            "model": self.last["model"],
+            "choices": [{
+                "message": assistant_message(&self.content, tool_calls),
+                "finish_reason": self.finish_reason,
+            }],
+            "usage": self.usage,
+        });
         let mut extra = Vec::new();
         if let Some(first) = self.first_token {
             extra.push((

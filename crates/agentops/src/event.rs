@@ -347,6 +347,21 @@ impl Event {
         self.set_json("completion", completion)
     }
 
+    /// The raw JSON body of the OpenAI-compatible chat-completions request this LLM call
+    /// sent. It is decoded on the delivery thread, not the caller's: its messages become the
+    /// prompt, its other parameters the params, and its model the model when none is set.
+    pub fn chat_request_json(self, body: impl Into<String>) -> Self {
+        self.attribute(crate::exporter::chat_payload::REQUEST, body.into())
+    }
+
+    /// The raw JSON body of the OpenAI-compatible chat-completions response this LLM call
+    /// got. It is decoded on the delivery thread: the assistant's message (with its tool
+    /// calls) becomes the completion, the usage the token counts (cached and reasoning
+    /// included), and the response's model, id and finish reason GenAI attributes.
+    pub fn chat_response_json(self, body: impl Into<String>) -> Self {
+        self.attribute(crate::exporter::chat_payload::RESPONSE, body.into())
+    }
+
     /// The cost of an LLM call in US dollars, when the caller knows it (the server keeps it).
     pub fn cost(self, usd: f64) -> Self {
         self.set_json("cost", usd)

@@ -11,6 +11,7 @@
 //! [`SessionExporter`] is also an OpenTelemetry [`SpanExporter`], as the design document has
 //! it: `export` delivers one batch through the same steps, waiting out backoffs in place.
 
+pub(crate) mod chat_payload;
 pub(crate) mod otlp;
 pub(crate) mod v2;
 
@@ -195,6 +196,10 @@ impl SessionExporter {
     /// Turns ended spans into a batch of this protocol; spans that are not AgentOps events are
     /// counted as failed.
     pub(crate) fn batch(&self, spans: impl ExactSizeIterator<Item = SpanData>) -> Batch {
+        let spans = spans.map(|mut span| {
+            chat_payload::expand(&mut span);
+            span
+        });
         match self.wire.config.protocol {
             Protocol::V2 => {
                 let total = spans.len();
