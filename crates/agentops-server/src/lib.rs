@@ -198,6 +198,21 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// Creates `dir` (and its parents) if needed; a directory it creates is its owner's alone.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 impl Server {
     /// Opens the store in `config.data_dir` (creating the default project and, when no key
     /// exists yet, an API key), binds `config.listen` and starts serving on the current tokio
@@ -207,7 +222,7 @@ impl Server {
             return Err(ServerError::OpenReadAccessNotLoopback(config.listen));
         }
         let data_dir = config.data_dir.clone();
-        std::fs::create_dir_all(&data_dir).map_err(|source| ServerError::DataDir {
+        create_private_dir(&data_dir).map_err(|source| ServerError::DataDir {
             path: data_dir.clone(),
             source,
         })?;

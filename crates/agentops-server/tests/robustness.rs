@@ -682,3 +682,42 @@ fn a_database_poisoned_by_an_overflow_is_repaired_when_opened() {
         String::from_utf8_lossy(&stats.body)
     );
 }
+
+#[test]
+#[cfg(unix)]
+fn the_database_and_its_directory_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir().join("private");
+    let server = TestServer::start_in(dir.clone(), |_| {});
+    // Something written, so that the WAL and shared-memory files exist.
+    server.post_json(
+        "/v2/create_session",
+        &[("X-Agentops-Api-Key", API_KEY)],
+        &fixture("v03_v2_create_session.json")["body"],
+    );
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    for name in ["agentops.db", "agentops.db-wal", "agentops.db-shm"] {
+        let path = dir.join(name);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{name}");
+        } else {
+            assert_ne!(name, "agentops.db", "the database exists");
+        }
+    }
+}
+
+#[test]
+fn a_developer_error_report_with_a_wide_character_at_the_cut_is_answered() {
+    let server = TestServer::start();
+    // The report's text puts a two-byte character across byte 2000, where the log cuts it.
+    let report = json!({"message": format!("{}é", "a".repeat(1987))});
+    assert_eq!(report.to_string().find('é'), Some(1999));
+    let reply = server.post_json(
+        "/v2/developer_errors",
+        &[("X-Agentops-Api-Key", API_KEY)],
+        &report,
+    );
+    assert_eq!(reply.status, 204);
+    assert_eq!(server.get("/health", &[]).status, 200, "still serving");
+}

@@ -141,14 +141,35 @@ pub async fn reauthorize_jwt(
 }
 
 /// `POST /v2/developer_errors`: an SDK reporting its own failure; logged, not stored.
+/// At most `limit` bytes of `text`, cut at a character boundary.
+fn truncated(text: &str, limit: usize) -> &str {
+    let mut end = limit.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 pub async fn developer_errors(
     State(state): State<AppState>,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     state.project_from_api_key_header(&body.headers).await?;
     let report: Value = body.json()?;
-    let mut text = report.to_string();
-    text.truncate(2000);
-    tracing::warn!(report = %text, "SDK developer error reported");
+    let text = report.to_string();
+    tracing::warn!(report = %truncated(&text, 2000), "SDK developer error reported");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncated;
+
+    #[test]
+    fn truncation_never_cuts_a_character() {
+        let text = format!("{}é and more", "a".repeat(1999));
+        assert_eq!(truncated(&text, 2000), "a".repeat(1999));
+        assert_eq!(truncated("short", 2000), "short");
+        assert_eq!(truncated("éé", 3), "é");
+    }
 }

@@ -219,6 +219,9 @@ impl SqliteStore {
     /// Opens (creating if needed) `path`, in WAL mode with full fsync on commit.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let writer = Connection::open(path)?;
+        // Prompts and completions are private: the database and its WAL and shared-memory
+        // files (which SQLite creates with the database file's mode) are the owner's alone.
+        restrict_to_owner(path)?;
         writer.busy_timeout(std::time::Duration::from_secs(10))?;
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -633,6 +636,36 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
             Ok(Outcome::Done)
         }
     }
+}
+
+/// Makes the database file, and its `-wal` and `-shm` files when they exist, readable and
+/// writable by their owner only (Unix).
+fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files {
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "cannot restrict {} to its owner: {err}",
+                        file.display()
+                    )))
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Whether an event counts as failed.
