@@ -260,6 +260,15 @@ impl AppState {
         }
         if header_str(headers, agentops_core::v2::API_KEY_HEADER).is_none() {
             if let Some(project_id) = &self.inner.open_read_project {
+                if !addressed_to_loopback(headers) {
+                    // A page on another site that resolves its name to 127.0.0.1 (DNS
+                    // rebinding) must not read through open access.
+                    return Err(ApiError::Forbidden(
+                        "open read access answers requests addressed to localhost, 127.0.0.1 \
+                         or [::1] only: send credentials"
+                            .into(),
+                    ));
+                }
                 return Ok(Claims {
                     sub: auth::PROJECT_SUBJECT.into(),
                     project_id: project_id.clone(),
@@ -289,6 +298,25 @@ impl AppState {
             "missing credentials: send X-Agentops-Api-Key or Authorization: Bearer".into(),
         ))
     }
+}
+
+/// Whether the request's `Host` names a loopback address (or is absent).
+fn addressed_to_loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(axum::http::header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = if let Some(bracketed) = host.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _port)| name)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A header's value as text, if present and valid.

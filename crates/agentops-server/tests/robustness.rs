@@ -32,7 +32,7 @@ fn seeded() -> (TestServer, String) {
 
 fn one_event(id: &str, init: &str) -> Value {
     json!({"events": [{"id": id, "event_type": "actions", "init_timestamp": init,
-        "end_timestamp": "2026-11-22T01:30:22.839851+00:00", "params": {}, "returns": null,
+        "end_timestamp": init, "params": {}, "returns": null,
         "session_id": V03_SESSION, "action_type": "x"}]})
 }
 
@@ -695,7 +695,8 @@ fn the_database_and_its_directory_are_private_to_their_owner() {
         &[("X-Agentops-Api-Key", API_KEY)],
         &fixture("v03_v2_create_session.json")["body"],
     );
-    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700, "the data directory");
     for name in ["agentops.db", "agentops.db-wal", "agentops.db-shm"] {
         let path = dir.join(name);
@@ -720,4 +721,153 @@ fn a_developer_error_report_with_a_wide_character_at_the_cut_is_answered() {
     );
     assert_eq!(reply.status, 204);
     assert_eq!(server.get("/health", &[]).status, 200, "still serving");
+}
+
+#[test]
+fn limits_on_tags_ids_and_times_are_enforced_with_clear_errors() {
+    let (server, jwt) = seeded();
+    let key = ("X-Agentops-Api-Key", API_KEY);
+    let auth = format!("Bearer {jwt}");
+    let bearer = ("Authorization", auth.as_str());
+    let before = server.snapshot();
+
+    // v2: too many tags, a tag too long, the nil UUID, an event ending before it starts.
+    let session = |tags: Value, id: &str| {
+        json!({"session": {"session_id": id, "init_timestamp": "2026-11-22T01:30:22.776840+00:00",
+            "tags": tags}})
+    };
+    let many: Vec<String> = (0..101).map(|i| format!("t{i}")).collect();
+    let msg = server
+        .post_json(
+            "/v2/create_session",
+            &[key],
+            &session(json!(many), "0d5b7c1e-55a4-4e5e-8f1e-444444444444"),
+        )
+        .error(400);
+    assert!(
+        msg.contains("session.tags") && msg.contains("at most 100"),
+        "{msg}"
+    );
+    let msg = server
+        .post_json(
+            "/v2/create_session",
+            &[key],
+            &session(
+                json!(["x".repeat(201)]),
+                "0d5b7c1e-55a4-4e5e-8f1e-444444444444",
+            ),
+        )
+        .error(400);
+    assert!(msg.contains("at most 200"), "{msg}");
+    let msg = server
+        .post_json(
+            "/v2/create_session",
+            &[key],
+            &session(json!([]), "00000000-0000-0000-0000-000000000000"),
+        )
+        .error(400);
+    assert!(msg.contains("nil UUID"), "{msg}");
+    let mut backwards = one_event(
+        "0d5b7c1e-55a4-4e5e-8f1e-555555555555",
+        "2026-11-22T01:30:23.000000+00:00",
+    );
+    backwards["events"][0]["end_timestamp"] = json!("2026-11-22T01:30:22.000000+00:00");
+    let msg = server
+        .post_json("/v2/create_events", &[key, bearer], &backwards)
+        .error(400);
+    assert!(
+        msg.contains("ends") && msg.contains("before it starts"),
+        "{msg}"
+    );
+
+    // OTLP: each such span is rejected in partial_success, the others are kept.
+    let trace = "6b8efff798038103d269b633813fc60c";
+    let span = |id: &str, start: &str, end: &str, attributes: Value| {
+        json!({"traceId": trace, "spanId": id, "name": "s", "kind": 1,
+            "startTimeUnixNano": start, "endTimeUnixNano": end, "attributes": attributes})
+    };
+    let body = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "t"}, "spans": [
+        span("aaa92b0c8a9c3b01", "1795311032720470384", "1795311032720470385", json!([])),
+        span("aaa92b0c8a9c3b02", "1795311032720470384", "1795311032720470000", json!([])),
+        span("aaa92b0c8a9c3b03", "1795311032720470384", "1795311032720470385",
+            json!([{"key": "session.id", "value": {"stringValue": "x".repeat(129)}}])),
+        span("aaa92b0c8a9c3b04", "1795311032720470384", "1795311032720470385",
+            json!([{"key": "agentops.tags", "value": {"arrayValue": {"values":
+                many.iter().map(|t| json!({"stringValue": t})).collect::<Vec<_>>()}}}]))
+    ]}]}]});
+    let reply = server.post_json("/v1/traces", &[key], &body);
+    assert_eq!(reply.status, 200);
+    let partial = &reply.json()["partialSuccess"];
+    assert_eq!(partial["rejectedSpans"], "3", "{partial}");
+    let detail = server.session("6b8efff7-9803-8103-d269-b633813fc60c");
+    assert_eq!(detail["event_count"], 1);
+    // Nothing of the refused v2 requests was written.
+    let missing = server.get(
+        "/api/v1/sessions/0d5b7c1e-55a4-4e5e-8f1e-444444444444",
+        &[key],
+    );
+    assert_eq!(missing.status, 404);
+    let seeded_before = before["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == V03_SESSION)
+        .unwrap()
+        .clone();
+    assert_eq!(server.session(V03_SESSION), seeded_before);
+}
+
+#[test]
+fn list_filters_are_bounded() {
+    let server = TestServer::start();
+    let key = ("X-Agentops-Api-Key", API_KEY);
+    let long_q = format!("/api/v1/sessions?q={}", "a".repeat(50_000));
+    assert!(server
+        .get(&long_q, &[key])
+        .error(400)
+        .contains("at most 1000"));
+    let tags: Vec<String> = (0..934).map(|i| format!("t{i}")).collect();
+    let many_tags = format!("/api/v1/sessions?tag={}", tags.join(","));
+    assert!(server
+        .get(&many_tags, &[key])
+        .error(400)
+        .contains("at most 20"));
+    assert_eq!(server.get("/api/v1/sessions?tag=a,b", &[key]).status, 200);
+}
+
+#[test]
+fn open_read_access_answers_only_requests_addressed_to_loopback() {
+    let server = TestServer::start_in(temp_dir(), |config| config.open_read_access = true);
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        assert_eq!(
+            server
+                .get("/api/v1/sessions", &[("Host", host.as_str())])
+                .status,
+            200,
+            "{host}"
+        );
+    }
+    let rebinding = format!("attacker.example:{port}");
+    let msg = server
+        .get("/api/v1/sessions", &[("Host", rebinding.as_str())])
+        .error(403);
+    assert!(msg.contains("localhost"), "{msg}");
+    // With credentials, any Host is fine.
+    assert_eq!(
+        server
+            .get(
+                "/api/v1/sessions",
+                &[
+                    ("Host", rebinding.as_str()),
+                    ("X-Agentops-Api-Key", API_KEY)
+                ]
+            )
+            .status,
+        200
+    );
 }

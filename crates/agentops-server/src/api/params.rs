@@ -25,6 +25,22 @@ pub const SESSION_LIST_PARAMS: &[&str] = &[
     "cursor",
 ];
 
+/// The longest `q`, `agent` or `model` filter, in bytes.
+pub const MAX_FILTER_BYTES: usize = 1000;
+/// The most tags one list request filters by.
+pub const MAX_TAG_FILTERS: usize = 20;
+
+/// `value`, unless longer than `limit` bytes.
+fn bounded(name: &str, value: String, limit: usize) -> Result<String, ApiError> {
+    if value.len() > limit {
+        return Err(ApiError::bad(format!(
+            "{name}: {} bytes, at most {limit} are accepted",
+            value.len()
+        )));
+    }
+    Ok(value)
+}
+
 /// The accepted values of `sort`.
 pub const SORTS: &[&str] = &[
     "start_time",
@@ -129,10 +145,15 @@ pub fn parse_session_query(pairs: &[(String, String)]) -> Result<(SessionQuery, 
             "to" => query.to = Some(parse_time(name, single(&mut seen, name, value)?)?),
             "tag" => {
                 for tag in value.split(',') {
-                    let tag = non_empty(name, tag)?;
+                    let tag = bounded(name, non_empty(name, tag)?, crate::mapping::MAX_TAG_BYTES)?;
                     if !query.tags.contains(&tag) {
                         query.tags.push(tag);
                     }
+                }
+                if query.tags.len() > MAX_TAG_FILTERS {
+                    return Err(ApiError::bad(format!(
+                        "tag: at most {MAX_TAG_FILTERS} tags to filter by"
+                    )));
                 }
             }
             "end_state" => {
@@ -147,8 +168,14 @@ pub fn parse_session_query(pairs: &[(String, String)]) -> Result<(SessionQuery, 
                     })?)
                 });
             }
-            "agent" => query.agent = Some(non_empty(name, single(&mut seen, name, value)?)?),
-            "model" => query.model = Some(non_empty(name, single(&mut seen, name, value)?)?),
+            "agent" => {
+                let agent = non_empty(name, single(&mut seen, name, value)?)?;
+                query.agent = Some(bounded(name, agent, MAX_FILTER_BYTES)?);
+            }
+            "model" => {
+                let model = non_empty(name, single(&mut seen, name, value)?)?;
+                query.model = Some(bounded(name, model, MAX_FILTER_BYTES)?);
+            }
             "has_errors" => {
                 query.has_errors = Some(match single(&mut seen, name, value)? {
                     "true" => true,
@@ -160,7 +187,10 @@ pub fn parse_session_query(pairs: &[(String, String)]) -> Result<(SessionQuery, 
                     }
                 })
             }
-            "q" => query.text = Some(non_empty(name, single(&mut seen, name, value)?)?),
+            "q" => {
+                let text = non_empty(name, single(&mut seen, name, value)?)?;
+                query.text = Some(bounded(name, text, MAX_FILTER_BYTES)?);
+            }
             "sort" => sort = parse_sort(single(&mut seen, name, value)?)?,
             "limit" => {
                 query.limit = match single(&mut seen, name, value)?.parse::<usize>() {

@@ -18,6 +18,54 @@ pub const MAX_COST: f64 = 1_000_000.0;
 /// The earliest and latest years a timestamp may name.
 pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=2200;
 
+/// The most tags a session may have, and the longest tag (bytes).
+pub const MAX_TAGS: usize = 100;
+/// The longest tag, in bytes.
+pub const MAX_TAG_BYTES: usize = 200;
+/// The longest session id, in bytes.
+pub const MAX_SESSION_ID_BYTES: usize = 128;
+
+/// Tags within [`MAX_TAGS`] and [`MAX_TAG_BYTES`], or what is wrong, naming `field`.
+pub fn check_tags(tags: &[String], field: &str) -> Result<(), String> {
+    if tags.len() > MAX_TAGS {
+        return Err(format!(
+            "{field}: {} tags, at most {MAX_TAGS} are accepted",
+            tags.len()
+        ));
+    }
+    match tags.iter().find(|tag| tag.len() > MAX_TAG_BYTES) {
+        Some(tag) => Err(format!(
+            "{field}: a tag of {} bytes, at most {MAX_TAG_BYTES} are accepted",
+            tag.len()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A session id that is not empty, not the nil UUID and at most [`MAX_SESSION_ID_BYTES`].
+pub fn check_session_id(id: &str, field: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_SESSION_ID_BYTES {
+        return Err(format!(
+            "{field}: a session id has 1 to {MAX_SESSION_ID_BYTES} bytes, this one {}",
+            id.len()
+        ));
+    }
+    if id == "00000000-0000-0000-0000-000000000000" {
+        return Err(format!("{field}: the nil UUID is not a session id"));
+    }
+    Ok(())
+}
+
+/// An end no earlier than the start (both in the stored form, which sorts as time does).
+pub fn check_order(start: &str, end: Option<&str>, field: &str) -> Result<(), String> {
+    match end {
+        Some(end) if end < start => {
+            Err(format!("{field}: ends ({end}) before it starts ({start})"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Parses an ISO 8601 timestamp and rewrites it in the stored form (UTC, microseconds), or says
 /// which field is wrong. A timestamp without an offset (Python's naive `isoformat()`) is UTC.
 /// Years outside [`YEARS`] are refused.

@@ -232,6 +232,10 @@ pub fn map_span(span: &Span, prices: &PriceTable) -> Result<MappedSpan, String> 
         .first_str(&[keys::SESSION_ID, "gen_ai.conversation.id"])
         .or_else(|| trace_session_id(&span.trace_id))
         .unwrap_or_default();
+    super::check_session_id(&session_id, &format!("span {:?}", span.name))?;
+    if span.end_ns != 0 && span.end_ns < start_ns {
+        return Err(format!("span {:?}: ends before it starts", span.name));
+    }
     let span_id = hex(&span.span_id);
 
     let mut event = EventRecord {
@@ -431,6 +435,7 @@ pub fn map_span(span: &Span, prices: &PriceTable) -> Result<MappedSpan, String> 
         .find_map(|k| attrs.0.get(*k))
         .and_then(parse_tags)
     {
+        super::check_tags(&tags, &format!("span {:?}: agentops.tags", span.name))?;
         session.tags = Some(tags);
     }
     Ok(MappedSpan { event, session })

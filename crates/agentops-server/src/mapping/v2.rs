@@ -34,6 +34,10 @@ const COLUMN_KEYS: [&str; 13] = [
 /// Maps the session of `create_session`/`update_session`; errors name the bad field.
 pub fn session_from_v2(body: &v2::SessionBody) -> Result<SessionRecord, String> {
     let id = parse_uuid(&body.session_id, "session.session_id")?;
+    super::check_session_id(&id, "session.session_id")?;
+    if let Some(tags) = &body.tags {
+        super::check_tags(tags, "session.tags")?;
+    }
     let time = |t: &Option<String>, field: &str| -> Result<Option<String>, String> {
         match t.as_deref().map(str::trim) {
             None | Some("") => Ok(None),
@@ -84,6 +88,7 @@ pub fn event_from_v2(
         None | Some("") => None,
         Some(t) => Some(normalize_time(t, &format!("{at}.end_timestamp"))?),
     };
+    super::check_order(&start_time, end_time.as_deref(), &at)?;
     let kind = EventKind::from_wire(event.event_type.trim());
     let mut record = EventRecord {
         id,
