@@ -129,6 +129,10 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes, after gzip decompression.
     #[arg(long, env = "AGENTOPS_MAX_BODY_BYTES", default_value_t = agentops_server::config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Connections served at once; more are closed as they arrive. Idle connections are
+    /// closed after 15 s.
+    #[arg(long, env = "AGENTOPS_MAX_CONNECTIONS", default_value_t = agentops_server::config::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Requests that may wait for the database writer before new ones get 503.
     #[arg(long, env = "AGENTOPS_QUEUE_CAPACITY", default_value_t = agentops_server::config::DEFAULT_QUEUE_CAPACITY)]
     queue_capacity: usize,
@@ -165,6 +169,9 @@ impl ServeArgs {
         if self.max_body_bytes < 1024 {
             bail!("--max-body-bytes / AGENTOPS_MAX_BODY_BYTES must be at least 1024");
         }
+        if self.max_connections == 0 {
+            bail!("--max-connections / AGENTOPS_MAX_CONNECTIONS must be at least 1");
+        }
         if self.queue_capacity == 0 || self.batch_max == 0 {
             bail!("--queue-capacity and --batch-max must be at least 1");
         }
@@ -180,6 +187,7 @@ impl ServeArgs {
         config.listen = listen;
         config.api_key = self.api_key;
         config.max_body_bytes = self.max_body_bytes;
+        config.max_connections = self.max_connections;
         config.queue_capacity = self.queue_capacity;
         config.batch_max = self.batch_max;
         config.jwt_ttl = Duration::from_secs(self.jwt_ttl_secs);

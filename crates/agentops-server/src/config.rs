@@ -14,6 +14,12 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// Default largest number of requests committed in one transaction.
 pub const DEFAULT_BATCH_MAX: usize = 256;
+/// Default most connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default longest time to receive a request's headers, or to stay idle between requests.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default longest time to receive a request's body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default token lifetime: 24 hours.
 pub const DEFAULT_JWT_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -33,6 +39,14 @@ pub struct Config {
     pub api_key: Option<String>,
     /// Largest accepted request body in bytes, after gzip decompression.
     pub max_body_bytes: usize,
+    /// Connections served at once; more are closed as they arrive (each costs a file
+    /// descriptor; idle ones are closed after `header_timeout`).
+    pub max_connections: usize,
+    /// The longest a client may take to send a request's headers (slowloris), or stay idle
+    /// between requests on a kept-alive connection; the connection is closed then.
+    pub header_timeout: Duration,
+    /// The longest a client may take to send a request's body (408 then).
+    pub body_timeout: Duration,
     /// Requests that may wait for the writer before new ones get 503.
     pub queue_capacity: usize,
     /// Requests committed together at most.
@@ -61,6 +75,9 @@ impl Config {
             data_dir: data_dir.into(),
             api_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             batch_max: DEFAULT_BATCH_MAX,
             jwt_ttl: DEFAULT_JWT_TTL,

@@ -25,6 +25,9 @@ pub enum ApiError {
         /// The configured limit.
         limit: usize,
     },
+    /// The client took too long to send the request body (408).
+    #[error("request body not received within {0} seconds")]
+    RequestTimeout(u64),
     /// A content type or encoding the endpoint does not read (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -49,6 +52,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Busy | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

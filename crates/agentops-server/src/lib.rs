@@ -27,6 +27,7 @@ mod dashboard;
 pub mod error;
 pub mod ingest;
 pub mod mapping;
+pub mod serve;
 pub mod state;
 pub mod store;
 pub mod writer;
@@ -142,8 +143,32 @@ pub fn app(state: AppState) -> Router {
         .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            credentials_first,
+        ))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Checks a write request's credentials before its body is read, so that a client without
+/// valid credentials cannot make the server buffer large bodies.
+async fn credentials_first(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let path = request.uri().path();
+    let otlp = path == "/v1/traces" || path == "/v1/metrics";
+    let writes = request.method() == axum::http::Method::POST
+        && (otlp || path.starts_with("/v2/") || path.starts_with("/v4/logs/upload"));
+    if writes {
+        if let Err(err) = state.check_credentials(request.headers(), otlp).await {
+            return err.into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Logs each request at debug level (warn for 5xx): method, path, status, duration.
@@ -272,18 +297,18 @@ impl Server {
             jwt,
             prices,
             max_body_bytes: config.max_body_bytes,
+            body_timeout: config.body_timeout,
             public_url,
             anonymous_trace_project: anonymous,
             open_read_project: open_read,
         });
         let router = app(state);
         let (shutdown, stop) = oneshot::channel::<()>();
+        let max_connections = config.max_connections;
+        let header_timeout = config.header_timeout;
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.await;
-                })
-                .await;
+            let served =
+                serve::serve(listener, router, max_connections, header_timeout, stop).await;
             // Every connection is closed, so every handle to the writer is gone: the writer
             // thread commits what is queued and stops.
             let joined = tokio::task::spawn_blocking(move || writer_thread.join()).await;

@@ -31,6 +31,7 @@ struct Inner {
     jwt: JwtKeys,
     prices: PriceTable,
     max_body_bytes: usize,
+    body_timeout: std::time::Duration,
     public_url: String,
     /// Where `/v1/traces` without credentials goes, when allowed.
     anonymous_trace_project: Option<String>,
@@ -62,6 +63,8 @@ pub struct StateParts {
     pub prices: PriceTable,
     /// The largest request body, after decompression.
     pub max_body_bytes: usize,
+    /// The longest a client may take to send a request body.
+    pub body_timeout: std::time::Duration,
     /// The base of `session_url` answers.
     pub public_url: String,
     /// Where `/v1/traces` without credentials goes, when allowed.
@@ -79,6 +82,7 @@ impl AppState {
             jwt,
             prices,
             max_body_bytes,
+            body_timeout,
             public_url,
             anonymous_trace_project,
             open_read_project,
@@ -96,6 +100,7 @@ impl AppState {
                 jwt,
                 prices,
                 max_body_bytes,
+                body_timeout,
                 public_url,
                 anonymous_trace_project,
                 key_cache: Mutex::new(HashMap::new()),
@@ -126,6 +131,11 @@ impl AppState {
     /// The body size limit, after decompression.
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// The longest a client may take to send a request body.
+    pub fn body_timeout(&self) -> std::time::Duration {
+        self.inner.body_timeout
     }
 
     /// Where a session can be seen: its replay in the dashboard.
@@ -278,6 +288,31 @@ impl AppState {
             }
         }
         self.project_from_any(headers).await
+    }
+
+    /// Refuses, before its body is read, a write request whose credentials are missing or
+    /// invalid: an unknown API key, a token that does not verify. (Handlers then check what
+    /// the credentials allow.) `anonymous_ok`: the route accepts no credentials at all when
+    /// the server stores unauthenticated traces.
+    pub async fn check_credentials(
+        &self,
+        headers: &HeaderMap,
+        anonymous_ok: bool,
+    ) -> Result<(), ApiError> {
+        if let Some(token) = bearer_token(headers) {
+            self.inner.jwt.verify(token)?;
+        }
+        if header_str(headers, agentops_core::v2::API_KEY_HEADER).is_some() {
+            self.project_from_api_key_header(headers).await?;
+        }
+        let anonymous = bearer_token(headers).is_none()
+            && header_str(headers, agentops_core::v2::API_KEY_HEADER).is_none();
+        if anonymous && !(anonymous_ok && self.inner.anonymous_trace_project.is_some()) {
+            return Err(ApiError::Unauthorized(
+                "missing credentials: send X-Agentops-Api-Key or Authorization: Bearer".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The caller's project from a Bearer token or, failing that, the API key header.

@@ -41,7 +41,10 @@ impl FromRequest<AppState> for RawBody {
         if declared.is_some_and(|length| length > drain_limit(limit) as u64) {
             return Err(ApiError::PayloadTooLarge { limit });
         }
-        let raw = read_limited(body, limit).await?;
+        let timeout = state.body_timeout();
+        let raw = tokio::time::timeout(timeout, read_limited(body, limit))
+            .await
+            .map_err(|_| ApiError::RequestTimeout(timeout.as_secs()))??;
         let encoding = header_str(&parts.headers, header::CONTENT_ENCODING.as_str())
             .unwrap_or("identity")
             .to_ascii_lowercase();
