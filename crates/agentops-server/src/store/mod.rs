@@ -9,12 +9,20 @@
 //! events by `(project, session, id)`, agents by `(project, id)`), so a client retry never
 //! duplicates anything. Events are keyed within their session because OTLP span ids are only
 //! unique within a trace.
+//!
+//! Engines share what does not depend on their SQL: the aggregates a write adds beside its
+//! events (`rollup`), the event columns in their one order (`columns`) and how JSON payloads are
+//! stored and read back (`json`).
 
+mod columns;
 #[cfg(test)]
 pub(crate) mod conformance;
+mod json;
+mod rollup;
 pub mod sqlite;
 
 use agentops_core::EndState;
+use json::raw_json;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -125,12 +133,6 @@ pub struct EventRecord<P = Value> {
 /// (and re-serialises) their payloads. Serialises exactly like the [`EventRecord`] it was
 /// stored from.
 pub type EventRow = EventRecord<Box<RawValue>>;
-
-/// `value` as JSON text (serialising a [`Value`] cannot fail).
-fn raw_json(value: &Value) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value)
-        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
-}
 
 impl From<&EventRecord> for EventRow {
     fn from(e: &EventRecord) -> Self {

@@ -1,0 +1,131 @@
+//! The columns of the `events` table, in the one order every engine writes and reads them: the
+//! statements' column lists are generated from [`EVENT_COLUMNS`] rather than written by hand.
+
+/// One column of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EventColumn {
+    /// Its name, also the [`super::EventRecord`] field it holds.
+    pub name: &'static str,
+    /// For the payload columns, what a read that leaves payloads out selects instead.
+    pub without_payloads: Option<&'static str>,
+}
+
+/// A column read the same with and without payloads.
+const fn plain(name: &'static str) -> EventColumn {
+    EventColumn {
+        name,
+        without_payloads: None,
+    }
+}
+
+/// A payload column: read as `replacement` when payloads are left out.
+const fn payload(name: &'static str, replacement: &'static str) -> EventColumn {
+    EventColumn {
+        name,
+        without_payloads: Some(replacement),
+    }
+}
+
+/// An event's columns, in [`super::EventRecord`] field order: a row read with
+/// [`event_select_list`] has them at these indexes. The `events` table keys them by a
+/// `project_id` column first.
+pub(crate) const EVENT_COLUMNS: [EventColumn; 24] = [
+    plain("id"),
+    plain("session_id"),
+    plain("kind"),
+    plain("name"),
+    plain("parent_id"),
+    plain("trace_id"),
+    plain("span_id"),
+    plain("start_time"),
+    plain("end_time"),
+    plain("status"),
+    plain("status_message"),
+    plain("agent_id"),
+    plain("model"),
+    plain("provider"),
+    payload("prompt", "NULL"),
+    payload("completion", "NULL"),
+    payload("params", "NULL"),
+    payload("returns", "NULL"),
+    plain("input_tokens"),
+    plain("output_tokens"),
+    plain("cached_tokens"),
+    plain("reasoning_tokens"),
+    plain("cost"),
+    payload("attributes", "'{}'"),
+];
+
+/// The columns an event is inserted with: `project_id`, then [`EVENT_COLUMNS`].
+pub(crate) const EVENT_INSERT_COLUMN_COUNT: usize = EVENT_COLUMNS.len() + 1;
+
+/// `id, session_id, …, attributes`: what reads an event back; with `payloads` false, the payload
+/// columns are `NULL` and the attributes `'{}'`.
+pub(crate) fn event_select_list(payloads: bool) -> String {
+    EVENT_COLUMNS
+        .iter()
+        .map(|c| match c.without_payloads {
+            Some(replacement) if !payloads => replacement,
+            _ => c.name,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `project_id, id, …, attributes`: the column list of an event's `INSERT`.
+pub(crate) fn event_insert_list() -> String {
+    std::iter::once("project_id")
+        .chain(EVENT_COLUMNS.iter().map(|c| c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The numbered placeholders of an event's `INSERT`, `sigil` being the engine's prefix:
+/// `?1, ?2, …` for SQLite, `$1, $2, …` for PostgreSQL.
+pub(crate) fn event_insert_placeholders(sigil: char) -> String {
+    (1..=EVENT_INSERT_COLUMN_COUNT)
+        .map(|n| format!("{sigil}{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sql` with its runs of whitespace as one space.
+    fn squeezed(sql: &str) -> String {
+        sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn the_lists_are_the_ones_the_statements_always_had() {
+        assert_eq!(
+            event_select_list(true),
+            squeezed(
+                "id, session_id, kind, name, parent_id, trace_id, span_id, start_time, end_time,
+                 status, status_message, agent_id, model, provider, prompt, completion, params,
+                 returns, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost,
+                 attributes"
+            )
+        );
+        assert_eq!(
+            event_select_list(false),
+            squeezed(
+                "id, session_id, kind, name, parent_id, trace_id, span_id, start_time, end_time,
+                 status, status_message, agent_id, model, provider, NULL, NULL, NULL, NULL,
+                 input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost, '{}'"
+            )
+        );
+        assert_eq!(
+            event_insert_list(),
+            format!("project_id, {}", event_select_list(true))
+        );
+        assert_eq!(
+            event_insert_placeholders('?'),
+            "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+             ?19, ?20, ?21, ?22, ?23, ?24, ?25"
+        );
+        assert!(event_insert_placeholders('$').ends_with("$24, $25"));
+    }
+}

@@ -1,0 +1,132 @@
+//! Projects and API keys (stored as hashes; listed by the start of their hash).
+
+use agentops_core::timestamp::now;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::store::{ApiKeyInfo, StoreError};
+
+/// Creates a project; its id.
+pub(super) fn create_project(conn: &Connection, name: &str) -> Result<String, StoreError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    conn.execute(
+        "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![id, name, now()],
+    )?;
+    Ok(id)
+}
+
+/// The first project created, if any.
+pub(super) fn default_project(conn: &Connection) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM projects ORDER BY created_at, rowid LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// The project with this id or name (the oldest, should several have the name).
+pub(super) fn find_project(
+    conn: &Connection,
+    id_or_name: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM projects WHERE id = ?1 OR name = ?1 ORDER BY created_at LIMIT 1",
+        )?
+        .query_row([id_or_name], |r| r.get(0))
+        .optional()?)
+}
+
+/// Stores a key hash for a project; `false` if it was already stored for that project,
+/// [`StoreError::Forbidden`] if for another.
+pub(super) fn add_api_key(
+    conn: &Connection,
+    project_id: &str,
+    key_hash: &str,
+) -> Result<bool, StoreError> {
+    if let Some(existing) = conn
+        .query_row(
+            "SELECT project_id FROM api_keys WHERE key_hash = ?1",
+            [key_hash],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+    {
+        if existing != project_id {
+            return Err(StoreError::Forbidden(
+                "this API key belongs to another project".into(),
+            ));
+        }
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES (?1, ?2, ?3)",
+        params![key_hash, project_id, now()],
+    )?;
+    Ok(true)
+}
+
+/// How many API keys exist.
+pub(super) fn api_key_count(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
+}
+
+/// The project a key hash belongs to.
+pub(super) fn project_for_key(
+    conn: &Connection,
+    key_hash: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT project_id FROM api_keys WHERE key_hash = ?1")?
+        .query_row([key_hash], |r| r.get(0))
+        .optional()?)
+}
+
+/// Every API key, oldest first.
+pub(super) fn list_api_keys(conn: &Connection) -> Result<Vec<ApiKeyInfo>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT substr(k.key_hash, 1, 12), k.project_id, COALESCE(p.name, ''), k.created_at
+         FROM api_keys k LEFT JOIN projects p ON p.id = k.project_id
+         ORDER BY k.created_at, k.rowid",
+    )?;
+    let keys = stmt
+        .query_map([], |r| {
+            Ok(ApiKeyInfo {
+                id: r.get(0)?,
+                project_id: r.get(1)?,
+                project_name: r.get(2)?,
+                created_at: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(keys)
+}
+
+/// Deletes the one key whose hash starts with `id` (at least 8 hex digits); the key's project.
+pub(super) fn revoke_api_key(conn: &Connection, id: &str) -> Result<String, StoreError> {
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StoreError::Invalid(format!(
+            "{id:?} is not a key id: give at least 8 hex digits, as `agentops keys list` shows"
+        )));
+    }
+    let pattern = format!("{id}%");
+    let matches: Vec<(String, String)> = conn
+        .prepare("SELECT key_hash, project_id FROM api_keys WHERE key_hash LIKE ?1")?
+        .query_map([&pattern], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    match matches.as_slice() {
+        [] => Err(StoreError::NotFound(format!("no API key with id {id}"))),
+        [(hash, project)] => {
+            conn.execute("DELETE FROM api_keys WHERE key_hash = ?1", [hash])?;
+            Ok(project.clone())
+        }
+        several => Err(StoreError::Invalid(format!(
+            "{} keys have ids starting with {id}: give more digits",
+            several.len()
+        ))),
+    }
+}

@@ -1,0 +1,267 @@
+//! The embedded SQLite store (bundled SQLite, WAL mode): the zero-setup default.
+//!
+//! One connection writes (used by the writer thread, see [`crate::writer`]); a few others read
+//! concurrently, which WAL allows. This module opens the database and hands connections to the
+//! modules that do the work, by concern:
+//!
+//! - `schema`: the tables, the schema version and the migrations;
+//! - `write`: the group commit and each kind of write;
+//! - `list`: the session list and its SQL builder;
+//! - `read`: a session's detail, one event, the agents and the statistics;
+//! - `admin`: projects and API keys;
+//! - `rows`: decoding rows into the model's records.
+//!
+//! What does not depend on SQLite (the aggregates a write adds, the event columns, how JSON
+//! payloads are stored) lives in the parent module, for every engine.
+
+mod admin;
+mod list;
+mod read;
+mod rows;
+mod schema;
+#[cfg(test)]
+mod test_support;
+mod write;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{
+    AgentSummary, ApiKeyInfo, EventRow, Outcome, RawStats, SessionDetail, SessionPage,
+    SessionQuery, SessionSummary, Store, StoreError, Write,
+};
+
+/// How many read-only connections serve reads.
+const READERS: usize = 2;
+
+/// The SQLite store: one file `agentops.db` in the data directory.
+pub struct SqliteStore {
+    /// The one connection that writes (a few admin reads use it too).
+    writer: Mutex<Connection>,
+    /// Read-only connections, [`READERS`] of them.
+    readers: Vec<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `path`, in WAL mode with full fsync on commit.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer = Connection::open(path)?;
+        // Prompts and completions are private: the database and its WAL and shared-memory
+        // files (which SQLite creates with the database file's mode) are the owner's alone.
+        restrict_to_owner(path)?;
+        writer.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "could not enable WAL mode (got {mode})"
+            )));
+        }
+        // A page cache large enough that a big transaction does not spill to the WAL and read its
+        // own pages back (64 MiB, allocated as used).
+        writer.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+        )?;
+        schema::migrate(&writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            reader.busy_timeout(std::time::Duration::from_secs(10))?;
+            readers.push(Mutex::new(reader));
+        }
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+        })
+    }
+
+    /// The writing connection, once it is free.
+    fn write_conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-applied transaction (it rolls back on
+        // drop), so a poisoned lock is safe to reuse.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on a free reading connection, or waits for the first one.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        for reader in &self.readers {
+            if let Ok(conn) = reader.try_lock() {
+                return f(&conn);
+            }
+        }
+        let conn = self.readers[0].lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+}
+
+/// Makes the database file, and its `-wal` and `-shm` files when they exist, readable and
+/// writable by their owner only (Unix).
+fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(name.into());
+        }
+        for file in files {
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "cannot restrict {} to its owner: {err}",
+                        file.display()
+                    )))
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+        write::commit(&mut self.write_conn(), writes)
+    }
+
+    fn create_project(&self, name: &str) -> Result<String, StoreError> {
+        admin::create_project(&self.write_conn(), name)
+    }
+
+    fn default_project(&self) -> Result<Option<String>, StoreError> {
+        admin::default_project(&self.write_conn())
+    }
+
+    fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, StoreError> {
+        admin::add_api_key(&self.write_conn(), project_id, key_hash)
+    }
+
+    fn api_key_count(&self) -> Result<u64, StoreError> {
+        admin::api_key_count(&self.write_conn())
+    }
+
+    fn project_for_key(&self, key_hash: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| admin::project_for_key(c, key_hash))
+    }
+
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        self.read(admin::list_api_keys)
+    }
+
+    fn revoke_api_key(&self, id: &str) -> Result<String, StoreError> {
+        admin::revoke_api_key(&self.write_conn(), id)
+    }
+
+    fn find_project(&self, id_or_name: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| admin::find_project(c, id_or_name))
+    }
+
+    fn session_owner(&self, session_id: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| write::owner(c, session_id))
+    }
+
+    fn list_sessions(
+        &self,
+        project_id: &str,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.read(|c| list::list_sessions(c, project_id, limit))
+    }
+
+    fn session_detail(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> Result<Option<SessionDetail>, StoreError> {
+        self.read(|c| read::session_detail(c, project_id, session_id, true))
+    }
+
+    fn session_detail_without_payloads(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> Result<Option<SessionDetail>, StoreError> {
+        self.read(|c| read::session_detail(c, project_id, session_id, false))
+    }
+
+    fn query_sessions(
+        &self,
+        project_id: &str,
+        query: &SessionQuery,
+    ) -> Result<SessionPage, StoreError> {
+        self.read(|c| list::query_sessions(c, project_id, query))
+    }
+
+    fn event_detail(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        event_id: &str,
+    ) -> Result<Option<EventRow>, StoreError> {
+        self.read(|c| read::event_detail(c, project_id, session_id, event_id))
+    }
+
+    fn list_agents(&self, project_id: &str) -> Result<Vec<AgentSummary>, StoreError> {
+        self.read(|c| read::list_agents(c, project_id))
+    }
+
+    fn stats(
+        &self,
+        project_id: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<RawStats, StoreError> {
+        self.read(|c| read::stats(c, project_id, from, to))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::temp_store;
+    use super::SqliteStore;
+    use crate::store::Store;
+
+    #[test]
+    fn passes_the_store_conformance_suite() {
+        let (store, dir) = temp_store();
+        crate::store::conformance::writes_are_idempotent_and_project_scoped(&store);
+        crate::store::conformance::spans_of_a_foreign_session_are_rejected_alone(&store);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn reopening_keeps_everything() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        store.add_api_key(&project, "hash").unwrap();
+        drop(store);
+        let store = SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        assert_eq!(
+            store.project_for_key("hash").unwrap(),
+            Some(project.clone())
+        );
+        assert_eq!(store.default_project().unwrap(), Some(project));
+        assert!(!store
+            .add_api_key(store.default_project().unwrap().as_deref().unwrap(), "hash")
+            .unwrap());
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,315 @@
+//! Reads other than the session list: a session's detail, one event, the agents and the
+//! statistics.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::rows::{event_from_row, summary_columns, summary_from_row};
+use super::schema::DURATION_SQL;
+use crate::store::columns::event_select_list;
+use crate::store::json::parse_json;
+use crate::store::{
+    AgentRecord, AgentSummary, DayStats, EventRow, ModelStats, RawStats, SessionDetail, StoreError,
+};
+
+/// A session's events (`?1` project, `?2` session), in index order.
+static EVENTS_OF_SESSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM events WHERE project_id = ?1 AND session_id = ?2",
+        event_select_list(true)
+    )
+});
+
+/// [`EVENTS_OF_SESSION`] without the payloads.
+static EVENTS_OF_SESSION_WITHOUT_PAYLOADS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM events WHERE project_id = ?1 AND session_id = ?2",
+        event_select_list(false)
+    )
+});
+
+/// One event (`?1` project, `?2` session, `?3` event).
+static EVENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM events WHERE project_id = ?1 AND session_id = ?2 AND id = ?3",
+        event_select_list(true)
+    )
+});
+
+/// A session of the project with its events, their payloads (prompt, completion, params,
+/// returns, attributes) only when `payloads`.
+pub(super) fn session_detail(
+    c: &Connection,
+    project_id: &str,
+    session_id: &str,
+    payloads: bool,
+) -> Result<Option<SessionDetail>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM sessions s WHERE s.project_id = ?1 AND s.id = ?2",
+        summary_columns()
+    );
+    let found = c
+        .prepare_cached(&sql)?
+        .query_row(params![project_id, session_id], |row| {
+            Ok((
+                summary_from_row(row)?,
+                row.get::<_, Option<String>>(11)?,
+                row.get::<_, Option<String>>(12)?,
+            ))
+        })
+        .optional()?;
+    let Some((summary, host_env, video)) = found else {
+        return Ok(None);
+    };
+    // Read in index order and sorted here: cheaper than SQLite's sorter, which would copy
+    // every row (payloads included) and spill to temporary files. Text compares bytewise
+    // in both (SQLite's BINARY collation), and (start_time, id) is unique in a session.
+    let sql = if payloads {
+        &*EVENTS_OF_SESSION
+    } else {
+        &*EVENTS_OF_SESSION_WITHOUT_PAYLOADS
+    };
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![project_id, session_id])?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        events.push(event_from_row(row)?);
+    }
+    events.sort_unstable_by(|a: &EventRow, b: &EventRow| {
+        (a.start_time.as_str(), a.id.as_str()).cmp(&(b.start_time.as_str(), b.id.as_str()))
+    });
+    let agents = c
+        .prepare_cached(
+            "SELECT id, name FROM agents WHERE project_id = ?1 AND session_id = ?2 ORDER BY rowid",
+        )?
+        .query_map(params![project_id, session_id], |r| {
+            Ok(AgentRecord {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let logs = c
+        .prepare_cached(
+            "SELECT body FROM logs WHERE project_id = ?1 AND session_id = ?2 ORDER BY seq",
+        )?
+        .query_map(params![project_id, session_id], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(Some(SessionDetail {
+        summary,
+        host_env: parse_json(host_env),
+        video,
+        agents,
+        events,
+        logs,
+    }))
+}
+
+/// One event of one of the project's sessions.
+pub(super) fn event_detail(
+    c: &Connection,
+    project_id: &str,
+    session_id: &str,
+    event_id: &str,
+) -> Result<Option<EventRow>, StoreError> {
+    Ok(c.prepare_cached(&EVENT)?
+        .query_row(params![project_id, session_id, event_id], event_from_row)
+        .optional()?)
+}
+
+/// The agents seen in the project, with the number of sessions each appears in, most first.
+pub(super) fn list_agents(
+    c: &Connection,
+    project_id: &str,
+) -> Result<Vec<AgentSummary>, StoreError> {
+    let rows = c
+        .prepare_cached(
+            "SELECT f.value, a.name, COUNT(*) FROM session_facets f
+             LEFT JOIN agents a ON a.project_id = f.project_id AND a.id = f.value
+             WHERE f.project_id = ?1 AND f.facet = 'agent'
+             GROUP BY f.value ORDER BY COUNT(*) DESC, f.value",
+        )?
+        .query_map([project_id], |r| {
+            Ok(AgentSummary {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                session_count: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The totals of a day, created empty on first sight.
+fn day(days: &mut BTreeMap<String, DayStats>, date: String) -> &mut DayStats {
+    days.entry(date.clone()).or_insert_with(|| DayStats {
+        date,
+        sessions: 0,
+        events: 0,
+        error_events: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost: 0.0,
+    })
+}
+
+/// Statistics of the project's sessions and events started in `[from, to)`.
+pub(super) fn stats(
+    c: &Connection,
+    project_id: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<RawStats, StoreError> {
+    // Open bounds as bounds that every stored timestamp passes.
+    let from = from.unwrap_or("");
+    let to = to.unwrap_or("\u{10ffff}");
+    let mut days: BTreeMap<String, DayStats> = BTreeMap::new();
+    let mut stats = RawStats::default();
+    {
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT substr(start_time, 1, 10), error_count, {DURATION_SQL}
+             FROM sessions
+             WHERE project_id = ?1 AND start_time >= ?2 AND start_time < ?3"
+        ))?;
+        let mut rows = stmt.query(params![project_id, from, to])?;
+        while let Some(row) = rows.next()? {
+            let date: String = row.get(0)?;
+            let errors: i64 = row.get(1)?;
+            let duration: Option<i64> = row.get(2)?;
+            day(&mut days, date).sessions += 1;
+            stats.sessions += 1;
+            if errors > 0 {
+                stats.sessions_with_errors += 1;
+            }
+            if let Some(duration) = duration {
+                stats.durations_ms.push(duration);
+            }
+        }
+    }
+    // Events: from the daily totals when the range is whole UTC days, else from the
+    // events themselves.
+    let whole_days = [from, to].iter().all(|t| {
+        t.is_empty() || t.starts_with('\u{10ffff}') || t.get(10..) == Some("T00:00:00.000000+00:00")
+    });
+    let (events_sql, models_sql) = if whole_days {
+        (
+            "SELECT day, SUM(events), SUM(error_events), SUM(input_tokens),
+                SUM(output_tokens), SUM(cost)
+             FROM daily_totals
+             WHERE project_id = ?1 AND day >= substr(?2, 1, 10) AND day < substr(?3, 1, 10)
+             GROUP BY day",
+            "SELECT model, SUM(events), SUM(input_tokens), SUM(output_tokens), SUM(cost)
+             FROM daily_totals
+             WHERE project_id = ?1 AND model != ''
+               AND day >= substr(?2, 1, 10) AND day < substr(?3, 1, 10)
+             GROUP BY model ORDER BY 5 DESC, 2 DESC, model",
+        )
+    } else {
+        (
+            "SELECT substr(start_time, 1, 10), COUNT(*),
+                SUM(status = 'error' OR kind = 'errors'),
+                COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+                COALESCE(SUM(cost), 0.0)
+             FROM events
+             WHERE project_id = ?1 AND start_time >= ?2 AND start_time < ?3
+             GROUP BY 1",
+            "SELECT model, COUNT(*), COALESCE(SUM(input_tokens), 0),
+                COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)
+             FROM events
+             WHERE project_id = ?1 AND model IS NOT NULL
+               AND start_time >= ?2 AND start_time < ?3
+             GROUP BY model ORDER BY 5 DESC, 2 DESC, model",
+        )
+    };
+    {
+        let mut stmt = c.prepare_cached(events_sql)?;
+        let mut rows = stmt.query(params![project_id, from, to])?;
+        while let Some(row) = rows.next()? {
+            let date: String = row.get(0)?;
+            let d = day(&mut days, date);
+            d.events += row.get::<_, i64>(1)?;
+            d.error_events += row.get::<_, Option<i64>>(2)?.unwrap_or(0);
+            d.input_tokens += row.get::<_, i64>(3)?;
+            d.output_tokens += row.get::<_, i64>(4)?;
+            d.cost += row.get::<_, f64>(5)?;
+        }
+    }
+    stats.models = c
+        .prepare_cached(models_sql)?
+        .query_map(params![project_id, from, to], |r| {
+            Ok(ModelStats {
+                model: r.get(0)?,
+                calls: r.get(1)?,
+                input_tokens: r.get(2)?,
+                output_tokens: r.get(3)?,
+                cost: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    stats.durations_ms.sort_unstable();
+    stats.days = days.into_values().collect();
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::sqlite::test_support::{store_session, temp_store};
+    use crate::store::{EventRecord, SessionRecord, Store};
+
+    #[test]
+    fn a_sessions_events_come_by_start_time_then_id() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        let at = |s: &str| format!("2026-11-20T10:00:{s}+00:00");
+        // (id, start): index (id) order differs from time order; ties go by id
+        let stored = [
+            ("a", at("09.000000")),
+            ("b", at("01.000000")),
+            ("c", at("01.000000")),
+            ("B", at("05.000000")),
+            ("é", at("01.000000")),
+            ("z", at("00.500000")),
+        ];
+        let events = stored
+            .iter()
+            .map(|(id, start)| EventRecord {
+                id: (*id).into(),
+                session_id: "s1".into(),
+                kind: "actions".into(),
+                start_time: start.clone(),
+                attributes: serde_json::json!({}),
+                ..EventRecord::default()
+            })
+            .collect();
+        let s1 = SessionRecord {
+            id: "s1".into(),
+            ..SessionRecord::default()
+        };
+        store_session(&store, &project, s1, events);
+        let expected: Vec<String> = store
+            .write_conn()
+            .prepare("SELECT id FROM events WHERE session_id = 's1' ORDER BY start_time, id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(expected, ["z", "b", "c", "é", "B", "a"]);
+        for detail in [
+            store.session_detail(&project, "s1"),
+            store.session_detail_without_payloads(&project, "s1"),
+        ] {
+            let ids: Vec<String> = detail
+                .unwrap()
+                .unwrap()
+                .events
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            assert_eq!(ids, expected);
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,231 @@
+//! Decoding rows: session summaries, events (their payloads kept as raw JSON text) and list
+//! sort keys.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::Row;
+use serde_json::value::RawValue;
+
+use super::schema::session_duration_sql;
+use crate::store::json::{raw_attributes, raw_payload};
+use crate::store::{EventRow, SessionSummary, SortValue, StoreError};
+
+/// Where a list query has its sort key: right after the [`summary_columns`].
+pub(super) const SORT_KEY_INDEX: usize = 15;
+
+/// The columns [`summary_from_row`] reads, over `sessions s`; `host_env` and `video` are at
+/// indexes 11 and 12.
+pub(super) fn summary_columns() -> String {
+    format!(
+        "s.id, s.name, s.start_time, s.end_time, s.end_state, s.end_state_reason,
+         s.tags, s.event_count, s.input_tokens, s.output_tokens, s.cost, s.host_env, s.video,
+         s.error_count, {}",
+        session_duration_sql()
+    )
+}
+
+/// A session list row, read from [`summary_columns`].
+pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
+    let tags: Option<String> = row.get(6)?;
+    Ok(SessionSummary {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        start_time: row.get(2)?,
+        end_time: row.get(3)?,
+        end_state: row.get(4)?,
+        end_state_reason: row.get(5)?,
+        tags: tags
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default(),
+        event_count: row.get(7)?,
+        input_tokens: row.get(8)?,
+        output_tokens: row.get(9)?,
+        cost: row.get(10)?,
+        error_count: row.get(13)?,
+        has_errors: row.get::<_, i64>(13)? > 0,
+        duration_ms: row.get(14)?,
+    })
+}
+
+/// The sort key of a list row, at `index`, as a pagination cursor carries it.
+pub(super) fn sort_value_from_row(row: &Row<'_>, index: usize) -> Result<SortValue, StoreError> {
+    Ok(match row.get::<_, SqlValue>(index)? {
+        SqlValue::Text(t) => SortValue::Text(t),
+        SqlValue::Integer(i) => SortValue::Int(i),
+        SqlValue::Real(r) => SortValue::Real(r),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "unexpected sort key value {other:?}"
+            )))
+        }
+    })
+}
+
+/// The stored payload at `index`, unparsed (see [`raw_payload`]); `None` when `NULL`.
+fn payload_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Box<RawValue>>> {
+    Ok(row.get_ref(index)?.as_str_or_null()?.map(raw_payload))
+}
+
+/// The stored attributes at `index`, unparsed (see [`raw_attributes`]).
+fn attributes_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Box<RawValue>> {
+    Ok(raw_attributes(row.get_ref(index)?.as_str()?))
+}
+
+/// An event, read from the columns of [`crate::store::columns::event_select_list`] (with or
+/// without payloads).
+pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        id: row.get(0)?,
+        session_id: row.get(1)?,
+        kind: row.get(2)?,
+        name: row.get(3)?,
+        parent_id: row.get(4)?,
+        trace_id: row.get(5)?,
+        span_id: row.get(6)?,
+        start_time: row.get(7)?,
+        end_time: row.get(8)?,
+        status: row.get(9)?,
+        status_message: row.get(10)?,
+        agent_id: row.get(11)?,
+        model: row.get(12)?,
+        provider: row.get(13)?,
+        prompt: payload_at(row, 14)?,
+        completion: payload_at(row, 15)?,
+        params: payload_at(row, 16)?,
+        returns: payload_at(row, 17)?,
+        input_tokens: row.get(18)?,
+        output_tokens: row.get(19)?,
+        cached_tokens: row.get(20)?,
+        reasoning_tokens: row.get(21)?,
+        cost: row.get(22)?,
+        attributes: attributes_at(row, 23)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::{params, Connection};
+    use serde_json::Value;
+
+    use crate::store::columns::event_select_list;
+    use crate::store::json::parse_json;
+    use crate::store::sqlite::test_support::{store_session, temp_store};
+    use crate::store::{EventRecord, SessionRecord, Store};
+
+    /// The JSON an event read back used to answer: every stored payload parsed into a [`Value`]
+    /// (text that is not JSON as a string; attributes as `null`).
+    fn parsed_json_of_stored(c: &Connection, project: &str, id: &str) -> String {
+        c.query_row(
+            &format!(
+                "SELECT {} FROM events WHERE project_id = ?1 AND id = ?2",
+                event_select_list(true)
+            ),
+            params![project, id],
+            |row| {
+                let attributes: String = row.get(23)?;
+                Ok(serde_json::to_string(&EventRecord {
+                    id: row.get(0)?,
+                    session_id: row.get(1)?,
+                    kind: row.get(2)?,
+                    name: row.get(3)?,
+                    parent_id: row.get(4)?,
+                    trace_id: row.get(5)?,
+                    span_id: row.get(6)?,
+                    start_time: row.get(7)?,
+                    end_time: row.get(8)?,
+                    status: row.get(9)?,
+                    status_message: row.get(10)?,
+                    agent_id: row.get(11)?,
+                    model: row.get(12)?,
+                    provider: row.get(13)?,
+                    prompt: parse_json(row.get(14)?),
+                    completion: parse_json(row.get(15)?),
+                    params: parse_json(row.get(16)?),
+                    returns: parse_json(row.get(17)?),
+                    input_tokens: row.get(18)?,
+                    output_tokens: row.get(19)?,
+                    cached_tokens: row.get(20)?,
+                    reasoning_tokens: row.get(21)?,
+                    cost: row.get(22)?,
+                    attributes: serde_json::from_str(&attributes).unwrap_or(Value::Null),
+                })
+                .unwrap())
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn events_read_back_as_raw_json_serialise_as_the_parsed_values_did() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        let payloads = serde_json::json!({
+            "nested": {"z": [1, -2, 3.5, 1e300, -0.0, 0.1, 12345678901234567890u64, -9007199254740993i64],
+                       "a": {"deep": [null, true, false, {}]}},
+            "text": "quotes \" backslash \\ newline \n tab \t control \u{1} é 日本 🎉 </script>",
+            "empty": "",
+        });
+        let mut events = Vec::new();
+        for (i, value) in [
+            payloads.clone(),
+            serde_json::json!("a string"),
+            serde_json::json!(42),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            events.push(EventRecord {
+                id: format!("e{i}"),
+                session_id: "s1".into(),
+                kind: "llms".into(),
+                name: Some(format!("call {i}")),
+                parent_id: (i > 0).then(|| "e0".into()),
+                start_time: format!("2026-11-20T10:00:0{i}.000000+00:00"),
+                end_time: Some(format!("2026-11-20T10:00:0{i}.500000+00:00")),
+                model: Some("gpt-4o".into()),
+                prompt: Some(value.clone()),
+                completion: (i != 1).then(|| value.clone()),
+                params: Some(serde_json::json!({"temperature": 0.7})),
+                returns: (i == 2).then_some(Value::Null),
+                input_tokens: Some(10),
+                cost: Some(0.000_123_4),
+                attributes: payloads.clone(),
+                ..EventRecord::default()
+            });
+        }
+        let s1 = SessionRecord {
+            id: "s1".into(),
+            ..SessionRecord::default()
+        };
+        store_session(&store, &project, s1, events);
+        // text that is not JSON (never written by this server, but it reads back all the same)
+        store
+            .write_conn()
+            .execute(
+                "UPDATE events SET prompt = 'not json', attributes = '{broken' WHERE id = 'e2'",
+                [],
+            )
+            .unwrap();
+        let detail = store.session_detail(&project, "s1").unwrap().unwrap();
+        assert_eq!(detail.events.len(), 3);
+        let conn = store.write_conn();
+        for row in &detail.events {
+            let expected = parsed_json_of_stored(&conn, &project, &row.id);
+            assert_eq!(serde_json::to_string(row).unwrap(), expected, "{}", row.id);
+            let one = store
+                .event_detail(&project, "s1", &row.id)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                serde_json::to_string(&one).unwrap(),
+                serde_json::to_string(row).unwrap()
+            );
+        }
+        assert_eq!(
+            detail.events[2].prompt.as_ref().unwrap().get(),
+            r#""not json""#
+        );
+        assert_eq!(detail.events[2].attributes.get(), "null");
+        drop(conn);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,283 @@
+//! The database schema, its version (`PRAGMA user_version`) and the migrations from older
+//! versions.
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// Version 2 added `sessions.error_count`, `session_facets` and the list indexes; version 3
+/// repairs totals that overflowed into floating point before token counts were bounded.
+pub(super) const SCHEMA_VERSION: i64 = 3;
+
+/// Moves a version 2 database to version 3: totals that an overflow turned into floating point
+/// (or negative) become integers again, clamped to the 64-bit range, so that reading them works.
+const MIGRATE_2_TO_3: &str = r#"
+UPDATE sessions SET
+    input_tokens = CAST(min(max(input_tokens, 0), 9.2e18) AS INTEGER),
+    output_tokens = CAST(min(max(output_tokens, 0), 9.2e18) AS INTEGER),
+    event_count = CAST(min(max(event_count, 0), 9.2e18) AS INTEGER),
+    error_count = CAST(min(max(error_count, 0), 9.2e18) AS INTEGER)
+WHERE typeof(input_tokens) <> 'integer' OR typeof(output_tokens) <> 'integer'
+   OR input_tokens < 0 OR output_tokens < 0;
+UPDATE daily_totals SET
+    input_tokens = CAST(min(max(input_tokens, 0), 9.2e18) AS INTEGER),
+    output_tokens = CAST(min(max(output_tokens, 0), 9.2e18) AS INTEGER)
+WHERE typeof(input_tokens) <> 'integer' OR typeof(output_tokens) <> 'integer'
+   OR input_tokens < 0 OR output_tokens < 0;
+"#;
+
+/// A session's duration in milliseconds, `NULL` while it has no end (also in an index).
+pub(super) const DURATION_SQL: &str =
+    "CAST(round((julianday(end_time) - julianday(start_time)) * 86400000.0) AS INTEGER)";
+
+/// Moves a version 1 database to version 2 (run inside the migration transaction): the new
+/// column, before [`SCHEMA`] (whose indexes may need it)…
+const MIGRATE_1_TO_2_COLUMNS: &str =
+    "ALTER TABLE sessions ADD COLUMN error_count INTEGER NOT NULL DEFAULT 0;";
+/// …then, after it, the new tables filled from the stored events and agents.
+const MIGRATE_1_TO_2_DATA: &str = r#"
+UPDATE sessions SET error_count = (
+    SELECT COUNT(*) FROM events e
+    WHERE e.project_id = sessions.project_id AND e.session_id = sessions.id
+      AND (e.status = 'error' OR e.kind = 'errors'));
+INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+    SELECT DISTINCT project_id, 'name', name, session_id FROM events WHERE name IS NOT NULL;
+INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+    SELECT DISTINCT project_id, 'model', model, session_id FROM events WHERE model IS NOT NULL;
+INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+    SELECT DISTINCT project_id, 'agent', agent_id, session_id FROM events WHERE agent_id IS NOT NULL;
+INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+    SELECT project_id, 'agent', id, session_id FROM agents;
+INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+    SELECT project_id, 'agent_name', name, session_id FROM agents;
+INSERT OR IGNORE INTO daily_totals
+    (project_id, day, model, events, error_events, input_tokens, output_tokens, cost)
+    SELECT project_id, substr(start_time, 1, 10), COALESCE(model, ''), COUNT(*),
+        SUM(status = 'error' OR kind = 'errors'), COALESCE(SUM(input_tokens), 0),
+        COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)
+    FROM events GROUP BY 1, 2, 3;
+"#;
+
+/// Indexes of the session list (one per sort key, matching the query's expressions exactly).
+fn list_indexes() -> String {
+    format!(
+        "CREATE INDEX IF NOT EXISTS sessions_by_start_key ON sessions (project_id, COALESCE(start_time, ''), id);
+         CREATE INDEX IF NOT EXISTS sessions_by_cost ON sessions (project_id, cost, id);
+         CREATE INDEX IF NOT EXISTS sessions_by_event_count ON sessions (project_id, event_count, id);
+         CREATE INDEX IF NOT EXISTS sessions_by_duration ON sessions (project_id, COALESCE({DURATION_SQL}, -1), id);"
+    )
+}
+
+/// The tables and their indexes, created when missing.
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS projects (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash    TEXT PRIMARY KEY,
+    project_id  TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id               TEXT PRIMARY KEY,
+    project_id       TEXT NOT NULL,
+    name             TEXT,
+    start_time       TEXT,
+    end_time         TEXT,
+    end_state        TEXT,
+    end_state_reason TEXT,
+    tags             TEXT,
+    host_env         TEXT,
+    video            TEXT,
+    created_at       TEXT NOT NULL,
+    -- totals over the session's events, kept by the writer so that listing is cheap
+    event_count      INTEGER NOT NULL DEFAULT 0,
+    input_tokens     INTEGER NOT NULL DEFAULT 0,
+    output_tokens    INTEGER NOT NULL DEFAULT 0,
+    cost             REAL NOT NULL DEFAULT 0.0,
+    error_count      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sessions_by_project_start ON sessions (project_id, start_time DESC);
+CREATE TABLE IF NOT EXISTS agents (
+    project_id  TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    session_id  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    PRIMARY KEY (project_id, id)
+);
+CREATE TABLE IF NOT EXISTS events (
+    project_id        TEXT NOT NULL,
+    id                TEXT NOT NULL,
+    session_id        TEXT NOT NULL,
+    kind              TEXT NOT NULL,
+    name              TEXT,
+    parent_id         TEXT,
+    trace_id          TEXT,
+    span_id           TEXT,
+    start_time        TEXT NOT NULL,
+    end_time          TEXT,
+    status            TEXT,
+    status_message    TEXT,
+    agent_id          TEXT,
+    model             TEXT,
+    provider          TEXT,
+    prompt            TEXT,
+    completion        TEXT,
+    params            TEXT,
+    returns           TEXT,
+    input_tokens      INTEGER,
+    output_tokens     INTEGER,
+    cached_tokens     INTEGER,
+    reasoning_tokens  INTEGER,
+    cost              REAL,
+    attributes        TEXT NOT NULL,
+    -- also the index that reads a session's events
+    UNIQUE (project_id, session_id, id)
+);
+CREATE TABLE IF NOT EXISTS logs (
+    seq         INTEGER PRIMARY KEY,
+    project_id  TEXT NOT NULL,
+    session_id  TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_session ON logs (project_id, session_id);
+CREATE INDEX IF NOT EXISTS agents_by_session ON agents (project_id, session_id);
+-- what a session contains, one row per distinct value: event names ('name'), models ('model'),
+-- agent ids ('agent') and registered agent names ('agent_name'); the list filters read it
+CREATE TABLE IF NOT EXISTS session_facets (
+    project_id  TEXT NOT NULL,
+    facet       TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    session_id  TEXT NOT NULL,
+    PRIMARY KEY (project_id, facet, value, session_id)
+) WITHOUT ROWID;
+-- event totals per UTC day (the first 10 characters of the start time) and model ('' = none),
+-- kept by the writer so that statistics over whole days need not read every event
+CREATE TABLE IF NOT EXISTS daily_totals (
+    project_id    TEXT NOT NULL,
+    day           TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    events        INTEGER NOT NULL,
+    error_events  INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost          REAL NOT NULL,
+    PRIMARY KEY (project_id, day, model)
+) WITHOUT ROWID;
+"#;
+
+/// [`DURATION_SQL`] over the sessions of a query, `sessions s`.
+pub(super) fn session_duration_sql() -> String {
+    DURATION_SQL
+        .replace("end_time", "s.end_time")
+        .replace("start_time", "s.start_time")
+}
+
+/// Brings the database of `writer` to [`SCHEMA_VERSION`] in one transaction: creates what is
+/// missing and migrates the data of an older version. Refuses a database of a newer version.
+pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
+    let version: i64 = writer.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {version} is newer than this server ({SCHEMA_VERSION})"
+        )));
+    }
+    let tx = writer.unchecked_transaction()?;
+    if version == 1 {
+        tx.execute_batch(MIGRATE_1_TO_2_COLUMNS)?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(&list_indexes())?;
+    if version == 1 {
+        tx.execute_batch(MIGRATE_1_TO_2_DATA)?;
+    }
+    if (1..=2).contains(&version) {
+        tx.execute_batch(MIGRATE_2_TO_3)?;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::SCHEMA_VERSION;
+    use crate::store::sqlite::test_support::{found, seed_one, temp_store};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{SessionQuery, Store};
+
+    #[test]
+    fn a_version_1_database_is_migrated_with_its_data() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        seed_one(&store, &project);
+        drop(store);
+        // Make it what version 1 was: no facets, no error counts, no list indexes.
+        let conn = Connection::open(dir.join("agentops.db")).unwrap();
+        conn.execute_batch(
+            "DROP TABLE session_facets;
+             DROP INDEX sessions_by_start_key; DROP INDEX sessions_by_cost;
+             DROP INDEX sessions_by_event_count; DROP INDEX sessions_by_duration;
+             DROP INDEX agents_by_session; DROP TABLE daily_totals;
+             ALTER TABLE sessions DROP COLUMN error_count;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        let version: i64 = store
+            .write_conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let s1 = vec!["s1".to_owned()];
+        for query in [
+            SessionQuery {
+                has_errors: Some(true),
+                ..SessionQuery::default()
+            },
+            SessionQuery {
+                model: Some("gpt-4o".into()),
+                ..SessionQuery::default()
+            },
+            SessionQuery {
+                agent: Some("a1".into()),
+                ..SessionQuery::default()
+            },
+            SessionQuery {
+                text: Some("SUMMAR".into()),
+                ..SessionQuery::default()
+            },
+            SessionQuery {
+                tags: vec!["prod".into()],
+                ..SessionQuery::default()
+            },
+        ] {
+            assert_eq!(found(&store, &project, query.clone()), s1, "{query:?}");
+        }
+        let page = store
+            .query_sessions(&project, &SessionQuery::default())
+            .unwrap();
+        assert_eq!(page.sessions[0].error_count, 1);
+        assert_eq!(page.sessions[0].duration_ms, Some(2500));
+        // the daily totals were rebuilt: whole days (totals) and a finer range (events) agree
+        let by_totals = store.stats(&project, None, None).unwrap();
+        let by_events = store
+            .stats(&project, Some("2000-01-01T00:00:01.000000+00:00"), None)
+            .unwrap();
+        assert_eq!(by_totals, by_events);
+        assert_eq!(by_totals.days[0].events, 1);
+        assert_eq!(by_totals.days[0].error_events, 1);
+        assert_eq!(by_totals.models[0].model, "gpt-4o");
+        // opening again is a no-op
+        drop(store);
+        SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

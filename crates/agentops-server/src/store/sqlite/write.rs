@@ -1,0 +1,376 @@
+//! The write path: the group commit (one transaction, a savepoint per write), each kind of
+//! [`Write`], the session owner checks, and the events' inserts with the aggregates kept beside
+//! them (see [`crate::store::rollup`]).
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use agentops_core::timestamp::now;
+use agentops_core::EndState;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::store::columns::{event_insert_list, event_insert_placeholders};
+use crate::store::json::json_text;
+use crate::store::rollup::{Rollup, FACET_AGENT, FACET_AGENT_NAME};
+use crate::store::{EventRecord, Outcome, SessionRecord, StoreError, Write};
+
+/// Applies `writes` in one transaction of `conn`, each in its own savepoint: a refused write is
+/// rolled back alone and answered with its error; a fatal error (see [`is_fatal`]) abandons the
+/// whole transaction.
+pub(super) fn commit(
+    conn: &mut Connection,
+    writes: &[Write],
+) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+    let mut tx = conn.transaction()?;
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        let mut sp = tx.savepoint()?;
+        match apply(&sp, write) {
+            Ok(outcome) => {
+                sp.commit()?;
+                results.push(Ok(outcome));
+            }
+            Err(StoreError::Database(e)) if is_fatal(&e) => return Err(StoreError::Database(e)),
+            Err(refusal) => {
+                // Dropping the savepoint rolls it back; say so explicitly.
+                sp.rollback()?;
+                drop(sp);
+                results.push(Err(refusal));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+/// Applies one write (within its savepoint).
+fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
+    match write {
+        Write::CreateSession {
+            project_id,
+            session,
+        } => {
+            upsert_session(tx, project_id, session)?;
+            Ok(Outcome::Done)
+        }
+        Write::UpdateSession {
+            project_id,
+            session,
+        } => {
+            check_owner(tx, project_id, &session.id)?;
+            upsert_session(tx, project_id, session)?;
+            Ok(Outcome::SessionCost(session_cost(
+                tx,
+                project_id,
+                &session.id,
+            )?))
+        }
+        Write::CreateEvents {
+            project_id,
+            session_id,
+            events,
+        } => {
+            check_owner(tx, project_id, session_id)?;
+            if let Some(e) = events.iter().find(|e| &e.session_id != session_id) {
+                return Err(StoreError::Invalid(format!(
+                    "event {} belongs to session {}, not {session_id}",
+                    e.id, e.session_id
+                )));
+            }
+            Ok(Outcome::Inserted(insert_events(
+                tx,
+                project_id,
+                events.iter(),
+            )?))
+        }
+        Write::CreateAgent {
+            project_id,
+            session_id,
+            agent_id,
+            name,
+        } => {
+            check_owner(tx, project_id, session_id)?;
+            insert_agent(tx, project_id, session_id, agent_id, name)?;
+            Ok(Outcome::Done)
+        }
+        Write::IngestSpans {
+            project_id,
+            sessions,
+            spans,
+        } => ingest_spans(tx, project_id, sessions, spans),
+        Write::AppendLog {
+            project_id,
+            session_id,
+            body,
+        } => {
+            upsert_session(
+                tx,
+                project_id,
+                &SessionRecord {
+                    id: session_id.clone(),
+                    ..SessionRecord::default()
+                },
+            )?;
+            tx.prepare_cached(
+                "INSERT INTO logs (project_id, session_id, body, received_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![project_id, session_id, body, now()])?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+/// Registers an agent in a session (the first registration of an id wins) and records it, id
+/// and name, among the session's facets.
+fn insert_agent(
+    tx: &Connection,
+    project_id: &str,
+    session_id: &str,
+    agent_id: &str,
+    name: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO agents (project_id, id, session_id, name) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (project_id, id) DO NOTHING",
+    )?
+    .execute(params![project_id, agent_id, session_id, name])?;
+    let mut facet = tx.prepare_cached(INSERT_FACET)?;
+    facet.execute(params![project_id, FACET_AGENT, agent_id, session_id])?;
+    facet.execute(params![project_id, FACET_AGENT_NAME, name, session_id])?;
+    Ok(())
+}
+
+/// OTLP spans: creates or merges their sessions, then stores the spans of the sessions the
+/// project may write; the spans of another project's sessions are counted as rejected.
+fn ingest_spans(
+    tx: &Connection,
+    project_id: &str,
+    sessions: &[SessionRecord],
+    spans: &[EventRecord],
+) -> Result<Outcome, StoreError> {
+    let mut refused: HashSet<&str> = HashSet::new();
+    for s in sessions {
+        match upsert_session(tx, project_id, s) {
+            Ok(()) => {}
+            Err(StoreError::Forbidden(_)) => {
+                refused.insert(&s.id);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let refused_span = |span: &&EventRecord| refused.contains(&span.session_id.as_str());
+    let rejected = if refused.is_empty() {
+        0
+    } else {
+        spans.iter().filter(refused_span).count()
+    };
+    insert_events(tx, project_id, spans.iter().filter(|s| !refused_span(s)))?;
+    let message = (rejected > 0)
+        .then(|| format!("{rejected} span(s) belong to a session of another project"));
+    Ok(Outcome::Spans { rejected, message })
+}
+
+/// Creates the session or merges the given fields into it; checks the owner.
+fn upsert_session(tx: &Connection, project_id: &str, s: &SessionRecord) -> Result<(), StoreError> {
+    let tags = s
+        .tags
+        .as_ref()
+        .map(|t| serde_json::to_string(t).unwrap_or_default());
+    tx.prepare_cached(
+        "INSERT INTO sessions (id, project_id, name, start_time, end_time, end_state, end_state_reason, tags, host_env, video, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (id) DO UPDATE SET
+            name = COALESCE(excluded.name, sessions.name),
+            start_time = CASE WHEN sessions.start_time IS NULL THEN excluded.start_time
+                              WHEN excluded.start_time IS NULL THEN sessions.start_time
+                              ELSE min(sessions.start_time, excluded.start_time) END,
+            end_time = COALESCE(excluded.end_time, sessions.end_time),
+            end_state = COALESCE(excluded.end_state, sessions.end_state),
+            end_state_reason = COALESCE(excluded.end_state_reason, sessions.end_state_reason),
+            tags = COALESCE(excluded.tags, sessions.tags),
+            host_env = COALESCE(excluded.host_env, sessions.host_env),
+            video = COALESCE(excluded.video, sessions.video)
+         WHERE sessions.project_id = excluded.project_id",
+    )?
+    .execute(params![
+        s.id,
+        project_id,
+        s.name,
+        s.start_time,
+        s.end_time,
+        s.end_state.map(EndState::as_str),
+        s.end_state_reason,
+        tags,
+        json_text(&s.host_env),
+        s.video,
+        now(),
+    ])?;
+    check_owner(tx, project_id, &s.id)
+}
+
+/// The project owning a session id.
+pub(super) fn owner(conn: &Connection, session_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT project_id FROM sessions WHERE id = ?1")?
+        .query_row([session_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// Succeeds when the session exists and is `project_id`'s: [`StoreError::Forbidden`] when it is
+/// another project's, [`StoreError::NotFound`] when there is none.
+fn check_owner(conn: &Connection, project_id: &str, session_id: &str) -> Result<(), StoreError> {
+    match owner(conn, session_id)? {
+        Some(p) if p == project_id => Ok(()),
+        Some(_) => Err(StoreError::Forbidden(format!(
+            "session {session_id} belongs to another project"
+        ))),
+        None => Err(StoreError::NotFound(format!(
+            "session {session_id} not found"
+        ))),
+    }
+}
+
+/// A session's total cost.
+fn session_cost(conn: &Connection, project_id: &str, session_id: &str) -> Result<f64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT cost FROM sessions WHERE project_id = ?1 AND id = ?2")?
+        .query_row([project_id, session_id], |r| r.get(0))?)
+}
+
+/// Inserts an event (`?1` project, then the event's columns); one already stored is left as is.
+static INSERT_EVENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO events ({})
+         VALUES ({})
+         ON CONFLICT (project_id, session_id, id) DO NOTHING",
+        event_insert_list(),
+        event_insert_placeholders('?'),
+    )
+});
+
+/// Adds a session's new events to its totals (`?1` project, `?2` session, `?3` events, `?4`
+/// input tokens, `?5` output tokens, `?6` cost, `?7` errors).
+static UPDATE_SESSION_TOTALS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE sessions SET event_count = event_count + ?3, input_tokens = {},
+            output_tokens = {}, cost = cost + ?6, error_count = error_count + ?7
+         WHERE project_id = ?1 AND id = ?2",
+        saturating_add_sql("input_tokens", "?4"),
+        saturating_add_sql("output_tokens", "?5"),
+    )
+});
+
+/// Records a session facet (`?1` project, `?2` facet, `?3` value, `?4` session), once.
+const INSERT_FACET: &str =
+    "INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
+         VALUES (?1, ?2, ?3, ?4)";
+
+/// Adds events to the totals of a day and model (`?1` project, `?2` day, `?3` model, `?4`
+/// events, `?5` errors, `?6` input tokens, `?7` output tokens, `?8` cost).
+static ADD_DAILY_TOTALS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO daily_totals (project_id, day, model, events, error_events, input_tokens, output_tokens, cost)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (project_id, day, model) DO UPDATE SET
+            events = events + excluded.events, error_events = error_events + excluded.error_events,
+            input_tokens = {}, output_tokens = {}, cost = cost + excluded.cost",
+        saturating_add_sql("input_tokens", "excluded.input_tokens"),
+        saturating_add_sql("output_tokens", "excluded.output_tokens"),
+    )
+});
+
+/// Inserts the events not stored yet, and adds those to their sessions' totals, the session
+/// facets and the daily totals; how many were new.
+fn insert_events<'a>(
+    tx: &Connection,
+    project_id: &str,
+    events: impl IntoIterator<Item = &'a EventRecord>,
+) -> Result<usize, StoreError> {
+    let mut stmt = tx.prepare_cached(&INSERT_EVENT)?;
+    let mut inserted = 0;
+    let mut rollup = Rollup::default();
+    for e in events {
+        let added = stmt.execute(params![
+            project_id,
+            e.id,
+            e.session_id,
+            e.kind,
+            e.name,
+            e.parent_id,
+            e.trace_id,
+            e.span_id,
+            e.start_time,
+            e.end_time,
+            e.status,
+            e.status_message,
+            e.agent_id,
+            e.model,
+            e.provider,
+            json_text(&e.prompt),
+            json_text(&e.completion),
+            json_text(&e.params),
+            json_text(&e.returns),
+            e.input_tokens,
+            e.output_tokens,
+            e.cached_tokens,
+            e.reasoning_tokens,
+            e.cost,
+            e.attributes.to_string(),
+        ])?;
+        if added == 0 {
+            continue;
+        }
+        inserted += added;
+        rollup.add(e);
+    }
+    let mut update = tx.prepare_cached(&UPDATE_SESSION_TOTALS)?;
+    for t in rollup.sessions() {
+        update.execute(params![
+            project_id,
+            t.session_id,
+            t.events,
+            t.input_tokens,
+            t.output_tokens,
+            t.cost,
+            t.errors
+        ])?;
+    }
+    let mut facet = tx.prepare_cached(INSERT_FACET)?;
+    for f in rollup.facets() {
+        facet.execute(params![project_id, f.facet, f.value, f.session_id])?;
+    }
+    let mut day_totals = tx.prepare_cached(&ADD_DAILY_TOTALS)?;
+    for (key, t) in rollup.days() {
+        day_totals.execute(params![
+            project_id,
+            key.day,
+            key.model,
+            t.events,
+            t.errors,
+            t.input_tokens,
+            t.output_tokens,
+            t.cost
+        ])?;
+    }
+    Ok(inserted)
+}
+
+/// `column + ?n`, saturating at the largest 64-bit integer instead of turning into a float.
+fn saturating_add_sql(column: &str, parameter: &str) -> String {
+    format!(
+        "CASE WHEN {column} > 9223372036854775807 - {parameter} THEN 9223372036854775807 \
+         ELSE {column} + {parameter} END"
+    )
+}
+
+/// Errors after which the transaction cannot go on (disk full, I/O, corruption).
+fn is_fatal(e: &rusqlite::Error) -> bool {
+    use rusqlite::ffi::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation)
+        | Some(ErrorCode::TooBig)
+        | Some(ErrorCode::TypeMismatch) => false,
+        Some(_) => true,
+        None => false,
+    }
+}
