@@ -107,6 +107,84 @@ fn client_commands_say_what_is_wrong() {
     assert!(String::from_utf8_lossy(&no_key.stderr).contains("needs the project's API key"));
 }
 
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+}
+
+/// A token exchanged for `key`: `(what it is, its reader)`, each reading or writing with it.
+fn derived_tokens(url: &str, key: &str) -> Vec<(&'static str, String)> {
+    let post = |path: &str, body: serde_json::Value| -> serde_json::Value {
+        let mut response = agent()
+            .post(format!("{url}{path}"))
+            .header("X-Agentops-Api-Key", key)
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        serde_json::from_slice(&response.body_mut().read_to_vec().unwrap()).unwrap()
+    };
+    let session = uuid::Uuid::new_v4().to_string();
+    let session_token = post(
+        "/v2/create_session",
+        serde_json::json!({"session": {"session_id": session}}),
+    );
+    let project_token = post("/v3/auth/token", serde_json::json!({"api_key": key}));
+    let dashboard_token = post("/api/v1/auth/dashboard-token", serde_json::json!({}));
+    vec![
+        (
+            "session token",
+            session_token["jwt"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "project token",
+            project_token["token"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "dashboard token",
+            dashboard_token["token"].as_str().unwrap().to_owned(),
+        ),
+    ]
+}
+
+/// The status of reading with a token: the session list, or (a session token) its session.
+fn status_with_token(url: &str, what: &str, token: &str) -> u16 {
+    let path = if what == "session token" {
+        // A session token reads only its own session: write to it instead.
+        return agent()
+            .post(format!("{url}/v2/update_session"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(serde_json::json!({"session": {"session_id": session_of(token)}}).to_string())
+            .unwrap()
+            .status()
+            .as_u16();
+    } else {
+        "/api/v1/sessions"
+    };
+    agent()
+        .get(format!("{url}{path}"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The session id (`sub`) of a session token.
+fn session_of(token: &str) -> String {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["sub"].as_str().unwrap().to_owned()
+}
+
 fn status_with_key(url: &str, key: &str) -> u16 {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -156,6 +234,10 @@ fn keys_are_created_listed_and_revoked_while_the_server_runs() {
         "ids only, never keys:\n{list}"
     );
 
+    let tokens = derived_tokens(&url, &new_key);
+    for (what, token) in &tokens {
+        assert_eq!(status_with_token(&url, what, token), 200, "{what} works");
+    }
     let revoked = stdout(&keys(&["revoke", &id]));
     assert!(revoked.contains("Revoked"), "{revoked}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -165,6 +247,14 @@ fn keys_are_created_listed_and_revoked_while_the_server_runs() {
             "the revoked key still works"
         );
         std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    // What the key was exchanged for stops working too.
+    for (what, token) in &tokens {
+        assert_eq!(
+            status_with_token(&url, what, token),
+            401,
+            "the {what} of a revoked key"
+        );
     }
     assert_eq!(status_with_key(&url, KEY), 200, "the other key still works");
 

@@ -1,14 +1,20 @@
-//! Credentials: API keys (stored only as SHA-256 hashes) and HS256 JSON Web Tokens.
+//! Credentials: API keys (stored only as SHA-256 hashes) and HS256 JSON Web Tokens (HMAC by
+//! the RustCrypto `hmac` crate, checked in constant time).
 //!
-//! Two kinds of token are issued, both carrying the project:
+//! Three kinds of token are issued, each carrying the project and the hash of the API key it
+//! was exchanged for (so that revoking the key revokes the token, see
+//! [`crate::state::AppState`]):
 //! - a *session* token (`/v2/create_session`, `/v2/reauthorize_jwt`): `sub` = the session id;
-//! - a *project* token (`/v3/auth/token`): `sub` = `"project"`.
+//! - a *project* token (`/v3/auth/token`): `sub` = `"project"`;
+//! - a *dashboard* token (`/api/v1/auth/dashboard-token`): `sub` = `"dashboard"`, read-only,
+//!   signed with a derived key.
 
 use std::io::Write;
 use std::path::Path;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -46,6 +52,10 @@ pub struct Claims {
     pub exp: i64,
     /// Issue time, seconds since the Unix epoch.
     pub iat: i64,
+    /// The SHA-256 of the API key the token was exchanged for ([`hash_api_key`]); tokens
+    /// issued before this was recorded have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl Claims {
@@ -119,14 +129,16 @@ impl JwtKeys {
         self.ttl_secs
     }
 
-    /// Issues a token for `sub` in `project_id`, valid from now for the configured lifetime.
-    pub fn issue(&self, sub: &str, project_id: &str) -> String {
+    /// Issues a token for `sub` in `project_id`, exchanged for the API key `api_key`, valid
+    /// from now for the configured lifetime.
+    pub fn issue(&self, sub: &str, project_id: &str, api_key: &str) -> String {
         let now = chrono::Utc::now().timestamp();
         self.sign(&Claims {
             sub: sub.to_owned(),
             project_id: project_id.to_owned(),
             iat: now,
             exp: now + self.ttl_secs,
+            key: Some(hash_api_key(api_key)),
         })
     }
 
@@ -135,8 +147,16 @@ impl JwtKeys {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
         let signing_input = format!("{header}.{payload}");
-        let signature = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.secret, signing_input.as_bytes()));
+        let mut mac = self.mac();
+        mac.update(signing_input.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         format!("{signing_input}.{signature}")
+    }
+
+    /// A MAC keyed with the secret (HMAC accepts keys of any length).
+    fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| HmacSha256::new(&[0; 64].into()))
     }
 
     /// Checks signature, algorithm and expiry, and returns the claims.
@@ -151,10 +171,12 @@ impl JwtKeys {
         let given = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| unauthorized("malformed token signature"))?;
-        let expected = hmac_sha256(&self.secret, format!("{header}.{payload}").as_bytes());
-        if !constant_time_eq(&given, &expected) {
-            return Err(unauthorized("invalid token signature"));
-        }
+        let mut mac = self.mac();
+        mac.update(header.as_bytes());
+        mac.update(b".");
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&given)
+            .map_err(|_| unauthorized("invalid token signature"))?;
         let header: serde_json::Value = URL_SAFE_NO_PAD
             .decode(header)
             .ok()
@@ -175,28 +197,15 @@ impl JwtKeys {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// HMAC-SHA256 of `message` under `key`.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac =
+        HmacSha256::new_from_slice(key).unwrap_or_else(|_| HmacSha256::new(&[0; 64].into()));
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
-/// HMAC-SHA256 (RFC 2104).
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(message);
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner);
-    outer.finalize().into()
-}
+type HmacSha256 = Hmac<Sha256>;
 
 #[cfg(test)]
 mod tests {
@@ -214,11 +223,15 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_reject_forgery_and_expiry() {
         let keys = JwtKeys::new(vec![7; 32], 60);
-        let token = keys.issue("abc", "p1");
+        let token = keys.issue("abc", "p1", "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
         let claims = keys.verify(&token).unwrap();
         assert_eq!(claims.sub, "abc");
         assert_eq!(claims.session_id(), Some("abc"));
         assert_eq!(claims.project_id, "p1");
+        assert_eq!(
+            claims.key.as_deref(),
+            Some(hash_api_key("6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d").as_str())
+        );
 
         let other = JwtKeys::new(vec![8; 32], 60);
         assert!(other.verify(&token).is_err());
@@ -228,6 +241,7 @@ mod tests {
             project_id: "p1".into(),
             exp: 1,
             iat: 0,
+            key: None,
         });
         assert!(
             matches!(keys.verify(&expired), Err(ApiError::Unauthorized(m)) if m.contains("expired"))

@@ -166,20 +166,22 @@ impl AppState {
                 "invalid API key: expected a UUID".into(),
             ));
         }
-        let hash = auth::hash_api_key(key);
+        self.project_for_key_hash(auth::hash_api_key(key))
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))
+    }
+
+    /// The project of an active API key, by its hash (cached for [`KEY_CACHE_TTL`]).
+    async fn project_for_key_hash(&self, hash: String) -> Result<Option<String>, ApiError> {
         if let Some(project) = self.cached_key(&hash) {
-            return Ok(project);
+            return Ok(Some(project));
         }
         let lookup = hash.clone();
-        match self.read(move |s| s.project_for_key(&lookup)).await? {
-            Some(project) => {
-                if let Ok(mut cache) = self.inner.key_cache.lock() {
-                    cache.insert(hash, (project.clone(), Instant::now()));
-                }
-                Ok(project)
-            }
-            None => Err(ApiError::Unauthorized("unknown API key".into())),
+        let project = self.read(move |s| s.project_for_key(&lookup)).await?;
+        if let (Some(project), Ok(mut cache)) = (&project, self.inner.key_cache.lock()) {
+            cache.insert(hash, (project.clone(), Instant::now()));
         }
+        Ok(project)
     }
 
     fn cached_key(&self, hash: &str) -> Option<String> {
@@ -205,16 +207,33 @@ impl AppState {
     }
 
     /// The verified claims of the `Authorization: Bearer` token, or 401.
-    pub fn bearer_claims(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
+    pub async fn bearer_claims(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
         let token = bearer_token(headers)
             .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".into()))?;
-        self.inner.jwt.verify(token)
+        self.verified(&self.inner.jwt, token).await
+    }
+
+    /// A token's claims, verified by `keys`, whose API key has not been revoked since it was
+    /// issued (checked through the same cache as keys, so within [`KEY_CACHE_TTL`]).
+    pub async fn verified(&self, keys: &JwtKeys, token: &str) -> Result<Claims, ApiError> {
+        let claims = keys.verify(token)?;
+        if let Some(hash) = &claims.key {
+            match self.project_for_key_hash(hash.clone()).await? {
+                Some(project) if project == claims.project_id => {}
+                _ => {
+                    return Err(ApiError::Unauthorized(
+                        "the API key this token was issued for has been revoked".into(),
+                    ))
+                }
+            }
+        }
+        Ok(claims)
     }
 
     /// For v2 calls made with a session token: the claims, checked against the API key header
     /// when one is sent too (a key of another project is refused).
     pub async fn session_claims(&self, headers: &HeaderMap) -> Result<(Claims, String), ApiError> {
-        let claims = self.bearer_claims(headers)?;
+        let claims = self.bearer_claims(headers).await?;
         let session_id = claims
             .session_id()
             .ok_or_else(|| ApiError::Unauthorized("a session token is required".into()))?
@@ -241,6 +260,7 @@ impl AppState {
                 project_id: project_id.clone(),
                 exp: 0,
                 iat: 0,
+                key: None,
             }),
             _ => self.project_from_any(headers).await,
         }
@@ -255,12 +275,14 @@ impl AppState {
     /// token), or, with open read access and no credentials at all, the default project.
     pub async fn read_claims(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
         if let Some(token) = bearer_token(headers) {
-            return match self.inner.jwt.verify(token) {
+            return match self.verified(&self.inner.jwt, token).await {
                 Ok(claims) if claims.sub != auth::DASHBOARD_SUBJECT => Ok(claims),
-                first => match self.inner.dashboard_jwt.verify(token) {
+                first => match self.verified(&self.inner.dashboard_jwt, token).await {
                     Ok(claims) if claims.sub == auth::DASHBOARD_SUBJECT => Ok(claims),
-                    // A dashboard token that is well signed but expired says so.
-                    Err(ApiError::Unauthorized(m)) if m.contains("expired") => {
+                    // A dashboard token that is well signed but expired or revoked says so.
+                    Err(ApiError::Unauthorized(m))
+                        if m.contains("expired") || m.contains("revoked") =>
+                    {
                         Err(ApiError::Unauthorized(m))
                     }
                     _ => first
@@ -284,6 +306,7 @@ impl AppState {
                     project_id: project_id.clone(),
                     exp: 0,
                     iat: 0,
+                    key: None,
                 });
             }
         }
@@ -300,7 +323,7 @@ impl AppState {
         anonymous_ok: bool,
     ) -> Result<(), ApiError> {
         if let Some(token) = bearer_token(headers) {
-            self.inner.jwt.verify(token)?;
+            self.verified(&self.inner.jwt, token).await?;
         }
         if header_str(headers, agentops_core::v2::API_KEY_HEADER).is_some() {
             self.project_from_api_key_header(headers).await?;
@@ -318,7 +341,7 @@ impl AppState {
     /// The caller's project from a Bearer token or, failing that, the API key header.
     pub async fn project_from_any(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
         if bearer_token(headers).is_some() {
-            return self.bearer_claims(headers);
+            return self.bearer_claims(headers).await;
         }
         if header_str(headers, agentops_core::v2::API_KEY_HEADER).is_some() {
             let project_id = self.project_from_api_key_header(headers).await?;
@@ -327,6 +350,7 @@ impl AppState {
                 project_id,
                 exp: 0,
                 iat: 0,
+                key: None,
             });
         }
         Err(ApiError::Unauthorized(

@@ -801,6 +801,7 @@ fn credentials_are_required_and_projects_stay_apart() {
             project_id: server.server().project_id().into(),
             exp: 1,
             iat: 0,
+            key: None,
         });
     let message = server
         .get(
@@ -809,7 +810,7 @@ fn credentials_are_required_and_projects_stay_apart() {
         )
         .error(401);
     assert!(message.contains("expired"), "{message}");
-    let main_signed = keys.issue("dashboard", server.server().project_id());
+    let main_signed = keys.issue("dashboard", server.server().project_id(), API_KEY);
     server
         .get(
             "/api/v1/sessions",

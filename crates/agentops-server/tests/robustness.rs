@@ -174,7 +174,8 @@ fn bad_requests_are_refused_with_json_errors_and_change_nothing() {
             &events,
         )
         .error(401);
-    let forged = JwtKeys::new(vec![1; 32], 3600).issue(V03_SESSION, server.server().project_id());
+    let forged =
+        JwtKeys::new(vec![1; 32], 3600).issue(V03_SESSION, server.server().project_id(), API_KEY);
     let forged = format!("Bearer {forged}");
     server
         .post_json(
@@ -189,6 +190,7 @@ fn bad_requests_are_refused_with_json_errors_and_change_nothing() {
         project_id: server.server().project_id().into(),
         exp: 1_000,
         iat: 0,
+        key: None,
     });
     let expired = format!("Bearer {expired}");
     let msg = server
@@ -870,4 +872,35 @@ fn open_read_access_answers_only_requests_addressed_to_loopback() {
             .status,
         200
     );
+}
+
+#[test]
+fn a_session_token_writes_spans_into_its_own_session_only() {
+    let (server, jwt) = seeded();
+    let auth = format!("Bearer {jwt}");
+    let span = |id: &str, session: &str| {
+        json!({"traceId": "7b8efff798038103d269b633813fc60c", "spanId": id, "name": "s", "kind": 1,
+            "startTimeUnixNano": "1795311032720470384", "endTimeUnixNano": "1795311032720470385",
+            "attributes": [{"key": "session.id", "value": {"stringValue": session}}]})
+    };
+    let other = "0d5b7c1e-55a4-4e5e-8f1e-777777777777";
+    let body = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "t"}, "spans": [
+        span("bbb92b0c8a9c3b01", V03_SESSION),
+        span("bbb92b0c8a9c3b02", other),
+    ]}]}]});
+    let before = server.session(V03_SESSION)["event_count"].as_i64().unwrap();
+    let reply = server.post_json("/v1/traces", &[("Authorization", auth.as_str())], &body);
+    assert_eq!(reply.status, 200);
+    let partial = &reply.json()["partialSuccess"];
+    assert_eq!(partial["rejectedSpans"], "1", "{partial}");
+    assert!(partial["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("another session"));
+    assert_eq!(server.session(V03_SESSION)["event_count"], before + 1);
+    let missing = server.get(
+        &format!("/api/v1/sessions/{other}"),
+        &[("X-Agentops-Api-Key", API_KEY)],
+    );
+    assert_eq!(missing.status, 404);
 }

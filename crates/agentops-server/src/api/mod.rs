@@ -392,7 +392,7 @@ pub async fn dashboard_token(
     };
     let project_id = state.project_for_api_key(&key).await?;
     let keys = state.dashboard_jwt();
-    let token = keys.issue(auth::DASHBOARD_SUBJECT, &project_id);
+    let token = keys.issue(auth::DASHBOARD_SUBJECT, &project_id, &key);
     let expires_at = chrono::Utc::now() + chrono::Duration::seconds(keys.ttl_secs());
     Ok(Json(json!({
         "token": token,

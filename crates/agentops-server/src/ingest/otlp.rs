@@ -33,8 +33,21 @@ pub async fn traces(State(state): State<AppState>, body: RawBody) -> Result<Resp
         BodyFormat::Protobuf => decode_protobuf(&body.bytes)?,
         BodyFormat::Json => decode_json(&body.bytes)?,
     };
-    let (events, sessions, mut rejected) = map_spans(&spans, state.prices());
+    let (mut events, mut sessions, mut rejected) = map_spans(&spans, state.prices());
     let mut rejected_count = rejected.len();
+    if let Some(own) = claims.session_id() {
+        // A session token writes its own session only.
+        let before = events.len();
+        events.retain(|event| event.session_id == own);
+        sessions.retain(|session| session.id == own);
+        let foreign = before - events.len();
+        if foreign > 0 {
+            rejected_count += foreign;
+            rejected.push(format!(
+                "{foreign} span(s) belong to another session than the token's"
+            ));
+        }
+    }
     if !events.is_empty() {
         let outcome = state
             .writer()

@@ -25,7 +25,7 @@ pub async fn auth_token(
     let request: TokenRequest = body.json()?;
     let project_id = state.project_for_api_key(&request.api_key).await?;
     Ok(Json(json!({
-        "token": state.jwt().issue(PROJECT_SUBJECT, &project_id),
+        "token": state.jwt().issue(PROJECT_SUBJECT, &project_id, &request.api_key),
         "project_id": project_id,
         "project_prem_status": "free",
     })))
@@ -42,7 +42,7 @@ pub async fn logs_upload(
     State(state): State<AppState>,
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let claims = state.bearer_claims(&body.headers)?;
+    let claims = state.bearer_claims(&body.headers).await?;
     let trace = header_str(&body.headers, "trace-id")
         .ok_or_else(|| ApiError::bad("missing Trace-Id header"))?;
     let session_id = session_of_trace_header(trace)

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::body::RawBody;
 use crate::error::ApiError;
 use crate::mapping::v2::{event_from_v2, parse_uuid, session_from_v2};
-use crate::state::AppState;
+use crate::state::{header_str, AppState};
 use crate::store::{Outcome, Write};
 
 /// `POST /v2/create_session`: API key → session JWT.
@@ -20,6 +20,9 @@ pub async fn create_session(
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let project_id = state.project_from_api_key_header(&body.headers).await?;
+    let api_key = header_str(&body.headers, agentops_core::v2::API_KEY_HEADER)
+        .unwrap_or_default()
+        .to_owned();
     let request: v2::SessionRequest = body.json()?;
     let session = session_from_v2(&request.session).map_err(ApiError::BadRequest)?;
     let session_id = session.id.clone();
@@ -32,7 +35,7 @@ pub async fn create_session(
         .await?;
     Ok(Json(json!({
         "status": "success",
-        "jwt": state.jwt().issue(&session_id, &project_id),
+        "jwt": state.jwt().issue(&session_id, &project_id, &api_key),
         "session_url": state.session_url(&session_id),
     })))
 }
@@ -126,6 +129,7 @@ pub async fn reauthorize_jwt(
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let project_id = state.project_from_api_key_header(&body.headers).await?;
+    let api_key = header_str(&body.headers, agentops_core::v2::API_KEY_HEADER).unwrap_or_default();
     let request: v2::ReauthorizeJwtRequest = body.json()?;
     let session_id = parse_uuid(&request.session_id, "session_id").map_err(ApiError::BadRequest)?;
     let lookup = session_id.clone();
@@ -136,7 +140,7 @@ pub async fn reauthorize_jwt(
         )));
     }
     Ok(Json(
-        json!({"status": "success", "jwt": state.jwt().issue(&session_id, &project_id)}),
+        json!({"status": "success", "jwt": state.jwt().issue(&session_id, &project_id, api_key)}),
     ))
 }
 
