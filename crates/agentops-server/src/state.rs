@@ -201,8 +201,11 @@ impl AppState {
         &self,
         headers: &HeaderMap,
     ) -> Result<String, ApiError> {
-        let key = header_str(headers, agentops_core::v2::API_KEY_HEADER)
-            .ok_or_else(|| ApiError::Unauthorized("missing X-Agentops-Api-Key header".into()))?;
+        let key = api_key(headers).ok_or_else(|| {
+            ApiError::Unauthorized(
+                "missing API key: send X-Agentops-Api-Key or Authorization: Bearer <key>".into(),
+            )
+        })?;
         self.project_for_api_key(key).await
     }
 
@@ -238,7 +241,7 @@ impl AppState {
             .session_id()
             .ok_or_else(|| ApiError::Unauthorized("a session token is required".into()))?
             .to_owned();
-        if let Some(key) = header_str(headers, agentops_core::v2::API_KEY_HEADER) {
+        if let Some(key) = api_key(headers) {
             let project = self.project_for_api_key(key).await?;
             if project != claims.project_id {
                 return Err(ApiError::Forbidden(
@@ -252,8 +255,7 @@ impl AppState {
     /// The project for `/v1/traces`: from credentials if any are sent, else the default project
     /// when unauthenticated traces are accepted, else 401.
     pub async fn project_for_traces(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
-        let has_credentials = bearer_token(headers).is_some()
-            || header_str(headers, agentops_core::v2::API_KEY_HEADER).is_some();
+        let has_credentials = bearer_token(headers).is_some() || api_key(headers).is_some();
         match &self.inner.anonymous_trace_project {
             Some(project_id) if !has_credentials => Ok(Claims {
                 sub: auth::PROJECT_SUBJECT.into(),
@@ -290,7 +292,7 @@ impl AppState {
                 },
             };
         }
-        if header_str(headers, agentops_core::v2::API_KEY_HEADER).is_none() {
+        if api_key(headers).is_none() {
             if let Some(project_id) = &self.inner.open_read_project {
                 if !addressed_to_loopback(headers) {
                     // A page on another site that resolves its name to 127.0.0.1 (DNS
@@ -325,11 +327,10 @@ impl AppState {
         if let Some(token) = bearer_token(headers) {
             self.verified(&self.inner.jwt, token).await?;
         }
-        if header_str(headers, agentops_core::v2::API_KEY_HEADER).is_some() {
+        if api_key(headers).is_some() {
             self.project_from_api_key_header(headers).await?;
         }
-        let anonymous = bearer_token(headers).is_none()
-            && header_str(headers, agentops_core::v2::API_KEY_HEADER).is_none();
+        let anonymous = bearer_token(headers).is_none() && api_key(headers).is_none();
         if anonymous && !(anonymous_ok && self.inner.anonymous_trace_project.is_some()) {
             return Err(ApiError::Unauthorized(
                 "missing credentials: send X-Agentops-Api-Key or Authorization: Bearer".into(),
@@ -343,7 +344,7 @@ impl AppState {
         if bearer_token(headers).is_some() {
             return self.bearer_claims(headers).await;
         }
-        if header_str(headers, agentops_core::v2::API_KEY_HEADER).is_some() {
+        if api_key(headers).is_some() {
             let project_id = self.project_from_api_key_header(headers).await?;
             return Ok(Claims {
                 sub: auth::PROJECT_SUBJECT.into(),
@@ -387,11 +388,25 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+/// The `Authorization: Bearer` value, whatever it is.
+fn bearer_value(headers: &HeaderMap) -> Option<&str> {
     let value = header_str(headers, "authorization")?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// A token sent as `Authorization: Bearer` (a JWT; an API key sent that way is not one).
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    bearer_value(headers).filter(|value| !auth::is_valid_api_key(value))
+}
+
+/// The API key of a request: the `X-Agentops-Api-Key` header, or `Authorization: Bearer
+/// <key>` as Phoenix, Laminar and many OpenTelemetry setups send it. A key (a UUID) and a JWT
+/// (three dot-separated parts) are told apart by their shape.
+pub fn api_key(headers: &HeaderMap) -> Option<&str> {
+    header_str(headers, agentops_core::v2::API_KEY_HEADER)
+        .or_else(|| bearer_value(headers).filter(|value| auth::is_valid_api_key(value)))
 }

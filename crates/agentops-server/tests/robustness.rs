@@ -904,3 +904,27 @@ fn a_session_token_writes_spans_into_its_own_session_only() {
     );
     assert_eq!(missing.status, 404);
 }
+
+#[test]
+fn an_api_key_is_accepted_as_a_bearer_token_too() {
+    let server = TestServer::start();
+    let bearer = format!("Bearer {API_KEY}");
+    let auth = ("Authorization", bearer.as_str());
+    assert_eq!(server.get("/api/v1/sessions", &[auth]).status, 200);
+    let body = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "t"}, "spans": [
+        {"traceId": "8b8efff798038103d269b633813fc60c", "spanId": "ccc92b0c8a9c3b01", "name": "s", "kind": 1,
+         "startTimeUnixNano": "1795311032720470384", "endTimeUnixNano": "1795311032720470385"}]}]}]});
+    assert_eq!(server.post_json("/v1/traces", &[auth], &body).status, 200);
+    let created = server.post_json(
+        "/v2/create_session",
+        &[auth],
+        &json!({"session": {"session_id": "0d5b7c1e-55a4-4e5e-8f1e-888888888888"}}),
+    );
+    assert_eq!(created.status, 200);
+    // A wrong key that way is refused as a key, not taken for a malformed token.
+    let wrong = "Bearer 0d5b7c1e-55a4-4e5e-8f1e-000000000001";
+    let msg = server
+        .get("/api/v1/sessions", &[("Authorization", wrong)])
+        .error(401);
+    assert!(msg.contains("unknown API key"), "{msg}");
+}

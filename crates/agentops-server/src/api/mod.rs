@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{self, Claims};
 use crate::error::ApiError;
-use crate::state::{header_str, AppState};
+use crate::state::{api_key, AppState};
 use crate::store::{AgentRecord, EventRow, SessionDetail, SessionSummary};
 
 pub use params::{decode_cursor, encode_cursor, parse_session_query};
@@ -373,7 +373,7 @@ pub async fn dashboard_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let key = match header_str(&headers, agentops_core::v2::API_KEY_HEADER) {
+    let key = match api_key(&headers) {
         Some(key) => key.to_owned(),
         None if body.iter().all(u8::is_ascii_whitespace) => {
             return Err(ApiError::Unauthorized(

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::body::RawBody;
 use crate::error::ApiError;
 use crate::mapping::v2::{event_from_v2, parse_uuid, session_from_v2};
-use crate::state::{header_str, AppState};
+use crate::state::{api_key, AppState};
 use crate::store::{Outcome, Write};
 
 /// `POST /v2/create_session`: API key → session JWT.
@@ -20,9 +20,7 @@ pub async fn create_session(
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let project_id = state.project_from_api_key_header(&body.headers).await?;
-    let api_key = header_str(&body.headers, agentops_core::v2::API_KEY_HEADER)
-        .unwrap_or_default()
-        .to_owned();
+    let api_key = api_key(&body.headers).unwrap_or_default().to_owned();
     let request: v2::SessionRequest = body.json()?;
     let session = session_from_v2(&request.session).map_err(ApiError::BadRequest)?;
     let session_id = session.id.clone();
@@ -129,7 +127,7 @@ pub async fn reauthorize_jwt(
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let project_id = state.project_from_api_key_header(&body.headers).await?;
-    let api_key = header_str(&body.headers, agentops_core::v2::API_KEY_HEADER).unwrap_or_default();
+    let api_key = api_key(&body.headers).unwrap_or_default();
     let request: v2::ReauthorizeJwtRequest = body.json()?;
     let session_id = parse_uuid(&request.session_id, "session_id").map_err(ApiError::BadRequest)?;
     let lookup = session_id.clone();
