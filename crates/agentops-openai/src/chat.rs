@@ -133,6 +133,7 @@ impl Call {
 
 /// What a response is besides its body, to give it back once the body has been read.
 pub(crate) struct Head {
+    url: reqwest::Url,
     status: reqwest::StatusCode,
     version: reqwest::Version,
     headers: reqwest::header::HeaderMap,
@@ -141,15 +142,20 @@ pub(crate) struct Head {
 impl Head {
     pub(crate) fn of(response: &Response) -> Self {
         Self {
+            url: response.url().clone(),
             status: response.status(),
             version: response.version(),
             headers: response.headers().clone(),
         }
     }
 
-    /// A response like the original, with `body`.
+    /// A response like the original (its URL too), with `body`.
     pub(crate) fn rebuild(self, body: impl Into<reqwest::Body>) -> Response {
-        let mut response = http::Response::new(body.into());
+        use reqwest::ResponseBuilderExt as _;
+        // The builder cannot fail here (it holds nothing invalid); at worst the URL is lost.
+        let head = http::Response::builder().url(self.url).body(());
+        let (parts, ()) = head.unwrap_or_default().into_parts();
+        let mut response = http::Response::from_parts(parts, body.into());
         *response.status_mut() = self.status;
         *response.version_mut() = self.version;
         *response.headers_mut() = self.headers;
@@ -164,4 +170,26 @@ pub(crate) fn assistant_message(content: &str, tool_calls: Vec<Value>) -> Value 
         message["tool_calls"] = Value::Array(tool_calls);
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::ResponseBuilderExt as _;
+
+    #[test]
+    fn a_rebuilt_response_keeps_its_url_status_and_headers() {
+        let url = reqwest::Url::parse("https://api.example.com/v1/chat/completions").unwrap();
+        let original = http::Response::builder()
+            .url(url.clone())
+            .status(201)
+            .header("x-request-id", "abc")
+            .body("old")
+            .unwrap();
+        let head = Head::of(&Response::from(original));
+        let rebuilt = head.rebuild("new");
+        assert_eq!(rebuilt.url(), &url);
+        assert_eq!(rebuilt.status(), 201);
+        assert_eq!(rebuilt.headers()["x-request-id"], "abc");
+    }
 }
