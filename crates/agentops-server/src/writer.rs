@@ -145,7 +145,7 @@ mod tests {
         fn find_project(&self, _: &str) -> Result<Option<String>, StoreError> {
             unimplemented!()
         }
-        fn session_owner(&self, _: &str) -> Result<Option<String>, StoreError> {
+        fn session_exists(&self, _: &str, _: &str) -> Result<bool, StoreError> {
             unimplemented!()
         }
         fn list_sessions(&self, _: &str, _: usize) -> Result<Vec<SessionSummary>, StoreError> {

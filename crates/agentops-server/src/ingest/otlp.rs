@@ -3,8 +3,8 @@
 //!
 //! Both encodings decode into [`Span`]s; the JSON reader accepts ids in hex (the OTLP spec) or
 //! base64 (protobuf's canonical JSON), enums as numbers or names, and 64-bit integers as numbers or
-//! strings. Spans that cannot be stored (bad ids, a session of another project) are reported in
-//! `partial_success`; the rest are committed before the answer.
+//! strings. Spans that cannot be stored (bad ids, out-of-range values, another session than a
+//! session token's) are reported in `partial_success`; the rest are committed before the answer.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -21,7 +21,7 @@ use super::body::{BodyFormat, RawBody};
 use crate::error::ApiError;
 use crate::mapping::span::{map_spans, Span};
 use crate::state::AppState;
-use crate::store::{Outcome, Write};
+use crate::store::Write;
 
 /// `POST /v1/traces`.
 pub async fn traces(State(state): State<AppState>, body: RawBody) -> Result<Response, ApiError> {
@@ -49,7 +49,7 @@ pub async fn traces(State(state): State<AppState>, body: RawBody) -> Result<Resp
         }
     }
     if !events.is_empty() {
-        let outcome = state
+        state
             .writer()
             .submit(Write::IngestSpans {
                 project_id: claims.project_id,
@@ -57,14 +57,6 @@ pub async fn traces(State(state): State<AppState>, body: RawBody) -> Result<Resp
                 spans: events,
             })
             .await?;
-        if let Outcome::Spans {
-            rejected: n,
-            message,
-        } = outcome
-        {
-            rejected_count += n;
-            rejected.extend(message);
-        }
     }
     if rejected_count > 0 {
         tracing::debug!(rejected = rejected_count, "spans rejected");

@@ -130,9 +130,11 @@ pub async fn reauthorize_jwt(
     let api_key = api_key(&body.headers).unwrap_or_default();
     let request: v2::ReauthorizeJwtRequest = body.json()?;
     let session_id = parse_uuid(&request.session_id, "session_id").map_err(ApiError::BadRequest)?;
-    let lookup = session_id.clone();
-    let owner = state.read(move |s| s.session_owner(&lookup)).await?;
-    if owner.as_deref() != Some(project_id.as_str()) {
+    let (project, session) = (project_id.clone(), session_id.clone());
+    if !state
+        .read(move |s| s.session_exists(&project, &session))
+        .await?
+    {
         return Err(ApiError::NotFound(format!(
             "session {session_id} not found"
         )));

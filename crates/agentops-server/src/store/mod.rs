@@ -33,7 +33,7 @@ pub enum StoreError {
     /// The session (or other parent) does not exist in the caller's project.
     #[error("{0}")]
     NotFound(String),
-    /// The id is owned by another project.
+    /// The record is another project's (an API key registered by another project).
     #[error("{0}")]
     Forbidden(String),
     /// The write is inconsistent (for example an event of another session).
@@ -170,8 +170,8 @@ impl From<&EventRecord> for EventRow {
 /// One write, applied atomically on its own within a batch.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// `create_session`: creates the session, or (a retry) updates it; refused if the id is
-    /// another project's.
+    /// `create_session`: creates the session, or (a retry) updates it. Session ids are the
+    /// project's own: another project may use the same id for a session of its own.
     CreateSession {
         /// Owner.
         project_id: String,
@@ -205,8 +205,7 @@ pub enum Write {
         /// Its name.
         name: String,
     },
-    /// OTLP spans: sessions are created on first sight; spans of a session owned by another
-    /// project are rejected (counted in [`Outcome::Spans`]).
+    /// OTLP spans: sessions are created on first sight; answers how many spans were new.
     IngestSpans {
         /// Owner.
         project_id: String,
@@ -235,13 +234,6 @@ pub enum Outcome {
     SessionCost(f64),
     /// How many new rows were stored (the rest were already there).
     Inserted(usize),
-    /// OTLP spans: how many were rejected, and why.
-    Spans {
-        /// Spans refused.
-        rejected: usize,
-        /// Why, when any were.
-        message: Option<String>,
-    },
 }
 
 /// A row of the session list.
@@ -502,8 +494,8 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_api_key(&self, id: &str) -> Result<String, StoreError>;
     /// The project with this id or name.
     fn find_project(&self, id_or_name: &str) -> Result<Option<String>, StoreError>;
-    /// The project owning a session id.
-    fn session_owner(&self, session_id: &str) -> Result<Option<String>, StoreError>;
+    /// Whether the project has a session with this id.
+    fn session_exists(&self, project_id: &str, session_id: &str) -> Result<bool, StoreError>;
     /// The project's sessions, newest first.
     fn list_sessions(
         &self,

@@ -6,8 +6,9 @@ use rusqlite::Connection;
 use crate::store::StoreError;
 
 /// Version 2 added `sessions.error_count`, `session_facets` and the list indexes; version 3
-/// repairs totals that overflowed into floating point before token counts were bounded.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+/// repairs totals that overflowed into floating point before token counts were bounded;
+/// version 4 keys sessions by project and id (each project has its own session ids).
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// Moves a version 2 database to version 3: totals that an overflow turned into floating point
 /// (or negative) become integers again, clamped to the 64-bit range, so that reading them works.
@@ -24,6 +25,39 @@ UPDATE daily_totals SET
     output_tokens = CAST(min(max(output_tokens, 0), 9.2e18) AS INTEGER)
 WHERE typeof(input_tokens) <> 'integer' OR typeof(output_tokens) <> 'integer'
    OR input_tokens < 0 OR output_tokens < 0;
+"#;
+
+/// Moves a version 3 (or older) database to version 4, before [`SCHEMA`]: the sessions table
+/// is rebuilt with the key `(project_id, id)` instead of `id`; its indexes, dropped with the old
+/// table, are made again by [`SCHEMA`] and [`list_indexes`].
+const MIGRATE_3_TO_4: &str = r#"
+CREATE TABLE sessions_v4 (
+    project_id       TEXT NOT NULL,
+    id               TEXT NOT NULL,
+    name             TEXT,
+    start_time       TEXT,
+    end_time         TEXT,
+    end_state        TEXT,
+    end_state_reason TEXT,
+    tags             TEXT,
+    host_env         TEXT,
+    video            TEXT,
+    created_at       TEXT NOT NULL,
+    event_count      INTEGER NOT NULL DEFAULT 0,
+    input_tokens     INTEGER NOT NULL DEFAULT 0,
+    output_tokens    INTEGER NOT NULL DEFAULT 0,
+    cost             REAL NOT NULL DEFAULT 0.0,
+    error_count      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, id)
+);
+INSERT INTO sessions_v4 (project_id, id, name, start_time, end_time, end_state,
+        end_state_reason, tags, host_env, video, created_at, event_count, input_tokens,
+        output_tokens, cost, error_count)
+    SELECT project_id, id, name, start_time, end_time, end_state, end_state_reason, tags,
+        host_env, video, created_at, event_count, input_tokens, output_tokens, cost, error_count
+    FROM sessions;
+DROP TABLE sessions;
+ALTER TABLE sessions_v4 RENAME TO sessions;
 "#;
 
 /// A session's duration in milliseconds, `NULL` while it has no end (also in an index).
@@ -80,9 +114,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
     project_id  TEXT NOT NULL,
     created_at  TEXT NOT NULL
 );
+-- each project has its own session ids: two projects may use the same one
 CREATE TABLE IF NOT EXISTS sessions (
-    id               TEXT PRIMARY KEY,
     project_id       TEXT NOT NULL,
+    id               TEXT NOT NULL,
     name             TEXT,
     start_time       TEXT,
     end_time         TEXT,
@@ -97,7 +132,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     input_tokens     INTEGER NOT NULL DEFAULT 0,
     output_tokens    INTEGER NOT NULL DEFAULT 0,
     cost             REAL NOT NULL DEFAULT 0.0,
-    error_count      INTEGER NOT NULL DEFAULT 0
+    error_count      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, id)
 );
 CREATE INDEX IF NOT EXISTS sessions_by_project_start ON sessions (project_id, start_time DESC);
 CREATE TABLE IF NOT EXISTS agents (
@@ -189,6 +225,9 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
     if version == 1 {
         tx.execute_batch(MIGRATE_1_TO_2_COLUMNS)?;
     }
+    if (1..=3).contains(&version) {
+        tx.execute_batch(MIGRATE_3_TO_4)?;
+    }
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(&list_indexes())?;
     if version == 1 {
@@ -278,6 +317,61 @@ mod tests {
         // opening again is a no-op
         drop(store);
         SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_version_3_database_gets_sessions_keyed_by_project() {
+        let (store, dir) = temp_store();
+        let a = store.create_project("a").unwrap();
+        seed_one(&store, &a);
+        drop(store);
+        // Make the sessions table what version 3 had: one namespace of ids for all projects.
+        let conn = Connection::open(dir.join("agentops.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE old AS SELECT * FROM sessions;
+             DROP TABLE sessions;
+             CREATE TABLE sessions (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT,
+                 start_time TEXT, end_time TEXT, end_state TEXT, end_state_reason TEXT,
+                 tags TEXT, host_env TEXT, video TEXT, created_at TEXT NOT NULL,
+                 event_count INTEGER NOT NULL DEFAULT 0, input_tokens INTEGER NOT NULL DEFAULT 0,
+                 output_tokens INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0.0,
+                 error_count INTEGER NOT NULL DEFAULT 0);
+             INSERT INTO sessions SELECT id, project_id, name, start_time, end_time, end_state,
+                 end_state_reason, tags, host_env, video, created_at, event_count,
+                 input_tokens, output_tokens, cost, error_count FROM old;
+             DROP TABLE old;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        let version: i64 = store
+            .write_conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let kept = store.session_detail(&a, "s1").unwrap().unwrap();
+        assert_eq!(kept.summary.name.as_deref(), Some("nightly run"));
+        assert_eq!(kept.summary.error_count, 1);
+        assert_eq!(kept.events.len(), 1);
+        // the list indexes are back
+        let indexes: i64 = store
+            .write_conn()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'
+                 AND name LIKE 'sessions_by_%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 5);
+        // another project may now use the same id
+        let b = store.create_project("b").unwrap();
+        seed_one(&store, &b);
+        assert_eq!(found(&store, &b, SessionQuery::default()), vec!["s1"]);
+        assert_eq!(found(&store, &a, SessionQuery::default()), vec!["s1"]);
         std::fs::remove_dir_all(dir).ok();
     }
 }

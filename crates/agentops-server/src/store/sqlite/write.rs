@@ -1,8 +1,7 @@
 //! The write path: the group commit (one transaction, a savepoint per write), each kind of
-//! [`Write`], the session owner checks, and the events' inserts with the aggregates kept beside
+//! [`Write`], the session checks, and the events' inserts with the aggregates kept beside
 //! them (see [`crate::store::rollup`]).
 
-use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use agentops_core::timestamp::now;
@@ -57,7 +56,7 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
             project_id,
             session,
         } => {
-            check_owner(tx, project_id, &session.id)?;
+            check_exists(tx, project_id, &session.id)?;
             upsert_session(tx, project_id, session)?;
             Ok(Outcome::SessionCost(session_cost(
                 tx,
@@ -70,7 +69,7 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
             session_id,
             events,
         } => {
-            check_owner(tx, project_id, session_id)?;
+            check_exists(tx, project_id, session_id)?;
             if let Some(e) = events.iter().find(|e| &e.session_id != session_id) {
                 return Err(StoreError::Invalid(format!(
                     "event {} belongs to session {}, not {session_id}",
@@ -89,7 +88,7 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
             agent_id,
             name,
         } => {
-            check_owner(tx, project_id, session_id)?;
+            check_exists(tx, project_id, session_id)?;
             insert_agent(tx, project_id, session_id, agent_id, name)?;
             Ok(Outcome::Done)
         }
@@ -140,37 +139,20 @@ fn insert_agent(
     Ok(())
 }
 
-/// OTLP spans: creates or merges their sessions, then stores the spans of the sessions the
-/// project may write; the spans of another project's sessions are counted as rejected.
+/// OTLP spans: creates or merges their sessions, then stores the spans; how many were new.
 fn ingest_spans(
     tx: &Connection,
     project_id: &str,
     sessions: &[SessionRecord],
     spans: &[EventRecord],
 ) -> Result<Outcome, StoreError> {
-    let mut refused: HashSet<&str> = HashSet::new();
     for s in sessions {
-        match upsert_session(tx, project_id, s) {
-            Ok(()) => {}
-            Err(StoreError::Forbidden(_)) => {
-                refused.insert(&s.id);
-            }
-            Err(e) => return Err(e),
-        }
+        upsert_session(tx, project_id, s)?;
     }
-    let refused_span = |span: &&EventRecord| refused.contains(&span.session_id.as_str());
-    let rejected = if refused.is_empty() {
-        0
-    } else {
-        spans.iter().filter(refused_span).count()
-    };
-    insert_events(tx, project_id, spans.iter().filter(|s| !refused_span(s)))?;
-    let message = (rejected > 0)
-        .then(|| format!("{rejected} span(s) belong to a session of another project"));
-    Ok(Outcome::Spans { rejected, message })
+    Ok(Outcome::Inserted(insert_events(tx, project_id, spans)?))
 }
 
-/// Creates the session or merges the given fields into it; checks the owner.
+/// Creates the project's session or merges the given fields into it.
 fn upsert_session(tx: &Connection, project_id: &str, s: &SessionRecord) -> Result<(), StoreError> {
     let tags = s
         .tags
@@ -179,7 +161,7 @@ fn upsert_session(tx: &Connection, project_id: &str, s: &SessionRecord) -> Resul
     tx.prepare_cached(
         "INSERT INTO sessions (id, project_id, name, start_time, end_time, end_state, end_state_reason, tags, host_env, video, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (id) DO UPDATE SET
+         ON CONFLICT (project_id, id) DO UPDATE SET
             name = COALESCE(excluded.name, sessions.name),
             start_time = CASE WHEN sessions.start_time IS NULL THEN excluded.start_time
                               WHEN excluded.start_time IS NULL THEN sessions.start_time
@@ -189,8 +171,7 @@ fn upsert_session(tx: &Connection, project_id: &str, s: &SessionRecord) -> Resul
             end_state_reason = COALESCE(excluded.end_state_reason, sessions.end_state_reason),
             tags = COALESCE(excluded.tags, sessions.tags),
             host_env = COALESCE(excluded.host_env, sessions.host_env),
-            video = COALESCE(excluded.video, sessions.video)
-         WHERE sessions.project_id = excluded.project_id",
+            video = COALESCE(excluded.video, sessions.video)",
     )?
     .execute(params![
         s.id,
@@ -205,28 +186,30 @@ fn upsert_session(tx: &Connection, project_id: &str, s: &SessionRecord) -> Resul
         s.video,
         now(),
     ])?;
-    check_owner(tx, project_id, &s.id)
+    Ok(())
 }
 
-/// The project owning a session id.
-pub(super) fn owner(conn: &Connection, session_id: &str) -> Result<Option<String>, StoreError> {
+/// Whether the project has a session with this id.
+pub(super) fn session_exists(
+    conn: &Connection,
+    project_id: &str,
+    session_id: &str,
+) -> Result<bool, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT project_id FROM sessions WHERE id = ?1")?
-        .query_row([session_id], |r| r.get(0))
-        .optional()?)
+        .prepare_cached("SELECT 1 FROM sessions WHERE project_id = ?1 AND id = ?2")?
+        .query_row([project_id, session_id], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
-/// Succeeds when the session exists and is `project_id`'s: [`StoreError::Forbidden`] when it is
-/// another project's, [`StoreError::NotFound`] when there is none.
-fn check_owner(conn: &Connection, project_id: &str, session_id: &str) -> Result<(), StoreError> {
-    match owner(conn, session_id)? {
-        Some(p) if p == project_id => Ok(()),
-        Some(_) => Err(StoreError::Forbidden(format!(
-            "session {session_id} belongs to another project"
-        ))),
-        None => Err(StoreError::NotFound(format!(
+/// Succeeds when the project has the session, else [`StoreError::NotFound`].
+fn check_exists(conn: &Connection, project_id: &str, session_id: &str) -> Result<(), StoreError> {
+    if session_exists(conn, project_id, session_id)? {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!(
             "session {session_id} not found"
-        ))),
+        )))
     }
 }
 
