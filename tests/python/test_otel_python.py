@@ -193,17 +193,20 @@ def test_otlp_json_partial_success_for_a_bad_span(server):
     check_stored(server, ids, "json-partial")
 
 
-def test_traces_need_a_valid_token(server):
+def test_spans_without_a_valid_token_are_not_stored(server):
     spans, ids = record_agent_run("unauthorised")
     body = json_format.MessageToJson(encode_spans(spans))
+    # A forged token is refused.
+    assert post_json(server, body, "not-a-token").status_code == 401
+    # No credentials at all: held for an authenticated request of the same trace (202, which
+    # the exporter counts as a success), never stored while none comes.
     no_auth = requests.post(
         f"{server.url}/v1/traces", data=body, headers={"Content-Type": "application/json"}, timeout=10
     )
-    assert no_auth.status_code == 401
-    assert post_json(server, body, "not-a-token").status_code == 401
+    assert no_auth.status_code == 202
     exporter = OTLPSpanExporter(endpoint=f"{server.url}/v1/traces", timeout=10)
     try:
-        assert exporter.export(spans) == SpanExportResult.FAILURE
+        assert exporter.export(spans) == SpanExportResult.SUCCESS
     finally:
         exporter.shutdown()
     server.get(f"/api/v1/sessions/{ids['session_id']}", expect=404)

@@ -278,18 +278,38 @@ def test_early_export_goes_without_a_token(server, early):
     assert late["tags"] == ["late"]
 
 
+def test_spans_exported_before_the_token_are_stored_with_their_trace(server, early):
+    # The @tool span went out without credentials; the server held it until the trace's root
+    # span came with the token, and stored both in the token's project.
+    assert early["tool_exported_without_token"] is True
+    detail = server.session(early["held"])
+    assert detail["name"] == "held-trace"
+    assert detail["end_state"] == "Success"
+    assert detail["tags"] == ["held"]
+    kinds = Counter(e["kind"] for e in detail["events"])
+    assert kinds == {"session": 1, "tools": 1}
+    tool = only(detail["events"], "tools")
+    assert tool["returns"] == "weather in Paris: sunny"
+    assert tool["parent_id"] == only(detail["events"], "session")["span_id"]
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="server gap (data loss): agentops 0.4.21 fetches its token in a background thread and "
-    "exports spans that end before the token arrives with no Authorization header "
-    "(protocol/README.md says so); ingest/otlp.rs traces() requires a Bearer token "
-    "(AppState::bearer_claims) and answers 401, and the OTLP exporter drops a batch on 401 "
-    "without retrying, so a trace that ends right after agentops.init() is never stored",
+    reason="a trace that starts and ends before the client has its token is exported only "
+    "without credentials, and nothing in it names its project (the resource says "
+    "agentops.project.id=temporary): the server holds its spans for 10 minutes for an "
+    "authenticated request of the same trace, which never comes, then discards and counts them",
 )
 def test_trace_exported_before_the_token_is_stored(server, early):
     detail = server.session(early["early"])
     assert detail["name"] == "early-trace"
     assert detail["end_state"] == "Success"
+
+
+def test_an_unclaimed_trace_waits_and_is_counted(server, early):
+    counts = requests.get(f"{server.url}/health", timeout=5).json()["credential_less_spans"]
+    assert counts["stored"] >= 1
+    assert counts["waiting"] >= 1
 
 
 # --- an LLM call recorded by the client's own OpenAI instrumentation ----------------------

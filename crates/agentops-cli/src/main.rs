@@ -148,8 +148,9 @@ struct ServeArgs {
     /// Public base URL used in `session_url` answers (default: http://<listen address>).
     #[arg(long, env = "AGENTOPS_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Store /v1/traces requests without any credentials in the default project (the Python
-    /// SDK 0.4 exports its first spans before it has a token). Off: they get 401.
+    /// Store /v1/traces requests without any credentials in the default project at once. Off:
+    /// they are held until an authenticated request of the same trace claims them (the Python
+    /// SDK 0.4 exports its first spans before it has a token).
     #[arg(long, env = "AGENTOPS_ACCEPT_UNAUTHENTICATED_TRACES")]
     accept_unauthenticated_traces: bool,
     /// Let the read API (/api/v1) answer without credentials, for the default project. Only

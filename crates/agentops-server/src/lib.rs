@@ -152,10 +152,12 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Checks a write request's credentials before its body is read, so that a client without
-/// valid credentials cannot make the server buffer large bodies.
+/// valid credentials cannot make the server buffer large bodies. OTLP requests without any
+/// credentials are read a few at a time, with a smaller body limit (their spans are held
+/// until their trace is claimed, see [`ingest::held`]).
 async fn credentials_first(
     axum::extract::State(state): axum::extract::State<AppState>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
@@ -163,10 +165,26 @@ async fn credentials_first(
     let otlp = path == "/v1/traces" || path == "/v1/metrics";
     let writes = request.method() == axum::http::Method::POST
         && (otlp || path.starts_with("/v2/") || path.starts_with("/v4/logs/upload"));
-    if writes {
-        if let Err(err) = state.check_credentials(request.headers(), otlp).await {
-            return err.into_response();
-        }
+    if !writes {
+        return next.run(request).await;
+    }
+    if let Err(err) = state.check_credentials(request.headers(), otlp).await {
+        return err.into_response();
+    }
+    if otlp && state.holds_credential_less_spans() && !state::has_credentials(request.headers()) {
+        let Some(_reading) = state.held().try_reading() else {
+            return error::ApiError::Unauthorized(format!(
+                "missing credentials: send X-Agentops-Api-Key or Authorization: Bearer (spans \
+                 without credentials are held until their trace is claimed, and {} such \
+                 requests are being read already)",
+                ingest::held::MAX_READING
+            ))
+            .into_response();
+        };
+        request
+            .extensions_mut()
+            .insert(ingest::body::CredentialLess);
+        return next.run(request).await;
     }
     next.run(request).await
 }
@@ -190,8 +208,11 @@ async fn log_request(
     response
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+/// `GET /health`: the server answers; and what became of the spans sent without credentials.
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "credential_less_spans": state.held().counts()}))
 }
 
 async fn not_found() -> ApiError {

@@ -13,6 +13,7 @@ use axum::http::HeaderMap;
 
 use crate::auth::{self, Claims, JwtKeys};
 use crate::error::ApiError;
+use crate::ingest::held::HeldSpans;
 use crate::store::Store;
 use crate::writer::WriterHandle;
 
@@ -43,6 +44,9 @@ struct Inner {
     /// API key hash → (project, when it was looked up); entries older than [`KEY_CACHE_TTL`]
     /// are looked up again, so that a revoked key stops working.
     key_cache: Mutex<HashMap<String, (String, Instant)>>,
+    /// Spans sent without credentials, waiting for an authenticated request of their trace
+    /// (when unauthenticated traces are not accepted outright).
+    held: HeldSpans,
 }
 
 impl std::fmt::Debug for AppState {
@@ -104,6 +108,7 @@ impl AppState {
                 public_url,
                 anonymous_trace_project,
                 key_cache: Mutex::new(HashMap::new()),
+                held: HeldSpans::default(),
             }),
         }
     }
@@ -252,20 +257,34 @@ impl AppState {
         Ok((claims, session_id))
     }
 
-    /// The project for `/v1/traces`: from credentials if any are sent, else the default project
-    /// when unauthenticated traces are accepted, else 401.
-    pub async fn project_for_traces(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
-        let has_credentials = bearer_token(headers).is_some() || api_key(headers).is_some();
-        match &self.inner.anonymous_trace_project {
-            Some(project_id) if !has_credentials => Ok(Claims {
+    /// Who sends to `/v1/traces`: a project (from credentials if any are sent, else the
+    /// default project when unauthenticated traces are accepted), or, without credentials,
+    /// a sender whose spans are held until their trace is claimed.
+    pub async fn trace_sender(&self, headers: &HeaderMap) -> Result<TraceSender, ApiError> {
+        if has_credentials(headers) {
+            return Ok(TraceSender::Project(self.project_from_any(headers).await?));
+        }
+        Ok(match &self.inner.anonymous_trace_project {
+            Some(project_id) => TraceSender::Project(Claims {
                 sub: auth::PROJECT_SUBJECT.into(),
                 project_id: project_id.clone(),
                 exp: 0,
                 iat: 0,
                 key: None,
             }),
-            _ => self.project_from_any(headers).await,
-        }
+            None => TraceSender::CredentialLess,
+        })
+    }
+
+    /// Whether `/v1/traces` without credentials is held (rather than stored in the default
+    /// project, with `--accept-unauthenticated-traces`).
+    pub fn holds_credential_less_spans(&self) -> bool {
+        self.inner.anonymous_trace_project.is_none()
+    }
+
+    /// The spans sent without credentials, held.
+    pub fn held(&self) -> &HeldSpans {
+        &self.inner.held
     }
 
     /// The dashboard token signer.
@@ -317,8 +336,8 @@ impl AppState {
 
     /// Refuses, before its body is read, a write request whose credentials are missing or
     /// invalid: an unknown API key, a token that does not verify. (Handlers then check what
-    /// the credentials allow.) `anonymous_ok`: the route accepts no credentials at all when
-    /// the server stores unauthenticated traces.
+    /// the credentials allow.) `anonymous_ok`: the route accepts requests without credentials
+    /// (OTLP: their spans are held, or stored in the default project when so configured).
     pub async fn check_credentials(
         &self,
         headers: &HeaderMap,
@@ -330,8 +349,7 @@ impl AppState {
         if api_key(headers).is_some() {
             self.project_from_api_key_header(headers).await?;
         }
-        let anonymous = bearer_token(headers).is_none() && api_key(headers).is_none();
-        if anonymous && !(anonymous_ok && self.inner.anonymous_trace_project.is_some()) {
+        if !anonymous_ok && !has_credentials(headers) {
             return Err(ApiError::Unauthorized(
                 "missing credentials: send X-Agentops-Api-Key or Authorization: Bearer".into(),
             ));
@@ -396,6 +414,20 @@ fn bearer_value(headers: &HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// Whether a request carries credentials of any kind (valid or not).
+pub fn has_credentials(headers: &HeaderMap) -> bool {
+    bearer_token(headers).is_some() || api_key(headers).is_some()
+}
+
+/// Who sends spans to `/v1/traces`.
+#[derive(Debug)]
+pub enum TraceSender {
+    /// A project, with what its credentials allow.
+    Project(Claims),
+    /// A sender without credentials: its spans are held (see [`crate::ingest::held`]).
+    CredentialLess,
 }
 
 /// A token sent as `Authorization: Bearer` (a JWT; an API key sent that way is not one).

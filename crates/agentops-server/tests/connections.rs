@@ -64,15 +64,25 @@ fn a_body_that_never_arrives_gets_408() {
 #[test]
 fn a_write_without_valid_credentials_is_refused_before_its_body_is_read() {
     let server = TestServer::start();
-    for credentials in [
-        "",
-        "X-Agentops-Api-Key: 0d5b7c1e-55a4-4e5e-8f1e-999999999999\r\n",
-        "Authorization: Bearer forged.token.here\r\n",
+    for (path, credentials, status) in [
+        ("/v2/create_session", "", 401),
+        (
+            "/v1/traces",
+            "X-Agentops-Api-Key: 0d5b7c1e-55a4-4e5e-8f1e-999999999999\r\n",
+            401,
+        ),
+        (
+            "/v1/traces",
+            "Authorization: Bearer forged.token.here\r\n",
+            401,
+        ),
+        // Spans without credentials are held for their trace, with a smaller body limit.
+        ("/v1/traces", "", 413),
     ] {
         let mut client = connect(&server);
         // A 15 MB body is announced and never sent: the answer comes without waiting for it.
         let head = format!(
-            "POST /v1/traces HTTP/1.1\r\nHost: x\r\n{credentials}Content-Type: application/x-protobuf\r\n\
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{credentials}Content-Type: application/x-protobuf\r\n\
              Content-Length: 15000000\r\n\r\n"
         );
         client.write_all(head.as_bytes()).unwrap();
@@ -81,11 +91,46 @@ fn a_write_without_valid_credentials_is_refused_before_its_body_is_read() {
         let read = client.read(&mut answer).unwrap();
         let answer = String::from_utf8_lossy(&answer[..read]);
         assert!(
-            answer.starts_with("HTTP/1.1 401"),
-            "{credentials:?}: {answer}"
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path} {credentials:?}: {answer}"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
+}
+
+#[test]
+fn only_a_few_requests_without_credentials_are_read_at_once() {
+    let server = TestServer::start();
+    let announce = |client: &mut TcpStream| {
+        // 1 MB announced, a little sent: the server is reading it.
+        let head =
+            "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n\
+                    Content-Length: 1000000\r\n\r\n\x0a";
+        client.write_all(head.as_bytes()).unwrap();
+    };
+    let mut slow: Vec<TcpStream> = (0..agentops_server::ingest::held::MAX_READING)
+        .map(|_| connect(&server))
+        .collect();
+    for client in &mut slow {
+        announce(client);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut one_more = connect(&server);
+    announce(&mut one_more);
+    let answer = read_all(&mut one_more);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("being read already"), "{answer}");
+    // With credentials, writes go on meanwhile.
+    let reply = server.post(
+        "/v1/traces",
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("X-Agentops-Api-Key", API_KEY),
+        ],
+        b"",
+    );
+    assert_eq!(reply.status, 200);
+    drop(slow);
 }
 
 #[test]

@@ -504,10 +504,18 @@ fn unauthenticated_traces_only_when_configured() {
     let proto = otlp_json_to_protobuf(&otlp);
     let protobuf = ("Content-Type", "application/x-protobuf");
 
+    // By default spans without credentials are held (202), not stored, until an authenticated
+    // request claims their trace (see the next test).
     let strict = TestServer::start();
-    strict.post("/v1/traces", &[protobuf], &proto).error(401);
+    assert_eq!(strict.post("/v1/traces", &[protobuf], &proto).status, 202);
+    assert_eq!(
+        strict
+            .get("/api/v1/sessions", &[("X-Agentops-Api-Key", API_KEY)])
+            .json()["sessions"],
+        json!([])
+    );
 
-    // The Python SDK 0.4 exports its first spans before its token arrives, without credentials.
+    // With the flag they are stored in the default project at once.
     let lenient = TestServer::start_in(common::temp_dir(), |c| {
         c.accept_unauthenticated_traces = true
     });
@@ -521,4 +529,130 @@ fn unauthenticated_traces_only_when_configured() {
             &proto,
         )
         .error(401);
+}
+
+/// The 0.4 fixture's spans split in two exports: the first `split` spans, then the rest.
+fn split_fixture(split: usize) -> (Value, Value) {
+    let otlp = fixture("v04_v1_traces.json")["body_decoded_otlp"].clone();
+    let mut first = otlp.clone();
+    let mut rest = otlp;
+    let spans = |body: &mut Value| -> Vec<Value> {
+        body["resourceSpans"][0]["scopeSpans"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .flat_map(|scope| scope["spans"].as_array_mut().unwrap().drain(..))
+            .collect()
+    };
+    let all = spans(&mut first);
+    spans(&mut rest);
+    first["resourceSpans"][0]["scopeSpans"] = json!([{"spans": all[..split]}]);
+    rest["resourceSpans"][0]["scopeSpans"] = json!([{"spans": all[split..]}]);
+    (first, rest)
+}
+
+#[test]
+fn spans_sent_before_the_token_are_stored_when_their_trace_is_claimed() {
+    let server = TestServer::start();
+    let (early, late) = split_fixture(9);
+    let protobuf = [("Content-Type", "application/x-protobuf")];
+    // agentops 0.4 exports what ended before its token arrived without credentials.
+    let reply = server.post("/v1/traces", &protobuf, otlp_json_to_protobuf(&early));
+    assert_eq!(
+        reply.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(
+        server
+            .get("/api/v1/sessions", &[("X-Agentops-Api-Key", API_KEY)])
+            .json()["sessions"],
+        json!([])
+    );
+    // A trace no authenticated request ever names waits, and is not stored.
+    let mut stray = early.clone();
+    for span in stray["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array_mut()
+        .unwrap()
+    {
+        span["traceId"] = json!("AQIDBAUGBwgJCgsMDQ4PEA==");
+    }
+    let reply = server.post("/v1/traces", &protobuf, otlp_json_to_protobuf(&stray));
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let health = server.get("/health", &[]).json();
+    assert_eq!(
+        health["credential_less_spans"],
+        json!({"waiting": 18, "stored": 0, "discarded": 0})
+    );
+
+    // Then the token, and the rest of the trace with it.
+    let token = v3_token(&server, API_KEY);
+    let auth = bearer(token["token"].as_str().unwrap());
+    let reply = server.post(
+        "/v1/traces",
+        &[protobuf[0], ("Authorization", &auth)],
+        otlp_json_to_protobuf(&late),
+    );
+    assert_eq!(reply.status, 200);
+    let session = server.session(V04_SESSION);
+    assert_eq!(session["event_count"], 10);
+    assert_eq!(session["end_state"], "Success");
+    assert_eq!(session["events"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        server.get("/health", &[]).json()["credential_less_spans"],
+        json!({"waiting": 9, "stored": 9, "discarded": 0})
+    );
+    // Sent again (a retry), nothing is stored twice.
+    let reply = server.post(
+        "/v1/traces",
+        &[protobuf[0], ("Authorization", &auth)],
+        otlp_json_to_protobuf(&late),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(server.session(V04_SESSION)["event_count"], 10);
+}
+
+#[test]
+fn a_session_token_claims_only_its_own_sessions_spans() {
+    let server = TestServer::start();
+    let (early, _) = split_fixture(9);
+    let protobuf = ("Content-Type", "application/x-protobuf");
+    let reply = server.post("/v1/traces", &[protobuf], otlp_json_to_protobuf(&early));
+    assert_eq!(reply.status, 202);
+    // A v2 session token names another session; its spans carry the held trace's id.
+    let jwt = create_session(&server, &fixture("v03_v2_create_session.json")["body"]);
+    let mut own = early.clone();
+    let span = &mut own["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    span["spanId"] = json!("1111111111111111");
+    span["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"key": "session.id", "value": {"stringValue": V03_SESSION}}));
+    own["resourceSpans"][0]["scopeSpans"][0]["spans"] = json!([span.clone()]);
+    let reply = server.post(
+        "/v1/traces",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &bearer(&jwt)),
+        ],
+        own.to_string(),
+    );
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(server.session(V03_SESSION)["event_count"], 1);
+    assert_eq!(
+        server.get("/health", &[]).json()["credential_less_spans"],
+        json!({"waiting": 0, "stored": 0, "discarded": 9})
+    );
+    server
+        .get(
+            &format!("/api/v1/sessions/{V04_SESSION}"),
+            &[("X-Agentops-Api-Key", API_KEY)],
+        )
+        .error(404);
 }

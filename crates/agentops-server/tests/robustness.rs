@@ -229,14 +229,14 @@ fn bad_requests_are_refused_with_json_errors_and_change_nothing() {
             &json!({"api_key": "00000000-0000-4000-8000-000000000000"}),
         )
         .error(401);
+    // Spans without credentials are held for their trace (202), not stored.
     let otlp = fixture("v04_v1_traces.json")["body_decoded_otlp"].clone();
-    server
-        .post(
-            "/v1/traces",
-            &[("Content-Type", "application/x-protobuf")],
-            otlp_json_to_protobuf(&otlp),
-        )
-        .error(401);
+    let held = server.post(
+        "/v1/traces",
+        &[("Content-Type", "application/x-protobuf")],
+        otlp_json_to_protobuf(&otlp),
+    );
+    assert_eq!(held.status, 202);
     server.get("/api/v1/sessions", &[]).error(401);
     server.get("/api/v1/sessions?limit=0", &[key]).error(400);
     server

@@ -21,6 +21,11 @@ pub struct RawBody {
     pub headers: HeaderMap,
 }
 
+/// Marks a request sent without credentials: its body limit is
+/// [`super::held::MAX_BODY_BYTES`] at most.
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialLess;
+
 /// How a body is encoded, from its `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {
@@ -34,8 +39,11 @@ impl FromRequest<AppState> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.max_body_bytes();
         let (parts, body) = req.into_parts();
+        let limit = match parts.extensions.get::<CredentialLess>() {
+            Some(CredentialLess) => state.max_body_bytes().min(super::held::MAX_BODY_BYTES),
+            None => state.max_body_bytes(),
+        };
         let declared = header_str(&parts.headers, header::CONTENT_LENGTH.as_str())
             .and_then(|l| l.parse::<u64>().ok());
         if declared.is_some_and(|length| length > drain_limit(limit) as u64) {

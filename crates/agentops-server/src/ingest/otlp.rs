@@ -19,53 +19,114 @@ use serde_json::{Map, Value};
 
 use super::body::{BodyFormat, RawBody};
 use crate::error::ApiError;
-use crate::mapping::span::{map_spans, Span};
-use crate::state::AppState;
+use crate::mapping::span::{collect, map_each, MappedSpan, Span};
+use crate::state::{AppState, TraceSender};
 use crate::store::Write;
 
 /// `POST /v1/traces`.
 pub async fn traces(State(state): State<AppState>, body: RawBody) -> Result<Response, ApiError> {
     let format = body.format()?;
     // A Bearer token (AgentOps SDKs), or the API key header (any OTel SDK configured with
-    // `OTEL_EXPORTER_OTLP_HEADERS=X-Agentops-Api-Key=...`), or none if so configured.
-    let claims = state.project_for_traces(&body.headers).await?;
+    // `OTEL_EXPORTER_OTLP_HEADERS=X-Agentops-Api-Key=...`), or none.
+    let sender = state.trace_sender(&body.headers).await?;
     let spans = match format {
         BodyFormat::Protobuf => decode_protobuf(&body.bytes)?,
         BodyFormat::Json => decode_json(&body.bytes)?,
     };
-    let (mut events, mut sessions, mut rejected) = map_spans(&spans, state.prices());
+    let (mut mapped, mut rejected) = map_each(&spans, state.prices());
+    let claims = match sender {
+        TraceSender::Project(claims) => claims,
+        TraceSender::CredentialLess => {
+            let held = mapped.len();
+            if held > 0 {
+                state
+                    .held()
+                    .hold(mapped, body.bytes.len())
+                    .map_err(|full| {
+                        ApiError::Unauthorized(format!(
+                            "missing credentials: send X-Agentops-Api-Key or Authorization: \
+                             Bearer ({full})"
+                        ))
+                    })?;
+            }
+            tracing::debug!(
+                held,
+                "spans without credentials held until their trace is claimed"
+            );
+            // 202: accepted, not stored yet.
+            let count = rejected.len();
+            return Ok(export_response(
+                format,
+                StatusCode::ACCEPTED,
+                count,
+                rejected,
+            ));
+        }
+    };
+    // Spans of these traces sent earlier without credentials are stored with them.
+    let claimed = state.held().claim(
+        mapped
+            .iter()
+            .filter_map(|span| span.event.trace_id.as_deref()),
+    );
+    let mut from_held: Vec<MappedSpan> = claimed.spans().cloned().collect();
+    let mut discarded = 0;
     let mut rejected_count = rejected.len();
     if let Some(own) = claims.session_id() {
         // A session token writes its own session only.
-        let before = events.len();
-        events.retain(|event| event.session_id == own);
-        sessions.retain(|session| session.id == own);
-        let foreign = before - events.len();
+        let before = mapped.len();
+        mapped.retain(|span| span.session.id == own);
+        let foreign = before - mapped.len();
         if foreign > 0 {
             rejected_count += foreign;
             rejected.push(format!(
                 "{foreign} span(s) belong to another session than the token's"
             ));
         }
+        let before = from_held.len();
+        from_held.retain(|span| span.session.id == own);
+        discarded = before - from_held.len();
     }
+    let stored_from_held = from_held.len();
+    let (events, sessions) = collect(mapped.into_iter().chain(from_held));
     if !events.is_empty() {
-        state
+        let written = state
             .writer()
             .submit(Write::IngestSpans {
                 project_id: claims.project_id,
                 sessions,
                 spans: events,
             })
-            .await?;
+            .await;
+        if let Err(error) = written {
+            state.held().give_back(claimed);
+            return Err(error);
+        }
     }
-    if rejected_count > 0 {
-        tracing::debug!(rejected = rejected_count, "spans rejected");
+    if !claimed.is_empty() {
+        state.held().settle(stored_from_held, discarded);
     }
-    let message = rejected.into_iter().take(5).collect::<Vec<_>>().join("; ");
-    Ok(export_response(format, rejected_count as i64, message))
+    Ok(export_response(
+        format,
+        StatusCode::OK,
+        rejected_count,
+        rejected,
+    ))
 }
 
-fn export_response(format: BodyFormat, rejected: i64, message: String) -> Response {
+/// The answer to an export: `status`, and a partial success naming the first few reasons when
+/// `rejected` spans were refused.
+fn export_response(
+    format: BodyFormat,
+    status: StatusCode,
+    rejected: usize,
+    reasons: Vec<String>,
+) -> Response {
+    if rejected > 0 {
+        tracing::debug!(rejected, "spans rejected");
+    }
+    let rejected = i64::try_from(rejected).unwrap_or(i64::MAX);
+    let message = reasons.into_iter().take(5).collect::<Vec<_>>().join("; ");
     match format {
         BodyFormat::Protobuf => {
             let response = ExportTraceServiceResponse {
@@ -75,7 +136,7 @@ fn export_response(format: BodyFormat, rejected: i64, message: String) -> Respon
                 }),
             };
             (
-                StatusCode::OK,
+                status,
                 [(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/x-protobuf"),
@@ -90,7 +151,7 @@ fn export_response(format: BodyFormat, rejected: i64, message: String) -> Respon
             } else {
                 serde_json::json!({})
             };
-            (StatusCode::OK, axum::Json(body)).into_response()
+            (status, axum::Json(body)).into_response()
         }
     }
 }

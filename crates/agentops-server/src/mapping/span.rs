@@ -447,26 +447,44 @@ pub fn map_spans(
     spans: &[Span],
     prices: &PriceTable,
 ) -> (Vec<EventRecord>, Vec<SessionRecord>, Vec<String>) {
-    let mut events = Vec::with_capacity(spans.len());
-    let mut sessions: Vec<SessionRecord> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let (mapped, rejected) = map_each(spans, prices);
+    let (events, sessions) = collect(mapped);
+    (events, sessions, rejected)
+}
+
+/// Maps each span on its own: the spans that map, and why the others do not.
+pub fn map_each(spans: &[Span], prices: &PriceTable) -> (Vec<MappedSpan>, Vec<String>) {
+    let mut mapped = Vec::with_capacity(spans.len());
     let mut rejected = Vec::new();
     for span in spans {
         match map_span(span, prices) {
-            Ok(MappedSpan { event, session }) => {
-                events.push(event);
-                match index.get(&session.id) {
-                    Some(&i) => merge_session(&mut sessions[i], session),
-                    None => {
-                        index.insert(session.id.clone(), sessions.len());
-                        sessions.push(session);
-                    }
-                }
-            }
+            Ok(one) => mapped.push(one),
             Err(why) => rejected.push(why),
         }
     }
-    (events, sessions, rejected)
+    (mapped, rejected)
+}
+
+/// The events of mapped spans, and their sessions' fields merged per session (in first-seen
+/// order).
+pub fn collect(
+    mapped: impl IntoIterator<Item = MappedSpan>,
+) -> (Vec<EventRecord>, Vec<SessionRecord>) {
+    let mapped = mapped.into_iter();
+    let mut events = Vec::with_capacity(mapped.size_hint().0);
+    let mut sessions: Vec<SessionRecord> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for MappedSpan { event, session } in mapped {
+        events.push(event);
+        match index.get(&session.id) {
+            Some(&i) => merge_session(&mut sessions[i], session),
+            None => {
+                index.insert(session.id.clone(), sessions.len());
+                sessions.push(session);
+            }
+        }
+    }
+    (events, sessions)
 }
 
 fn merge_session(into: &mut SessionRecord, from: SessionRecord) {
