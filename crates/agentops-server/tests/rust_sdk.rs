@@ -266,3 +266,145 @@ fn the_otlp_protocol_lands_as_a_whole_ended_session() {
         "the LLM call is nested under the action: {tree:?}"
     );
 }
+
+fn otlp_client(server: &TestServer) -> Client {
+    let config = Config::builder()
+        .ignore_env()
+        .protocol(agentops::Protocol::Otlp)
+        .api_key(API_KEY)
+        .endpoint(&server.url)
+        .max_wait_time(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    Client::new(config).unwrap()
+}
+
+/// An orchestrator calls a tool service; the service continues the session from the request's
+/// headers. `service` is the service's client (v2 or OTLP).
+fn orchestrate(server: &TestServer, service: &Client) {
+    use agentops::propagation::{HeaderInjector, RemoteSession};
+    let orchestrator = sdk_client(server);
+    let session = orchestrator
+        .start_session(SessionOptions::tags(["multi-service"]).baggage("tenant", "acme"))
+        .unwrap();
+    let call = session.start_event(Event::tool("weather_service")).unwrap();
+    let mut headers = http::HeaderMap::new();
+    call.inject_into(&mut HeaderInjector(&mut headers));
+
+    // The service, on receiving the request:
+    let remote = RemoteSession::from_headers(&headers).expect("the session travels");
+    assert_eq!(remote.session_id(), session.id());
+    let joined = service.join_session(remote).unwrap();
+    assert_eq!(joined.id(), session.id());
+    assert_eq!(joined.tags(), ["rust-sdk", "multi-service"]);
+    assert!(matches!(
+        joined.add_tags(["mine"]),
+        Err(agentops::Error::JoinedSession { .. })
+    ));
+    let lookup = joined.start_event(Event::action("lookup")).unwrap();
+    let forecast = {
+        let _inside = lookup.enter();
+        joined
+            .record(Event::tool("forecast_api").returns("sunny"))
+            .unwrap()
+    };
+    let lookup_id = lookup.id();
+    lookup.end();
+    let summary = joined
+        .end(EndState::Fail, "the service's end is not the session's")
+        .unwrap();
+    assert_eq!(summary.delivery.delivered, 2, "{summary:?}");
+    assert!(summary.backend_error.is_none(), "{summary:?}");
+
+    let call_id = call.id();
+    call.end_with(|event| event.returns("sunny"));
+    session.end(EndState::Success, "answered").unwrap();
+
+    let detail = server.session(&session.id().to_string());
+    assert_eq!(detail["event_count"], 3, "{detail}");
+    assert_eq!(
+        detail["end_state"], "Success",
+        "the orchestrator's end: {detail}"
+    );
+    assert_eq!(detail["tags"], json!(["rust-sdk", "multi-service"]));
+    let tree = detail["event_tree"].as_array().unwrap();
+    let node = |id: &str| {
+        tree.iter()
+            .find(|n| n["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in {tree:?}"))
+    };
+    let call_node = node(&call_id.to_string());
+    let lookup_node = node(&lookup_id.to_string());
+    let forecast_node = node(&forecast.to_string());
+    assert_eq!(lookup_node["parent_id"], call_node["id"], "{tree:?}");
+    assert_eq!(forecast_node["parent_id"], lookup_node["id"], "{tree:?}");
+    // The baggage's entries are on the service's events (and the orchestrator's).
+    for id in [&lookup_id, &forecast, &call_id] {
+        assert_eq!(
+            event(&detail, id)["attributes"]["tenant"],
+            "acme",
+            "{detail}"
+        );
+    }
+}
+
+#[test]
+fn a_service_continues_the_session_over_v2() {
+    let server = TestServer::start();
+    let service = sdk_client(&server);
+    orchestrate(&server, &service);
+}
+
+#[test]
+fn a_service_continues_the_session_over_otlp() {
+    let server = TestServer::start();
+    let service = otlp_client(&server);
+    orchestrate(&server, &service);
+}
+
+#[test]
+fn a_session_joined_before_it_is_registered_waits_for_it() {
+    use agentops::propagation::RemoteSession;
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId};
+    let server = TestServer::start();
+    // The application's own trace, which a session will start in.
+    let trace = uuid::Uuid::new_v4();
+    let app_span = SpanContext::new(
+        TraceId::from_bytes(*trace.as_bytes()),
+        SpanId::from(0xab_u64),
+        TraceFlags::SAMPLED,
+        false,
+        Default::default(),
+    );
+    // A worker joins the session by id before anyone registered it: its delivery waits.
+    let worker = sdk_client(&server);
+    let joined = worker
+        .join_session(RemoteSession::from_session_id(trace))
+        .unwrap();
+    let early = joined.record(Event::action("early work")).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    server
+        .get(
+            &format!("/api/v1/sessions/{trace}"),
+            &[("X-Agentops-Api-Key", API_KEY)],
+        )
+        .error(404);
+
+    // Then the session starts, inside the application's trace.
+    let owner = sdk_client(&server);
+    let cx = opentelemetry::Context::new().with_remote_span_context(app_span);
+    let session = owner
+        .start_session(SessionOptions::default().parent_context(&cx))
+        .unwrap();
+    assert_eq!(
+        session.id(),
+        trace,
+        "the session is the application's trace"
+    );
+    let summary = joined.end(EndState::Success, "").unwrap();
+    assert_eq!(summary.delivery.delivered, 1, "{summary:?}");
+    session.end(EndState::Success, "").unwrap();
+    let detail = server.session(&trace.to_string());
+    assert_eq!(detail["event_count"], 1);
+    event(&detail, &early);
+}

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use crate::exporter::Wire;
+use crate::propagation::RemoteSession;
 use crate::reply::Answer;
 use crate::session::{Session, SessionInner, ANSWER_GRACE};
 use crate::state::SessionState;
@@ -79,12 +80,36 @@ impl Client {
             .host_env
             .get_or_init(|| (!self.shared.config.env_data_opt_out).then(host_env::collect))
             .clone();
-        let session = Session::start(
+        self.track(Session::start(
             self.shared.config.clone(),
             self.shared.worker.clone(),
             host_env,
             options,
-        )?;
+            None,
+        )?)
+    }
+
+    /// Continues here a session that another service started and passed on (see
+    /// [`crate::propagation`]): events recorded into it are that session's, children of the
+    /// caller's event, and carry the baggage's entries as attributes. This process does not
+    /// register or end the session on the backend (the service that started it does):
+    /// [`Session::end`] on it delivers its events and leaves the session as it is; its tags
+    /// are the caller's and cannot be changed here.
+    ///
+    /// Over the v2 API the backend must know the session (`reauthorize_jwt` gives this
+    /// process its token; until the starting service has registered it, that is retried).
+    pub fn join_session(&self, remote: RemoteSession) -> Result<Session, Error> {
+        self.track(Session::start(
+            self.shared.config.clone(),
+            self.shared.worker.clone(),
+            None,
+            SessionOptions::default(),
+            Some(remote),
+        )?)
+    }
+
+    /// Counts `session` among the client's open sessions.
+    fn track(&self, session: Session) -> Result<Session, Error> {
         let mut open = lock(&self.shared.open);
         open.retain(|weak| weak.upgrade().is_some_and(|inner| !inner.state.is_closed()));
         open.push(Arc::downgrade(&session.inner));

@@ -46,6 +46,12 @@ pub enum Error {
         /// The session.
         session_id: Uuid,
     },
+    /// The session was joined from another service, which owns its tags and end.
+    #[error("session {session_id} was joined from another service: its tags are the caller's")]
+    JoinedSession {
+        /// The session.
+        session_id: Uuid,
+    },
     /// The SDK could not start its background thread.
     #[error("could not start the session's background thread: {0}")]
     Thread(#[source] std::io::Error),

@@ -77,6 +77,13 @@ pub fn start_session(options: SessionOptions) -> Result<Session, Error> {
     Ok(session)
 }
 
+/// Continues on the process-wide client a session another service started (see
+/// [`Client::join_session`] and [`crate::propagation`]).
+pub fn join_session(remote: crate::propagation::RemoteSession) -> Result<Session, Error> {
+    let client = client().ok_or(Error::NotInitialized)?;
+    client.join_session(remote)
+}
+
 /// The session module-level calls act on: the current session, else the only open one.
 pub fn session() -> Result<Session, Error> {
     if let Some(current) = current_session() {

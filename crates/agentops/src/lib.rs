@@ -55,6 +55,7 @@ mod global;
 mod host_env;
 mod ids;
 mod processor;
+pub mod propagation;
 mod reply;
 mod sampling;
 mod session;
@@ -79,8 +80,8 @@ pub use error::{BackendError, Error};
 pub use event::{AgentId, ChatMessage, Event, EventId};
 pub use exporter::SessionExporter;
 pub use global::{
-    add_tags, client, create_agent, end_session, init, record, session, set_tags, shutdown,
-    start_event, start_session,
+    add_tags, client, create_agent, end_session, init, join_session, record, session, set_tags,
+    shutdown, start_event, start_session,
 };
 pub use session::{current_agent, current_session, EventSpan, Session, SessionGuard};
 pub use summary::{SessionOptions, SessionSummary};

@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use agentops_core::EndState;
-use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use serde_json::Value;
 use uuid::Uuid;
@@ -154,12 +154,28 @@ impl Drop for Recording<'_> {
     }
 }
 
+/// Where a session was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// By this process.
+    Here,
+    /// By another service; this process continues it (`Client::join_session`).
+    Joined,
+}
+
 /// The state of one session, shared by its handles, its processor and the worker.
 pub(crate) struct SessionState {
     pub id: Uuid,
     pub trace_id: TraceId,
     /// The id of the session's own span (the root of every event over OTLP).
     pub root_span_id: SpanId,
+    /// Where the session was started: here, or in another service that this process joined
+    /// it from (then its lifecycle on the backend is the other service's: this process
+    /// neither registers nor ends it, it only delivers its events).
+    pub origin: Origin,
+    /// The span the session hangs under, in the application or in the calling service
+    /// (`SpanContext::empty_context()` when none).
+    pub parent: SpanContext,
     pub started: SystemTime,
     pub config: Arc<Config>,
     pub stats: DeliveryStats,
@@ -179,6 +195,7 @@ pub(crate) struct SessionState {
 impl SessionState {
     pub(crate) fn new(
         id: Uuid,
+        (origin, parent): (Origin, SpanContext),
         config: Arc<Config>,
         record: SessionRecord,
         sampling: Sampling,
@@ -187,6 +204,8 @@ impl SessionState {
             id,
             trace_id: TraceId::from_bytes(*id.as_bytes()),
             root_span_id: SpanId::from(fastrand::u64(1..)),
+            origin,
+            parent,
             started: SystemTime::now(),
             config,
             stats: DeliveryStats::default(),

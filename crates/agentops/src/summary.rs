@@ -47,6 +47,13 @@ pub struct SessionOptions {
     pub tags: Vec<String>,
     /// Attributes added to every event of the session.
     pub attributes: Vec<KeyValue>,
+    /// W3C baggage entries: every event of the session carries them as attributes, and they
+    /// go on to the services the session calls (see [`crate::propagation`]).
+    pub baggage: Vec<(String, String)>,
+    /// An OpenTelemetry span the session starts under: the session joins that span's trace
+    /// (its id becomes the session's id) and its root events are the span's children. Set
+    /// with [`SessionOptions::parent_context`].
+    pub parent: Option<opentelemetry::trace::SpanContext>,
 }
 
 impl SessionOptions {
@@ -58,7 +65,7 @@ impl SessionOptions {
     {
         Self {
             tags: tags.into_iter().map(Into::into).collect(),
-            attributes: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -69,6 +76,31 @@ impl SessionOptions {
         value: impl Into<OtelValue>,
     ) -> Self {
         self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// Adds a W3C baggage entry: carried by every event of the session (as an attribute) and
+    /// by the services it calls.
+    pub fn baggage(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.baggage.push((key.into(), value.into()));
+        self
+    }
+
+    /// Starts the session inside an application's existing OpenTelemetry trace: under the
+    /// span of `cx` (for example `opentelemetry::Context::current()`), with that trace's id as
+    /// the session's id. A context without a valid span changes nothing.
+    ///
+    /// ```no_run
+    /// # let client = agentops::Client::new(agentops::Config::from_env()?)?;
+    /// let options = agentops::SessionOptions::default()
+    ///     .parent_context(&opentelemetry::Context::current());
+    /// let session = client.start_session(options)?;
+    /// # Ok::<(), agentops::Error>(())
+    /// ```
+    pub fn parent_context(mut self, cx: &opentelemetry::Context) -> Self {
+        use opentelemetry::trace::TraceContextExt as _;
+        let span = cx.span().span_context().clone();
+        self.parent = span.is_valid().then_some(span);
         self
     }
 }

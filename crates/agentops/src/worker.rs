@@ -18,7 +18,7 @@ use opentelemetry_sdk::trace::SpanData;
 
 use crate::delivery::DeliveryCounts;
 use crate::exporter::{Pending, SessionExporter, Step, Wire, Work};
-use crate::state::{Flush, SessionState};
+use crate::state::{Flush, Origin, SessionState};
 use crate::sync::lock;
 
 /// The longest the worker sleeps with nothing due.
@@ -246,7 +246,9 @@ impl Track {
         let Some(ending) = &queue.ending else {
             return Due::Idle;
         };
-        if ending.leave_open || self.closed {
+        // A joined session is ended by the service that started it: nothing to send.
+        let owned = self.exporter.state().origin == Origin::Here;
+        if ending.leave_open || self.closed || !owned {
             drop(queue);
             self.finish();
             return Due::Idle;

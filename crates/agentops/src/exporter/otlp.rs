@@ -330,6 +330,12 @@ fn session_span(state: &SessionState) -> ProtoSpan {
     ProtoSpan {
         trace_id: state.trace_id.to_bytes().to_vec(),
         span_id: state.root_span_id.to_bytes().to_vec(),
+        // Under the application's span when the session was started inside its trace.
+        parent_span_id: if state.parent.is_valid() {
+            state.parent.span_id().to_bytes().to_vec()
+        } else {
+            Vec::new()
+        },
         name: "session".into(),
         kind: span::SpanKind::Internal as i32,
         start_time_unix_nano: nanos(state.started),

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{Attempt, Batch, Pending, SessionExporter, Work};
 use crate::backend_error::BackendError;
 use crate::ids;
-use crate::state::{Job, SessionState};
+use crate::state::{Job, Origin, SessionState};
 use crate::transport::{Answer, Request};
 
 const JSON: &str = "application/json; charset=UTF-8";
@@ -30,7 +30,7 @@ pub(crate) fn attempt(
     limit: Duration,
 ) -> Attempt {
     if let Work::Open = pending.work {
-        return create_session(exporter, limit);
+        return open(exporter, limit);
     }
     let jwt = match session_jwt(exporter, limit) {
         Ok(jwt) => jwt,
@@ -103,9 +103,57 @@ fn session_jwt(exporter: &SessionExporter, limit: Duration) -> Result<String, At
             return Err(Attempt::Failed(refused.clone()));
         }
     }
-    match create_session(exporter, limit) {
+    match open(exporter, limit) {
         Attempt::Answered(_) => Err(Attempt::Again),
         other => Err(other),
+    }
+}
+
+/// Registers a session started here, or gets a token for one joined from another service.
+fn open(exporter: &SessionExporter, limit: Duration) -> Attempt {
+    match exporter.state().origin {
+        Origin::Here => create_session(exporter, limit),
+        Origin::Joined => join_session(exporter, limit),
+    }
+}
+
+/// A token for a session another service started (`reauthorize_jwt` with the API key). Until
+/// that service has registered it, the backend does not know it (404): retried.
+fn join_session(exporter: &SessionExporter, limit: Duration) -> Attempt {
+    const CALL: &str = "reauthorize_jwt";
+    let state = exporter.state();
+    let body = to_json(&wire::ReauthorizeJwtRequest {
+        session_id: state.id.to_string(),
+    });
+    let request = post(exporter, path::REAUTHORIZE_JWT, &body);
+    let attempt = match exporter.wire.transport.send(&request, limit) {
+        Answer::Rejected { status: 404, .. } => Attempt::Retryable {
+            why: "the joined session is not registered with the backend yet".into(),
+            retry_after: None,
+        },
+        answer => classify(CALL, answer),
+    };
+    match attempt {
+        Attempt::Answered(answer) => {
+            match serde_json::from_str::<wire::ReauthorizeJwtResponse>(&answer) {
+                Ok(joined) => {
+                    tracing::debug!(target: "agentops", session_id = %state.id, "joined session authorised");
+                    state.remote().jwt = Some(joined.jwt);
+                    state.set_opened(Ok(()));
+                    Attempt::Answered(String::new())
+                }
+                Err(err) => Attempt::Failed(BackendError::BadAnswer {
+                    call: CALL,
+                    reason: format!("no jwt ({err})"),
+                }),
+            }
+        }
+        Attempt::Failed(err) => {
+            state.remote().refused = Some(err.clone());
+            state.set_opened(Err(err.clone()));
+            Attempt::Failed(err)
+        }
+        other => other,
     }
 }
 

@@ -95,11 +95,27 @@ impl EventSpan {
     /// # Ok::<(), agentops::Error>(())
     /// ```
     pub fn traceparent(&self) -> Option<String> {
-        use opentelemetry::propagation::TextMapPropagator as _;
         let mut headers = std::collections::HashMap::new();
-        opentelemetry_sdk::propagation::TraceContextPropagator::new()
-            .inject_context(self.cx.as_ref()?, &mut headers);
+        self.inject_into(&mut headers);
         headers.remove("traceparent")
+    }
+
+    /// Writes this event's W3C `traceparent`, and its session's `baggage` (id, tags, baggage
+    /// entries), into `injector`: the service the request goes to continues the session under
+    /// this event ([`crate::Client::join_session`]). Nothing once the event has ended.
+    ///
+    /// ```no_run
+    /// # let client = agentops::Client::new(agentops::Config::from_env()?)?;
+    /// # let session = client.start_session(Default::default())?;
+    /// let call = session.start_event(agentops::Event::tool("billing_service"))?;
+    /// let mut headers = http::HeaderMap::new();
+    /// call.inject_into(&mut agentops::propagation::HeaderInjector(&mut headers));
+    /// # Ok::<(), agentops::Error>(())
+    /// ```
+    pub fn inject_into(&self, injector: &mut dyn opentelemetry::propagation::Injector) {
+        if let Some(cx) = &self.cx {
+            self.session.inject_context(cx, injector);
+        }
     }
 
     /// Ends the event now.

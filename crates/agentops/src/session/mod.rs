@@ -31,9 +31,10 @@ use crate::delivery::{DeliveryCounts, DeliveryStats};
 use crate::event::{AgentId, Event, EventId};
 use crate::exporter::SessionExporter;
 use crate::processor::{Intake, SessionProcessor};
+use crate::propagation::{self, RemoteSession};
 use crate::reply::{self, Answer};
 use crate::sampling::{Sampling, Tree};
-use crate::state::{Flush, Job, SessionRecord, SessionState};
+use crate::state::{Flush, Job, Origin, SessionRecord, SessionState};
 use crate::summary::{SessionOptions, SessionSummary};
 use crate::worker::Worker;
 use crate::{ids, Error};
@@ -78,8 +79,11 @@ pub(crate) struct SessionInner {
     session_id_value: StringValue,
     tags_value: RwLock<OtelValue>,
     attributes: Vec<KeyValue>,
+    /// W3C baggage entries sent on to the services the session calls.
+    baggage: Vec<(String, String)>,
     worker: Worker,
-    /// The parent of root events: over OTLP, the session's own span; else nothing.
+    /// The parent of root events: over OTLP, the session's own span; else the span the
+    /// session was started or joined under, if any.
     root: Context,
 }
 
@@ -93,19 +97,41 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// Starts a session here, or continues one started by another service (`joined`).
     pub(crate) fn start(
         config: Arc<Config>,
         worker: Worker,
         host_env: Option<serde_json::Value>,
         options: SessionOptions,
+        joined: Option<RemoteSession>,
     ) -> Result<Self, Error> {
-        let id = Uuid::new_v4();
-        let mut tags = config.default_tags.clone();
-        for tag in options.tags {
-            if !tags.contains(&tag) {
-                tags.push(tag);
+        let mut baggage = options.baggage;
+        let (id, origin, parent, tags) = match joined {
+            Some(remote) => {
+                baggage.extend(remote.baggage);
+                (
+                    remote.session_id,
+                    Origin::Joined,
+                    remote.parent,
+                    remote.tags,
+                )
             }
-        }
+            None => {
+                let parent = options.parent.unwrap_or_else(SpanContext::empty_context);
+                let id = if parent.is_valid() {
+                    Uuid::from_bytes(parent.trace_id().to_bytes())
+                } else {
+                    Uuid::new_v4()
+                };
+                let mut tags = config.default_tags.clone();
+                for tag in options.tags {
+                    if !tags.contains(&tag) {
+                        tags.push(tag);
+                    }
+                }
+                (id, Origin::Here, parent, tags)
+            }
+        };
         let record = SessionRecord {
             init_timestamp: timestamp::now(),
             end_timestamp: None,
@@ -116,6 +142,7 @@ impl Session {
         };
         let state = Arc::new(SessionState::new(
             id,
+            (origin, parent.clone()),
             config.clone(),
             record,
             Sampling::new(&config),
@@ -126,21 +153,26 @@ impl Session {
             .with_span_processor(SessionProcessor::new(intake.clone()))
             .build();
         let tracer = provider.tracer("agentops");
-        let root = match config.protocol {
-            Protocol::V2 => Context::new(),
-            Protocol::Otlp => Context::new().with_remote_span_context(SpanContext::new(
-                state.trace_id,
-                state.root_span_id,
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::default(),
-            )),
+        let root = match (origin, config.protocol) {
+            // Over OTLP a session started here is a span of its own, under `parent`.
+            (Origin::Here, Protocol::Otlp) => {
+                Context::new().with_remote_span_context(SpanContext::new(
+                    state.trace_id,
+                    state.root_span_id,
+                    TraceFlags::SAMPLED,
+                    false,
+                    TraceState::default(),
+                ))
+            }
+            _ if parent.is_valid() => sampled_parent(parent),
+            _ => Context::new(),
         };
         worker
             .register(SessionExporter::new(state.clone(), worker.wire().clone()))
             .map_err(Error::Thread)?;
         let mut attributes = config.custom_attributes.clone();
         attributes.extend(options.attributes);
+        attributes.extend(propagation::event_attributes(&baggage));
         Ok(Session {
             inner: Arc::new(SessionInner {
                 session_id_value: StringValue::from(Arc::<str>::from(id.to_string())),
@@ -150,6 +182,7 @@ impl Session {
                 _provider: provider,
                 tracer,
                 attributes,
+                baggage,
                 worker,
                 root,
             }),
@@ -245,6 +278,11 @@ impl Session {
 
     fn update_tags(&self, change: impl FnOnce(&mut Vec<String>)) -> Result<(), Error> {
         let state = self.state();
+        if state.origin == Origin::Joined {
+            return Err(Error::JoinedSession {
+                session_id: state.id,
+            });
+        }
         state
             .while_open(|| {
                 let mut record = state.record();
@@ -273,6 +311,54 @@ impl Session {
             .ok_or_else(|| self.ended_error())?;
         self.inner.worker.notify();
         Ok(AgentId(id))
+    }
+
+    /// Writes this session's W3C `traceparent` and `baggage` into `injector` (for the request
+    /// to another service, which continues the session with [`crate::Client::join_session`]).
+    /// The `traceparent` names the event entered on this thread or task if it is one of this
+    /// session's, else the session itself; the baggage carries the session's id, tags and
+    /// baggage entries. See [`crate::propagation`].
+    ///
+    /// ```no_run
+    /// # let client = agentops::Client::new(agentops::Config::from_env()?)?;
+    /// # let session = client.start_session(Default::default())?;
+    /// let mut headers = http::HeaderMap::new();
+    /// session.inject_into(&mut agentops::propagation::HeaderInjector(&mut headers));
+    /// # Ok::<(), agentops::Error>(())
+    /// ```
+    pub fn inject_into(&self, injector: &mut dyn opentelemetry::propagation::Injector) {
+        let placement = self.placement();
+        let cx = if placement.has_parent {
+            placement.parent
+        } else {
+            self.root_context()
+        };
+        self.inject_context(&cx, injector);
+    }
+
+    /// The context naming the session itself: its root span, or its own span id.
+    fn root_context(&self) -> Context {
+        if self.inner.root.has_active_span() {
+            return self.inner.root.clone();
+        }
+        let state = self.state();
+        Context::new().with_remote_span_context(SpanContext::new(
+            state.trace_id,
+            state.root_span_id,
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ))
+    }
+
+    /// Writes `cx`'s span and this session's baggage into `injector`.
+    pub(crate) fn inject_context(
+        &self,
+        cx: &Context,
+        injector: &mut dyn opentelemetry::propagation::Injector,
+    ) {
+        let tags = self.tags();
+        propagation::inject(cx, self.id(), &tags, &self.inner.baggage, injector);
     }
 
     /// Where a new event goes: its parent (the current span, if it is one of this session's:
@@ -637,6 +723,18 @@ fn error_status(event: &Event) -> Option<Status> {
 
 fn iso(time: SystemTime) -> String {
     timestamp::format_system_time(time)
+}
+
+/// A context whose (remote) span is `parent`, marked sampled so that the session's spans are
+/// recorded whatever the caller decided.
+fn sampled_parent(parent: SpanContext) -> Context {
+    Context::new().with_remote_span_context(SpanContext::new(
+        parent.trace_id(),
+        parent.span_id(),
+        TraceFlags::SAMPLED,
+        true,
+        parent.trace_state().clone(),
+    ))
 }
 
 fn tags_value(tags: &[String]) -> OtelValue {
