@@ -64,6 +64,12 @@ impl ApiError {
     }
 }
 
+impl From<crate::auth::TokenError> for ApiError {
+    fn from(err: crate::auth::TokenError) -> Self {
+        ApiError::Unauthorized(err.to_string())
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
         use crate::store::StoreError;

@@ -22,6 +22,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod caller;
 pub mod config;
 mod dashboard;
 pub mod error;
@@ -143,50 +144,8 @@ pub fn app(state: AppState) -> Router {
         .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            credentials_first,
-        ))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
-}
-
-/// Checks a write request's credentials before its body is read, so that a client without
-/// valid credentials cannot make the server buffer large bodies. OTLP requests without any
-/// credentials are read a few at a time, with a smaller body limit (their spans are held
-/// until their trace is claimed, see [`ingest::held`]).
-async fn credentials_first(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    let path = request.uri().path();
-    let otlp = path == "/v1/traces" || path == "/v1/metrics";
-    let writes = request.method() == axum::http::Method::POST
-        && (otlp || path.starts_with("/v2/") || path.starts_with("/v4/logs/upload"));
-    if !writes {
-        return next.run(request).await;
-    }
-    if let Err(err) = state.check_credentials(request.headers(), otlp).await {
-        return err.into_response();
-    }
-    if otlp && state.holds_credential_less_spans() && !state::has_credentials(request.headers()) {
-        let Some(_reading) = state.held().try_reading() else {
-            return error::ApiError::Unauthorized(format!(
-                "missing credentials: send X-Agentops-Api-Key or Authorization: Bearer (spans \
-                 without credentials are held until their trace is claimed, and {} such \
-                 requests are being read already)",
-                ingest::held::MAX_READING
-            ))
-            .into_response();
-        };
-        request
-            .extensions_mut()
-            .insert(ingest::body::CredentialLess);
-        return next.run(request).await;
-    }
-    next.run(request).await
 }
 
 /// Logs each request at debug level (warn for 5xx): method, path, status, duration.

@@ -201,85 +201,36 @@ impl AppState {
         }
     }
 
-    /// The project of the `X-Agentops-Api-Key` header, or 401 if it is missing or unknown.
-    pub async fn project_from_api_key_header(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<String, ApiError> {
-        let key = api_key(headers).ok_or_else(|| {
-            ApiError::Unauthorized(
-                "missing API key: send X-Agentops-Api-Key or Authorization: Bearer <key>".into(),
-            )
-        })?;
-        self.project_for_api_key(key).await
-    }
-
-    /// The verified claims of the `Authorization: Bearer` token, or 401.
-    pub async fn bearer_claims(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
-        let token = bearer_token(headers)
-            .ok_or_else(|| ApiError::Unauthorized("missing Authorization: Bearer token".into()))?;
-        self.verified(&self.inner.jwt, token).await
-    }
-
     /// A token's claims, verified by `keys`, whose API key has not been revoked since it was
     /// issued (checked through the same cache as keys, so within [`KEY_CACHE_TTL`]).
     pub async fn verified(&self, keys: &JwtKeys, token: &str) -> Result<Claims, ApiError> {
         let claims = keys.verify(token)?;
-        if let Some(hash) = &claims.key {
-            match self.project_for_key_hash(hash.clone()).await? {
-                Some(project) if project == claims.project_id => {}
-                _ => {
-                    return Err(ApiError::Unauthorized(
-                        "the API key this token was issued for has been revoked".into(),
-                    ))
-                }
-            }
-        }
+        self.not_revoked(&claims).await?;
         Ok(claims)
     }
 
-    /// For v2 calls made with a session token: the claims, checked against the API key header
-    /// when one is sent too (a key of another project is refused).
-    pub async fn session_claims(&self, headers: &HeaderMap) -> Result<(Claims, String), ApiError> {
-        let claims = self.bearer_claims(headers).await?;
-        let session_id = claims
-            .session_id()
-            .ok_or_else(|| ApiError::Unauthorized("a session token is required".into()))?
-            .to_owned();
-        if let Some(key) = api_key(headers) {
-            let project = self.project_for_api_key(key).await?;
-            if project != claims.project_id {
-                return Err(ApiError::Forbidden(
-                    "API key and session token belong to different projects".into(),
-                ));
-            }
+    /// Refuses claims whose API key has been revoked (or moved) since they were issued.
+    pub async fn not_revoked(&self, claims: &Claims) -> Result<(), ApiError> {
+        let Some(hash) = &claims.key else {
+            return Ok(());
+        };
+        match self.project_for_key_hash(hash.clone()).await? {
+            Some(project) if project == claims.project_id => Ok(()),
+            _ => Err(ApiError::Unauthorized(
+                "the API key this token was issued for has been revoked".into(),
+            )),
         }
-        Ok((claims, session_id))
     }
 
-    /// Who sends to `/v1/traces`: a project (from credentials if any are sent, else the
-    /// default project when unauthenticated traces are accepted), or, without credentials,
-    /// a sender whose spans are held until their trace is claimed.
-    pub async fn trace_sender(&self, headers: &HeaderMap) -> Result<TraceSender, ApiError> {
-        if has_credentials(headers) {
-            return Ok(TraceSender::Project(self.project_from_any(headers).await?));
-        }
-        Ok(match &self.inner.anonymous_trace_project {
-            Some(project_id) => TraceSender::Project(Claims {
-                sub: auth::PROJECT_SUBJECT.into(),
-                project_id: project_id.clone(),
-                exp: 0,
-                iat: 0,
-                key: None,
-            }),
-            None => TraceSender::CredentialLess,
-        })
+    /// Where `/v1/traces` without credentials goes, with `--accept-unauthenticated-traces`
+    /// (else such spans are held).
+    pub fn anonymous_trace_project(&self) -> Option<&str> {
+        self.inner.anonymous_trace_project.as_deref()
     }
 
-    /// Whether `/v1/traces` without credentials is held (rather than stored in the default
-    /// project, with `--accept-unauthenticated-traces`).
-    pub fn holds_credential_less_spans(&self) -> bool {
-        self.inner.anonymous_trace_project.is_none()
+    /// The project the read API serves without credentials (open read access).
+    pub fn open_read_project(&self) -> Option<&str> {
+        self.inner.open_read_project.as_deref()
     }
 
     /// The spans sent without credentials, held.
@@ -291,110 +242,6 @@ impl AppState {
     pub fn dashboard_jwt(&self) -> &JwtKeys {
         &self.inner.dashboard_jwt
     }
-
-    /// The caller of the read API: an API key, a Bearer token (project, session or dashboard
-    /// token), or, with open read access and no credentials at all, the default project.
-    pub async fn read_claims(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
-        if let Some(token) = bearer_token(headers) {
-            return match self.verified(&self.inner.jwt, token).await {
-                Ok(claims) if claims.sub != auth::DASHBOARD_SUBJECT => Ok(claims),
-                first => match self.verified(&self.inner.dashboard_jwt, token).await {
-                    Ok(claims) if claims.sub == auth::DASHBOARD_SUBJECT => Ok(claims),
-                    // A dashboard token that is well signed but expired or revoked says so.
-                    Err(ApiError::Unauthorized(m))
-                        if m.contains("expired") || m.contains("revoked") =>
-                    {
-                        Err(ApiError::Unauthorized(m))
-                    }
-                    _ => first
-                        .and_then(|_| Err(ApiError::Unauthorized("invalid token subject".into()))),
-                },
-            };
-        }
-        if api_key(headers).is_none() {
-            if let Some(project_id) = &self.inner.open_read_project {
-                if !addressed_to_loopback(headers) {
-                    // A page on another site that resolves its name to 127.0.0.1 (DNS
-                    // rebinding) must not read through open access.
-                    return Err(ApiError::Forbidden(
-                        "open read access answers requests addressed to localhost, 127.0.0.1 \
-                         or [::1] only: send credentials"
-                            .into(),
-                    ));
-                }
-                return Ok(Claims {
-                    sub: auth::PROJECT_SUBJECT.into(),
-                    project_id: project_id.clone(),
-                    exp: 0,
-                    iat: 0,
-                    key: None,
-                });
-            }
-        }
-        self.project_from_any(headers).await
-    }
-
-    /// Refuses, before its body is read, a write request whose credentials are missing or
-    /// invalid: an unknown API key, a token that does not verify. (Handlers then check what
-    /// the credentials allow.) `anonymous_ok`: the route accepts requests without credentials
-    /// (OTLP: their spans are held, or stored in the default project when so configured).
-    pub async fn check_credentials(
-        &self,
-        headers: &HeaderMap,
-        anonymous_ok: bool,
-    ) -> Result<(), ApiError> {
-        if let Some(token) = bearer_token(headers) {
-            self.verified(&self.inner.jwt, token).await?;
-        }
-        if api_key(headers).is_some() {
-            self.project_from_api_key_header(headers).await?;
-        }
-        if !anonymous_ok && !has_credentials(headers) {
-            return Err(ApiError::Unauthorized(
-                "missing credentials: send X-Agentops-Api-Key or Authorization: Bearer".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The caller's project from a Bearer token or, failing that, the API key header.
-    pub async fn project_from_any(&self, headers: &HeaderMap) -> Result<Claims, ApiError> {
-        if bearer_token(headers).is_some() {
-            return self.bearer_claims(headers).await;
-        }
-        if api_key(headers).is_some() {
-            let project_id = self.project_from_api_key_header(headers).await?;
-            return Ok(Claims {
-                sub: auth::PROJECT_SUBJECT.into(),
-                project_id,
-                exp: 0,
-                iat: 0,
-                key: None,
-            });
-        }
-        Err(ApiError::Unauthorized(
-            "missing credentials: send X-Agentops-Api-Key or Authorization: Bearer".into(),
-        ))
-    }
-}
-
-/// Whether the request's `Host` names a loopback address (or is absent).
-fn addressed_to_loopback(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(axum::http::header::HOST) else {
-        return true;
-    };
-    let Ok(host) = host.to_str() else {
-        return false;
-    };
-    let name = if let Some(bracketed) = host.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, _port)| name)
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A header's value as text, if present and valid.
@@ -404,41 +251,4 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
-}
-
-/// The `Authorization: Bearer` value, whatever it is.
-fn bearer_value(headers: &HeaderMap) -> Option<&str> {
-    let value = header_str(headers, "authorization")?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-/// Whether a request carries credentials of any kind (valid or not).
-pub fn has_credentials(headers: &HeaderMap) -> bool {
-    bearer_token(headers).is_some() || api_key(headers).is_some()
-}
-
-/// Who sends spans to `/v1/traces`.
-#[derive(Debug)]
-pub enum TraceSender {
-    /// A project, with what its credentials allow.
-    Project(Claims),
-    /// A sender without credentials: its spans are held (see [`crate::ingest::held`]).
-    CredentialLess,
-}
-
-/// A token sent as `Authorization: Bearer` (a JWT; an API key sent that way is not one).
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    bearer_value(headers).filter(|value| !auth::is_valid_api_key(value))
-}
-
-/// The API key of a request: the `X-Agentops-Api-Key` header, or `Authorization: Bearer
-/// <key>` as Phoenix, Laminar and many OpenTelemetry setups send it. A key (a UUID) and a JWT
-/// (three dot-separated parts) are told apart by their shape.
-pub fn api_key(headers: &HeaderMap) -> Option<&str> {
-    header_str(headers, agentops_core::v2::API_KEY_HEADER)
-        .or_else(|| bearer_value(headers).filter(|value| auth::is_valid_api_key(value)))
 }

@@ -22,9 +22,10 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::auth::{self, Claims};
+use crate::auth;
+use crate::caller::{api_key, Reader};
 use crate::error::ApiError;
-use crate::state::{api_key, AppState};
+use crate::state::AppState;
 use crate::store::{AgentRecord, EventRow, SessionDetail, SessionSummary};
 
 pub use params::{decode_cursor, encode_cursor, parse_session_query};
@@ -34,43 +35,6 @@ pub use tree::{event_tree, TreeNode};
 pub const DEFAULT_LIMIT: usize = 50;
 /// Most sessions listed at once.
 pub const MAX_LIMIT: usize = 1000;
-
-/// The session a token is restricted to: `Some` for a session token, `None` for project-wide
-/// credentials (API key, project token, dashboard token, open access).
-fn session_scope(claims: &Claims) -> Option<&str> {
-    if claims.sub == auth::DASHBOARD_SUBJECT {
-        return None;
-    }
-    claims.session_id()
-}
-
-/// The caller, refused (403) when it holds a session token.
-async fn project_caller(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let claims = state.read_claims(headers).await?;
-    if session_scope(&claims).is_some() {
-        return Err(ApiError::Forbidden(
-            "a session token can only read its own session".into(),
-        ));
-    }
-    Ok(claims.project_id)
-}
-
-/// The caller's project, checked against the session it asks for.
-async fn session_caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    session_id: &str,
-) -> Result<String, ApiError> {
-    let claims = state.read_claims(headers).await?;
-    if let Some(own) = session_scope(&claims) {
-        if own != session_id {
-            return Err(ApiError::Forbidden(
-                "a session token can only read its own session".into(),
-            ));
-        }
-    }
-    Ok(claims.project_id)
-}
 
 fn query_pairs(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -84,10 +48,10 @@ fn query_pairs(
 /// [`parse_session_query`] for the parameters.
 pub async fn list_sessions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Reader,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = project_caller(&state, &headers).await?;
+    let project = caller.project()?.to_owned();
     let (query, sort) = parse_session_query(&query_pairs(query)?)?;
     let page = state
         .read(move |s| s.query_sessions(&project, &query))
@@ -196,11 +160,11 @@ fn parse_events_view(pairs: &[(String, String)]) -> Result<EventsView, ApiError>
 /// start time), event tree and logs (see [`EventsView`]).
 pub async fn get_session(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Reader,
     Path(id): Path<String>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let project = session_caller(&state, &headers, &id).await?;
+    let project = caller.session(&id)?.to_owned();
     let view = parse_events_view(&query_pairs(query)?)?;
     let lookup = id.clone();
     // Read, build the tree and serialise on the blocking pool: thousands of events take
@@ -283,10 +247,10 @@ pub struct EventResponse {
 /// `GET /api/v1/sessions/{id}/events/{event_id}`: one event in full.
 pub async fn get_event(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Reader,
     Path((id, event_id)): Path<(String, String)>,
 ) -> Result<Json<EventResponse>, ApiError> {
-    let project = session_caller(&state, &headers, &id).await?;
+    let project = caller.session(&id)?.to_owned();
     let (session, event) = (id.clone(), event_id.clone());
     let event = state
         .read(move |s| s.event_detail(&project, &session, &event))
@@ -299,10 +263,10 @@ pub async fn get_event(
 /// `GET /api/v1/agents`: `{"agents": [{"id", "name", "session_count"}]}`, most used first.
 pub async fn list_agents(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Reader,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = project_caller(&state, &headers).await?;
+    let project = caller.project()?.to_owned();
     if let Some((name, _)) = query_pairs(query)?.first() {
         return Err(ApiError::bad(format!(
             "{name}: unknown parameter (this endpoint takes none)"
@@ -316,10 +280,10 @@ pub async fn list_agents(
 /// sessions and events started in `[from, to)`.
 pub async fn stats(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Reader,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = project_caller(&state, &headers).await?;
+    let project = caller.project()?.to_owned();
     let (from, to) = params::parse_range(&query_pairs(query)?)?;
     let (f, t) = (from.clone(), to.clone());
     let raw = state

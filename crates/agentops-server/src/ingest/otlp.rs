@@ -18,17 +18,21 @@ use prost::Message;
 use serde_json::{Map, Value};
 
 use super::body::{BodyFormat, RawBody};
+use crate::caller::TraceSender;
 use crate::error::ApiError;
 use crate::mapping::span::{collect, map_each, MappedSpan, Span};
-use crate::state::{AppState, TraceSender};
+use crate::state::AppState;
 use crate::store::Write;
 
 /// `POST /v1/traces`.
-pub async fn traces(State(state): State<AppState>, body: RawBody) -> Result<Response, ApiError> {
+/// The sender: a Bearer token (AgentOps SDKs), or the API key header (any OTel SDK configured
+/// with `OTEL_EXPORTER_OTLP_HEADERS=X-Agentops-Api-Key=...`), or none.
+pub async fn traces(
+    State(state): State<AppState>,
+    sender: TraceSender,
+    body: RawBody,
+) -> Result<Response, ApiError> {
     let format = body.format()?;
-    // A Bearer token (AgentOps SDKs), or the API key header (any OTel SDK configured with
-    // `OTEL_EXPORTER_OTLP_HEADERS=X-Agentops-Api-Key=...`), or none.
-    let sender = state.trace_sender(&body.headers).await?;
     let spans = match format {
         BodyFormat::Protobuf => decode_protobuf(&body.bytes)?,
         BodyFormat::Json => decode_json(&body.bytes)?,
@@ -36,7 +40,7 @@ pub async fn traces(State(state): State<AppState>, body: RawBody) -> Result<Resp
     let (mut mapped, mut rejected) = map_each(&spans, state.prices());
     let claims = match sender {
         TraceSender::Project(claims) => claims,
-        TraceSender::CredentialLess => {
+        TraceSender::CredentialLess(_reading) => {
             let held = mapped.len();
             if held > 0 {
                 state
@@ -157,7 +161,7 @@ fn export_response(
 }
 
 /// `POST /v1/metrics`: accepted so that SDKs exporting metrics do not log errors; not stored.
-pub async fn metrics(State(_state): State<AppState>, body: RawBody) -> Result<Response, ApiError> {
+pub async fn metrics(_sender: TraceSender, body: RawBody) -> Result<Response, ApiError> {
     match body.format()? {
         BodyFormat::Protobuf => Ok((
             StatusCode::OK,

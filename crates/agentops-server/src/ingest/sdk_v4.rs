@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::body::RawBody;
 use crate::auth::PROJECT_SUBJECT;
+use crate::caller::TokenHolder;
 use crate::error::ApiError;
 use crate::state::{header_str, AppState};
 use crate::store::Write;
@@ -40,20 +41,14 @@ pub fn session_of_trace_header(value: &str) -> Option<String> {
 /// `POST /v4/logs/upload/`: stored with the session of its `Trace-Id`.
 pub async fn logs_upload(
     State(state): State<AppState>,
+    caller: TokenHolder,
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let claims = state.bearer_claims(&body.headers).await?;
     let trace = header_str(&body.headers, "trace-id")
         .ok_or_else(|| ApiError::bad("missing Trace-Id header"))?;
     let session_id = session_of_trace_header(trace)
         .ok_or_else(|| ApiError::bad("Trace-Id header: expected a non-zero decimal trace id"))?;
-    if let Some(token_session) = claims.session_id() {
-        if token_session != session_id {
-            return Err(ApiError::Forbidden(
-                "the session token is for another session".into(),
-            ));
-        }
-    }
+    caller.may_write(&session_id)?;
     let upload: Value = body.json()?;
     let text = match upload.get("body") {
         Some(Value::String(s)) => s.clone(),
@@ -64,7 +59,7 @@ pub async fn logs_upload(
     state
         .writer()
         .submit(Write::AppendLog {
-            project_id: claims.project_id,
+            project_id: caller.0.project_id,
             session_id: session_id.clone(),
             body: text,
         })

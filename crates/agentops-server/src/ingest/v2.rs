@@ -9,18 +9,21 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::body::RawBody;
+use crate::caller::{KeyHolder, SessionWriter};
 use crate::error::ApiError;
 use crate::mapping::v2::{event_from_v2, parse_uuid, session_from_v2};
-use crate::state::{api_key, AppState};
+use crate::state::AppState;
 use crate::store::{Outcome, Write};
 
 /// `POST /v2/create_session`: API key → session JWT.
 pub async fn create_session(
     State(state): State<AppState>,
+    KeyHolder {
+        project_id,
+        key: api_key,
+    }: KeyHolder,
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let project_id = state.project_from_api_key_header(&body.headers).await?;
-    let api_key = api_key(&body.headers).unwrap_or_default().to_owned();
     let request: v2::SessionRequest = body.json()?;
     let session = session_from_v2(&request.session).map_err(ApiError::BadRequest)?;
     let session_id = session.id.clone();
@@ -41,9 +44,12 @@ pub async fn create_session(
 /// `POST /v2/update_session`: tags, end state; answers the session's token cost.
 pub async fn update_session(
     State(state): State<AppState>,
+    SessionWriter {
+        project_id,
+        session_id,
+    }: SessionWriter,
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let (claims, session_id) = state.session_claims(&body.headers).await?;
     let request: v2::SessionRequest = body.json()?;
     let session = session_from_v2(&request.session).map_err(ApiError::BadRequest)?;
     if session.id != session_id {
@@ -54,7 +60,7 @@ pub async fn update_session(
     let outcome = state
         .writer()
         .submit(Write::UpdateSession {
-            project_id: claims.project_id,
+            project_id,
             session,
         })
         .await?;
@@ -72,9 +78,12 @@ pub async fn update_session(
 /// `POST /v2/create_events`: a batch of events of the token's session.
 pub async fn create_events(
     State(state): State<AppState>,
+    SessionWriter {
+        project_id,
+        session_id,
+    }: SessionWriter,
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let (claims, session_id) = state.session_claims(&body.headers).await?;
     let request: v2::CreateEventsRequest = body.json()?;
     let events = request
         .events
@@ -87,7 +96,7 @@ pub async fn create_events(
     let outcome = state
         .writer()
         .submit(Write::CreateEvents {
-            project_id: claims.project_id,
+            project_id,
             session_id,
             events,
         })
@@ -104,15 +113,18 @@ pub async fn create_events(
 /// `POST /v2/create_agent`.
 pub async fn create_agent(
     State(state): State<AppState>,
+    SessionWriter {
+        project_id,
+        session_id,
+    }: SessionWriter,
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let (claims, session_id) = state.session_claims(&body.headers).await?;
     let request: v2::CreateAgentRequest = body.json()?;
     let agent_id = parse_uuid(&request.id, "id").map_err(ApiError::BadRequest)?;
     state
         .writer()
         .submit(Write::CreateAgent {
-            project_id: claims.project_id,
+            project_id,
             session_id,
             agent_id,
             name: request.name,
@@ -124,10 +136,12 @@ pub async fn create_agent(
 /// `POST /v2/reauthorize_jwt`: API key + session id → a fresh session JWT.
 pub async fn reauthorize_jwt(
     State(state): State<AppState>,
+    KeyHolder {
+        project_id,
+        key: api_key,
+    }: KeyHolder,
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let project_id = state.project_from_api_key_header(&body.headers).await?;
-    let api_key = api_key(&body.headers).unwrap_or_default();
     let request: v2::ReauthorizeJwtRequest = body.json()?;
     let session_id = parse_uuid(&request.session_id, "session_id").map_err(ApiError::BadRequest)?;
     let (project, session) = (project_id.clone(), session_id.clone());
@@ -140,7 +154,7 @@ pub async fn reauthorize_jwt(
         )));
     }
     Ok(Json(
-        json!({"status": "success", "jwt": state.jwt().issue(&session_id, &project_id, api_key)}),
+        json!({"status": "success", "jwt": state.jwt().issue(&session_id, &project_id, &api_key)}),
     ))
 }
 
@@ -154,11 +168,7 @@ fn truncated(text: &str, limit: usize) -> &str {
     &text[..end]
 }
 
-pub async fn developer_errors(
-    State(state): State<AppState>,
-    body: RawBody,
-) -> Result<Response, ApiError> {
-    state.project_from_api_key_header(&body.headers).await?;
+pub async fn developer_errors(_caller: KeyHolder, body: RawBody) -> Result<Response, ApiError> {
     let report: Value = body.json()?;
     let text = report.to_string();
     tracing::warn!(report = %truncated(&text, 2000), "SDK developer error reported");
