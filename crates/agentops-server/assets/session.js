@@ -193,6 +193,8 @@ export function sessionView(root, id, params) {
     const filterInput = h('input', { class: 'input filter-input', type: 'search', placeholder: 'Filter events…', 'aria-label': 'Filter events by name, kind or model', 'data-testid': 'event-filter' });
     const filterCount = h('span', { class: 'muted small mono', 'data-testid': 'event-filter-count' });
     const applyFilter = debounce(() => {
+      // The tab may have changed or the page moved on while the debounce waited.
+      if (!waterfall || !filterInput.isConnected) return;
       const count = waterfall.setFilter(filterInput.value);
       filterCount.textContent = filterInput.value.trim() ? `${formatInt(count)} match${count === 1 ? '' : 'es'}` : '';
     }, 150);

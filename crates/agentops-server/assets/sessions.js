@@ -206,7 +206,10 @@ export function sessionsView(root, params) {
     filters.agent = agentSelect.value;
     changed();
   });
-  const typed = debounce(() => changed(), 250);
+  // Typing and then leaving the page within the debounce must not pull the URL back here.
+  const typed = debounce(() => {
+    if (search.isConnected) changed();
+  }, 250);
   search.addEventListener('input', () => {
     filters.q = search.value;
     typed();
