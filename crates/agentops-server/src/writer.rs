@@ -1,11 +1,19 @@
 //! The write path: a bounded queue into one writer thread that commits in batches.
 //!
 //! Request handlers [`WriterHandle::submit`] a [`Write`] and wait; the writer thread takes
-//! everything queued (up to a batch size), commits it in one transaction (group commit), and only
+//! what is queued (up to a batch size), commits it in one transaction (group commit), and only
 //! then answers each waiting request. So a request is acknowledged only once its data is durable,
 //! and a full queue is refused at once ([`ApiError::Busy`], HTTP 503 with `Retry-After`) rather
 //! than lost.
+//!
+//! No request holds the writer for long: a large write is cut into pieces of
+//! [`PIECE_ROWS`] rows ([`Write::into_pieces`]), and a transaction takes a piece of each
+//! waiting request in turn, round after round, until it holds [`TRANSACTION_ROWS`] rows. A project's small
+//! write waits for at most about one such transaction, whatever another project sends. A
+//! request is answered once its last piece is committed; if a piece fails, the request gets
+//! the error and its earlier pieces stay stored (ids make a retry store nothing twice).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -14,9 +22,33 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::ApiError;
 use crate::store::{Outcome, Store, StoreError, Write};
 
+/// Rows in one piece of a large write.
+pub const PIECE_ROWS: usize = 500;
+/// Rows a transaction takes before it is committed (at least one piece).
+pub const TRANSACTION_ROWS: usize = 1_000;
+
+type Reply = oneshot::Sender<Result<Outcome, StoreError>>;
+
 struct Job {
     write: Write,
-    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+    reply: Reply,
+}
+
+/// A request being written: its pieces not committed yet, and what the committed ones did.
+struct InFlight {
+    pieces: VecDeque<Write>,
+    done: Option<Outcome>,
+    reply: Reply,
+}
+
+impl InFlight {
+    fn new(job: Job) -> Self {
+        Self {
+            pieces: job.write.into_pieces(PIECE_ROWS).into(),
+            done: None,
+            reply: job.reply,
+        }
+    }
 }
 
 /// Submits writes to the writer thread. Cheap to clone; the thread stops once every handle is
@@ -60,45 +92,96 @@ pub fn spawn(
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (queue, mut jobs) = mpsc::channel::<Job>(capacity.max(1));
     let batch_max = batch_max.max(1);
-    let thread = std::thread::Builder::new().name("agentops-writer".into()).spawn(move || {
-        let mut writes = Vec::with_capacity(batch_max);
-        let mut replies = Vec::with_capacity(batch_max);
-        while let Some(first) = jobs.blocking_recv() {
-            writes.push(first.write);
-            replies.push(first.reply);
-            while writes.len() < batch_max {
-                match jobs.try_recv() {
-                    Ok(job) => {
-                        writes.push(job.write);
-                        replies.push(job.reply);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let started = std::time::Instant::now();
-            match store.commit(&writes) {
-                Ok(results) => {
-                    tracing::trace!(writes = writes.len(), elapsed = ?started.elapsed(), "committed batch");
-                    for (reply, result) in replies.drain(..).zip(results) {
-                        // The requester may have gone away; its data is committed all the same.
-                        let _ = reply.send(result);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, writes = writes.len(), "batch commit failed");
-                    for reply in replies.drain(..) {
-                        let _ = reply.send(Err(StoreError::Io(std::io::Error::other(format!(
-                            "commit failed: {e}"
-                        )))));
-                    }
-                }
-            }
-            writes.clear();
-            replies.clear();
-        }
-        tracing::debug!("writer drained and stopped");
-    })?;
+    let thread = std::thread::Builder::new()
+        .name("agentops-writer".into())
+        .spawn(move || run(store.as_ref(), &mut jobs, batch_max))?;
     Ok((WriterHandle { queue }, thread))
+}
+
+/// The writer thread: until every handle is gone and the queue drained, commits transactions
+/// of pieces of the requests in flight, taken in turn.
+fn run(store: &dyn Store, jobs: &mut mpsc::Receiver<Job>, batch_max: usize) {
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    loop {
+        if in_flight.is_empty() {
+            match jobs.blocking_recv() {
+                Some(job) => in_flight.push_back(InFlight::new(job)),
+                None => break,
+            }
+        }
+        while in_flight.len() < batch_max {
+            match jobs.try_recv() {
+                Ok(job) => in_flight.push_back(InFlight::new(job)),
+                Err(_) => break,
+            }
+        }
+        // A piece of each request in turn, round after round, within the row budget.
+        let mut writes = Vec::new();
+        let mut owners = Vec::new();
+        let mut rows = 0;
+        'rounds: loop {
+            let before = writes.len();
+            for (index, request) in in_flight.iter_mut().enumerate() {
+                let full = writes.len() == batch_max || rows >= TRANSACTION_ROWS;
+                if full && !writes.is_empty() {
+                    break 'rounds;
+                }
+                if let Some(piece) = request.pieces.pop_front() {
+                    rows += piece.rows();
+                    writes.push(piece);
+                    owners.push(index);
+                }
+            }
+            if writes.len() == before {
+                break;
+            }
+        }
+        let started = std::time::Instant::now();
+        let results = store.commit(&writes);
+        tracing::trace!(writes = writes.len(), rows, elapsed = ?started.elapsed(), "committed batch");
+        let mut failed: Vec<Option<StoreError>> = in_flight.iter().map(|_| None).collect();
+        match results {
+            Ok(results) => {
+                for (owner, result) in owners.iter().zip(results) {
+                    let request = &mut in_flight[*owner];
+                    match result {
+                        Ok(outcome) => {
+                            request.done = Some(match request.done.take() {
+                                Some(before) => before.and(outcome),
+                                None => outcome,
+                            });
+                        }
+                        Err(refused) => failed[*owner] = Some(refused),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, writes = writes.len(), "batch commit failed");
+                for owner in &owners {
+                    failed[*owner] = Some(StoreError::Io(std::io::Error::other(format!(
+                        "commit failed: {e}"
+                    ))));
+                }
+            }
+        }
+        // Answer the requests that are finished: all pieces committed, or one refused.
+        let mut kept = VecDeque::with_capacity(in_flight.len());
+        for (request, failure) in in_flight.drain(..).zip(failed) {
+            match failure {
+                // The requester may have gone away; what is committed stays all the same.
+                Some(err) => {
+                    let _ = request.reply.send(Err(err));
+                }
+                None if request.pieces.is_empty() => {
+                    let outcome = request.done.unwrap_or(Outcome::Done);
+                    let _ = request.reply.send(Ok(outcome));
+                }
+                None => kept.push_back(request),
+            }
+        }
+        in_flight = kept;
+    }
+    tracing::debug!("writer drained and stopped");
 }
 
 #[cfg(test)]
@@ -112,14 +195,24 @@ mod tests {
     /// A store whose commits wait for a go-ahead, to fill the queue deterministically.
     struct GatedStore {
         gate: Mutex<std_mpsc::Receiver<()>>,
-        batches: Mutex<Vec<usize>>,
+        /// The rows of each write, per commit.
+        batches: Mutex<Vec<Vec<usize>>>,
     }
 
     impl Store for GatedStore {
         fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
             let _ = self.gate.lock().unwrap().recv();
-            self.batches.lock().unwrap().push(writes.len());
-            Ok(writes.iter().map(|_| Ok(Outcome::Done)).collect())
+            self.batches
+                .lock()
+                .unwrap()
+                .push(writes.iter().map(Write::rows).collect());
+            Ok(writes
+                .iter()
+                .map(|write| match write {
+                    Write::IngestSpans { spans, .. } => Ok(Outcome::Inserted(spans.len())),
+                    _ => Ok(Outcome::Done),
+                })
+                .collect())
         }
         fn create_project(&self, _: &str) -> Result<String, StoreError> {
             unimplemented!()
@@ -227,7 +320,71 @@ mod tests {
             assert_eq!(q.await.unwrap().unwrap(), Outcome::Done);
         }
         // the two queued writes were committed as one batch
-        assert_eq!(*store.batches.lock().unwrap(), vec![1, 2]);
+        assert_eq!(*store.batches.lock().unwrap(), vec![vec![1], vec![1, 1]]);
+        drop(writer);
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+    }
+
+    fn spans(n: usize) -> Write {
+        Write::IngestSpans {
+            project_id: "p".into(),
+            sessions: vec![crate::store::SessionRecord::default()],
+            spans: (0..n)
+                .map(|i| crate::store::EventRecord {
+                    id: i.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_write_goes_in_pieces_and_others_pass_between_them() {
+        let (go, gate) = std_mpsc::channel();
+        let store = Arc::new(GatedStore {
+            gate: Mutex::new(gate),
+            batches: Mutex::new(Vec::new()),
+        });
+        let (writer, thread) = spawn(store.clone(), 16, 16).unwrap();
+        let large = tokio::spawn({
+            let w = writer.clone();
+            async move { w.submit(spans(8 * PIECE_ROWS)).await }
+        });
+        while store.gate.try_lock().is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // While the first piece commits, another project's small write arrives.
+        let small = tokio::spawn({
+            let w = writer.clone();
+            async move { w.submit(log_write()).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        go.send(()).unwrap();
+        go.send(()).unwrap();
+        // The small write is answered after the second transaction, long before the large one.
+        assert_eq!(small.await.unwrap().unwrap(), Outcome::Done);
+        assert!(!large.is_finished());
+        go.send(()).unwrap();
+        go.send(()).unwrap();
+        assert_eq!(
+            large.await.unwrap().unwrap(),
+            Outcome::Inserted(8 * PIECE_ROWS),
+            "one answer, for all the pieces"
+        );
+        let first_piece = PIECE_ROWS + 1; // the batch's session goes with its first piece
+                                          // Alone, the large write fills a transaction with two pieces; with a small write
+                                          // waiting, that goes in the next transaction, after one more piece.
+        assert_eq!(
+            *store.batches.lock().unwrap(),
+            vec![
+                vec![first_piece, PIECE_ROWS],
+                vec![PIECE_ROWS, 1, PIECE_ROWS],
+                vec![PIECE_ROWS, PIECE_ROWS],
+                vec![PIECE_ROWS, PIECE_ROWS],
+            ]
+        );
         drop(writer);
         tokio::task::spawn_blocking(move || thread.join().unwrap())
             .await

@@ -24,8 +24,11 @@ use crate::mapping::span::{collect, map_each, MappedSpan, Span};
 use crate::state::AppState;
 use crate::store::Write;
 
-/// `POST /v1/traces`.
-/// The sender: a Bearer token (AgentOps SDKs), or the API key header (any OTel SDK configured
+/// Bodies larger than this are decoded and mapped off the async threads, so that a large
+/// request does not hold up the small ones sharing a thread with it.
+const DECODE_INLINE_BYTES: usize = 64 * 1024;
+
+/// `POST /v1/traces`. The sender: a Bearer token (AgentOps SDKs), or the API key header (any OTel SDK configured
 /// with `OTEL_EXPORTER_OTLP_HEADERS=X-Agentops-Api-Key=...`), or none.
 pub async fn traces(
     State(state): State<AppState>,
@@ -33,11 +36,15 @@ pub async fn traces(
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let format = body.format()?;
-    let spans = match format {
-        BodyFormat::Protobuf => decode_protobuf(&body.bytes)?,
-        BodyFormat::Json => decode_json(&body.bytes)?,
+    let bytes = body.bytes.clone();
+    let (mut mapped, mut rejected) = if bytes.len() <= DECODE_INLINE_BYTES {
+        decode_and_map(format, &bytes, state.prices())?
+    } else {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || decode_and_map(format, &bytes, state.prices()))
+            .await
+            .map_err(|e| ApiError::Internal(format!("decoding task failed: {e}")))??
     };
-    let (mut mapped, mut rejected) = map_each(&spans, state.prices());
     let claims = match sender {
         TraceSender::Project(claims) => claims,
         TraceSender::CredentialLess(_reading) => {
@@ -116,6 +123,19 @@ pub async fn traces(
         rejected_count,
         rejected,
     ))
+}
+
+/// The spans of an OTLP body as rows, and why the others were refused.
+fn decode_and_map(
+    format: BodyFormat,
+    bytes: &[u8],
+    prices: &agentops_core::pricing::PriceTable,
+) -> Result<(Vec<MappedSpan>, Vec<String>), ApiError> {
+    let spans = match format {
+        BodyFormat::Protobuf => decode_protobuf(bytes)?,
+        BodyFormat::Json => decode_json(bytes)?,
+    };
+    Ok(map_each(&spans, prices))
 }
 
 /// The answer to an export: `status`, and a partial success naming the first few reasons when

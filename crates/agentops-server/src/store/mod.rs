@@ -225,6 +225,94 @@ pub enum Write {
     },
 }
 
+impl Write {
+    /// The rows the write stores (events and sessions): the measure of its work in a
+    /// transaction.
+    pub fn rows(&self) -> usize {
+        match self {
+            Write::CreateEvents { events, .. } => events.len().max(1),
+            Write::IngestSpans {
+                sessions, spans, ..
+            } => (sessions.len() + spans.len()).max(1),
+            _ => 1,
+        }
+    }
+
+    /// The write as pieces of at most about `rows` rows, to apply in order, each in its own
+    /// transaction if need be (their outcomes add up to the write's). Only event batches are
+    /// cut; each of an OTLP batch's sessions goes with the first piece that has spans of it.
+    pub fn into_pieces(self, rows: usize) -> Vec<Write> {
+        let rows = rows.max(1);
+        match self {
+            Write::CreateEvents {
+                project_id,
+                session_id,
+                events,
+            } if events.len() > rows => chunks(events, rows)
+                .map(|events| Write::CreateEvents {
+                    project_id: project_id.clone(),
+                    session_id: session_id.clone(),
+                    events,
+                })
+                .collect(),
+            Write::IngestSpans {
+                project_id,
+                sessions,
+                spans,
+            } if spans.len() > rows => {
+                // Each session goes with the first piece that has spans of it.
+                let mut sessions: std::collections::HashMap<String, SessionRecord> = sessions
+                    .into_iter()
+                    .map(|session| (session.id.clone(), session))
+                    .collect();
+                let mut pieces: Vec<Write> = chunks(spans, rows)
+                    .map(|spans| {
+                        let mut own = Vec::new();
+                        for span in &spans {
+                            if let Some(session) = sessions.remove(&span.session_id) {
+                                own.push(session);
+                            }
+                        }
+                        Write::IngestSpans {
+                            project_id: project_id.clone(),
+                            sessions: own,
+                            spans,
+                        }
+                    })
+                    .collect();
+                // Sessions without spans here (none are made so) go with the first piece.
+                if let Some(Write::IngestSpans {
+                    sessions: first, ..
+                }) = pieces.first_mut()
+                {
+                    first.extend(sessions.into_values());
+                }
+                pieces
+            }
+            whole => vec![whole],
+        }
+    }
+}
+
+/// `items` in consecutive chunks of `size`.
+fn chunks<T>(items: Vec<T>, size: usize) -> impl Iterator<Item = Vec<T>> {
+    let mut items = items.into_iter().peekable();
+    std::iter::from_fn(move || {
+        items.peek()?;
+        Some(items.by_ref().take(size).collect())
+    })
+}
+
+impl Outcome {
+    /// The outcome of a write whose pieces had `self` and then `next`.
+    pub fn and(self, next: Outcome) -> Outcome {
+        match (self, next) {
+            (Outcome::Inserted(a), Outcome::Inserted(b)) => Outcome::Inserted(a + b),
+            (_, next) => next,
+        }
+    }
+}
+
 /// What a successful write did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -539,4 +627,85 @@ pub trait Store: Send + Sync + 'static {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<RawStats, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: usize, session: &str) -> EventRecord {
+        EventRecord {
+            id: id.to_string(),
+            session_id: session.into(),
+            ..EventRecord::default()
+        }
+    }
+
+    fn session(id: &str) -> SessionRecord {
+        SessionRecord {
+            id: id.into(),
+            ..SessionRecord::default()
+        }
+    }
+
+    #[test]
+    fn large_writes_go_in_pieces_with_their_sessions() {
+        let write = Write::IngestSpans {
+            project_id: "p".into(),
+            sessions: vec![session("a"), session("b"), session("c")],
+            spans: (0..5)
+                .map(|i| event(i, if i < 3 { "a" } else { "b" }))
+                .chain([event(5, "c")])
+                .collect(),
+        };
+        assert_eq!(write.rows(), 9);
+        let pieces = write.into_pieces(2);
+        let shape: Vec<(Vec<String>, usize)> = pieces
+            .iter()
+            .map(|piece| match piece {
+                Write::IngestSpans {
+                    sessions, spans, ..
+                } => (sessions.iter().map(|s| s.id.clone()).collect(), spans.len()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (vec!["a".to_owned()], 2),
+                (vec!["b".to_owned()], 2),
+                (vec!["c".to_owned()], 2)
+            ]
+        );
+
+        let events = Write::CreateEvents {
+            project_id: "p".into(),
+            session_id: "s".into(),
+            events: (0..5).map(|i| event(i, "s")).collect(),
+        };
+        let sizes: Vec<usize> = events
+            .into_pieces(2)
+            .iter()
+            .map(|piece| match piece {
+                Write::CreateEvents { events, .. } => events.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        // small writes stay whole
+        assert_eq!(
+            Write::AppendLog {
+                project_id: "p".into(),
+                session_id: "s".into(),
+                body: "x".into()
+            }
+            .into_pieces(2)
+            .len(),
+            1
+        );
+        assert_eq!(
+            Outcome::Inserted(2).and(Outcome::Inserted(3)),
+            Outcome::Inserted(5)
+        );
+    }
 }
