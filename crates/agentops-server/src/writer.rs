@@ -39,6 +39,8 @@ struct InFlight {
     pieces: VecDeque<Write>,
     done: Option<Outcome>,
     reply: Reply,
+    /// The transaction that last took a piece of it (0: none yet).
+    last_served: u64,
 }
 
 impl InFlight {
@@ -47,6 +49,7 @@ impl InFlight {
             pieces: job.write.into_pieces(PIECE_ROWS).into(),
             done: None,
             reply: job.reply,
+            last_served: 0,
         }
     }
 }
@@ -102,6 +105,7 @@ pub fn spawn(
 /// of pieces of the requests in flight, taken in turn.
 fn run(store: &dyn Store, jobs: &mut mpsc::Receiver<Job>, batch_max: usize) {
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut transaction: u64 = 0;
     loop {
         if in_flight.is_empty() {
             match jobs.blocking_recv() {
@@ -115,7 +119,13 @@ fn run(store: &dyn Store, jobs: &mut mpsc::Receiver<Job>, batch_max: usize) {
                 Err(_) => break,
             }
         }
-        // A piece of each request in turn, round after round, within the row budget.
+        // A piece of each request in turn, round after round, within the row budget; the
+        // requests that waited longest for a piece first, so that a request as large as the
+        // budget cannot keep the others out.
+        transaction += 1;
+        in_flight
+            .make_contiguous()
+            .sort_by_key(|request| request.last_served);
         let mut writes = Vec::new();
         let mut owners = Vec::new();
         let mut rows = 0;
@@ -127,6 +137,7 @@ fn run(store: &dyn Store, jobs: &mut mpsc::Receiver<Job>, batch_max: usize) {
                     break 'rounds;
                 }
                 if let Some(piece) = request.pieces.pop_front() {
+                    request.last_served = transaction;
                     rows += piece.rows();
                     writes.push(piece);
                     owners.push(index);
@@ -373,16 +384,87 @@ mod tests {
             Outcome::Inserted(8 * PIECE_ROWS),
             "one answer, for all the pieces"
         );
-        let first_piece = PIECE_ROWS + 1; // the batch's session goes with its first piece
-                                          // Alone, the large write fills a transaction with two pieces; with a small write
-                                          // waiting, that goes in the next transaction, after one more piece.
+        // Alone, the large write fills a transaction with two pieces (the batch's session goes
+        // with its first); the small write that waited goes first in the next one.
+        let first_piece = PIECE_ROWS + 1;
         assert_eq!(
             *store.batches.lock().unwrap(),
             vec![
                 vec![first_piece, PIECE_ROWS],
-                vec![PIECE_ROWS, 1, PIECE_ROWS],
+                vec![1, PIECE_ROWS, PIECE_ROWS],
                 vec![PIECE_ROWS, PIECE_ROWS],
                 vec![PIECE_ROWS, PIECE_ROWS],
+            ]
+        );
+        drop(writer);
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+    }
+
+    /// `n` spans, each of a session of its own, as a request of many traces sends them.
+    fn spans_in_own_sessions(n: usize) -> Write {
+        Write::IngestSpans {
+            project_id: "p".into(),
+            sessions: (0..n)
+                .map(|i| crate::store::SessionRecord {
+                    id: format!("s{i}"),
+                    ..Default::default()
+                })
+                .collect(),
+            spans: (0..n)
+                .map(|i| crate::store::EventRecord {
+                    id: i.to_string(),
+                    session_id: format!("s{i}"),
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pieces_as_large_as_a_transaction_do_not_keep_a_small_write_out() {
+        let (go, gate) = std_mpsc::channel();
+        let store = Arc::new(GatedStore {
+            gate: Mutex::new(gate),
+            batches: Mutex::new(Vec::new()),
+        });
+        let (writer, thread) = spawn(store.clone(), 16, 16).unwrap();
+        let large = tokio::spawn({
+            let w = writer.clone();
+            async move { w.submit(spans_in_own_sessions(6 * PIECE_ROWS)).await }
+        });
+        while store.gate.try_lock().is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let small = tokio::spawn({
+            let w = writer.clone();
+            async move { w.submit(log_write()).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        go.send(()).unwrap();
+        go.send(()).unwrap();
+        assert_eq!(small.await.unwrap().unwrap(), Outcome::Done);
+        assert!(!large.is_finished());
+        for _ in 0..5 {
+            go.send(()).unwrap();
+        }
+        assert_eq!(
+            large.await.unwrap().unwrap(),
+            Outcome::Inserted(6 * PIECE_ROWS)
+        );
+        // A piece (500 spans and their 500 sessions) fills a transaction on its own; the small
+        // write goes first in the transaction after the one it arrived during.
+        let piece = 2 * PIECE_ROWS;
+        assert_eq!(
+            *store.batches.lock().unwrap(),
+            vec![
+                vec![piece],
+                vec![1, piece],
+                vec![piece],
+                vec![piece],
+                vec![piece],
+                vec![piece]
             ]
         );
         drop(writer);
