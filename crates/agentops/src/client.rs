@@ -127,12 +127,13 @@ impl Client {
     }
 
     /// Ends every open session as `Indeterminate`, each after delivering its events, and
-    /// returns their summaries, waiting at most `shutdown_timeout` in all. With
-    /// `skip_auto_end_session`, sessions are flushed, not ended, and no summary is returned.
-    /// Blocks the calling thread; in async code use [`Client::shutdown_async`].
+    /// returns their summaries, then exports the client's metrics once more (so that they
+    /// include these sessions' final counts), waiting at most `shutdown_timeout` in all.
+    /// With `skip_auto_end_session`, sessions are flushed, not ended, and no summary is
+    /// returned. Blocks the calling thread; in async code use [`Client::shutdown_async`].
     pub fn shutdown(&self) -> Vec<SessionSummary> {
         let deadline = Instant::now() + self.shared.config.shutdown_timeout;
-        match self.begin_shutdown(deadline) {
+        let summaries = match self.begin_shutdown(deadline) {
             Shutdown::Flush(flushes) => {
                 for flush in flushes {
                     let _ = flush.wait_until(deadline + ANSWER_GRACE);
@@ -147,15 +148,27 @@ impl Client {
                         .unwrap_or_else(|| state.summary())
                 })
                 .collect(),
+        };
+        if let Some(flushed) = self.begin_metrics_flush(deadline) {
+            let _ = flushed.wait_until(metrics_deadline(deadline) + METRICS_GRACE);
         }
+        summaries
+    }
+
+    /// Asks the worker for the final metrics export: until `deadline`, or a moment more if the
+    /// sessions took all the time (the whole shutdown stays within `shutdown_timeout` plus
+    /// [`ANSWER_GRACE`], [`METRICS_FLUSH_MIN`] and [`METRICS_GRACE`]: under a second).
+    fn begin_metrics_flush(&self, deadline: Instant) -> Option<Answer<bool>> {
+        self.shared.worker.flush_metrics(metrics_deadline(deadline))
     }
 
     /// [`Client::shutdown`] without blocking.
     pub fn shutdown_async(&self) -> impl Future<Output = Vec<SessionSummary>> + Send + 'static {
         let deadline = Instant::now() + self.shared.config.shutdown_timeout;
         let shutdown = self.begin_shutdown(deadline);
+        let client = self.clone();
         async move {
-            match shutdown {
+            let summaries = match shutdown {
                 Shutdown::Flush(flushes) => {
                     for flush in flushes {
                         let _ = flush.until(deadline + ANSWER_GRACE).await;
@@ -170,7 +183,13 @@ impl Client {
                     }
                     summaries
                 }
+            };
+            if let Some(flushed) = client.begin_metrics_flush(deadline) {
+                let _ = flushed
+                    .until(metrics_deadline(deadline) + METRICS_GRACE)
+                    .await;
             }
+            summaries
         }
     }
 
@@ -199,6 +218,17 @@ impl Client {
         )
     }
 }
+
+/// The deadline of the final metrics export of a shutdown whose sessions were given until
+/// `deadline`: at least one short attempt, even when the sessions took all the time.
+fn metrics_deadline(deadline: Instant) -> Instant {
+    deadline.max(Instant::now() + METRICS_FLUSH_MIN)
+}
+
+/// The least time the final metrics export of a shutdown is given.
+const METRICS_FLUSH_MIN: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long past its deadline a shutdown waits for the worker's answer about metrics.
+const METRICS_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// What a shutdown waits for.
 enum Shutdown {

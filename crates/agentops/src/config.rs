@@ -14,6 +14,9 @@ use uuid::Uuid;
 /// The local `agentops serve` address, which is also the default OTLP/HTTP endpoint.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4318";
 
+/// The shortest metrics export interval accepted (`AGENTOPS_METRICS_INTERVAL`).
+pub const MIN_METRICS_INTERVAL: Duration = Duration::from_millis(100);
+
 /// A configuration value that cannot be used; the message names the setting and the value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid AgentOps configuration: {setting}: {problem}")]
@@ -156,6 +159,12 @@ pub struct OtlpSettings {
     /// Extra request headers (from `OTEL_EXPORTER_OTLP_HEADERS`, `…_TRACES_HEADERS` and
     /// [`ConfigBuilder::otlp_header`]).
     pub headers: Vec<(String, String)>,
+    /// The full URL metrics are POSTed to: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/metrics`, else `{endpoint}/v1/metrics`.
+    pub metrics_endpoint: String,
+    /// Extra headers of metrics requests (from `OTEL_EXPORTER_OTLP_HEADERS`,
+    /// `…_METRICS_HEADERS` and [`ConfigBuilder::otlp_header`]).
+    pub metrics_headers: Vec<(String, String)>,
 }
 
 /// Everything the SDK needs to know, validated. Build one with [`Config::builder`].
@@ -222,6 +231,18 @@ pub struct Config {
     pub ca_certificates: Vec<Vec<u8>>,
     /// Attributes added to every event of every session of this client.
     pub custom_attributes: Vec<KeyValue>,
+    /// Whether the client records OpenTelemetry metrics (LLM calls, tokens, cost, what became
+    /// of events, export times) and exports them as OTLP/HTTP protobuf to
+    /// [`Config::metrics_endpoint`]. `AGENTOPS_METRICS` (default true). See the crate's
+    /// [Metrics](crate#metrics) section.
+    pub metrics: bool,
+    /// How often metrics are exported. `AGENTOPS_METRICS_INTERVAL` (ms, default 10 000, at
+    /// least 100).
+    pub metrics_interval: Duration,
+    /// Where metrics are POSTed: `{endpoint}/v1/metrics` with [`Protocol::V2`] (with the API
+    /// key in `X-Agentops-Api-Key`); with [`Protocol::Otlp`], [`OtlpSettings::metrics_endpoint`]
+    /// (with the credentials the spans use).
+    pub metrics_endpoint: String,
 }
 
 impl Config {
@@ -306,6 +327,10 @@ impl ConfigBuilder {
         sampling_scope: SamplingScope => "AGENTOPS_SAMPLING_SCOPE", |v| match v { SamplingScope::Trace => "trace".into(), SamplingScope::Session => "session".into() });
     setter!(/// Request body compression (default [`Compression::Gzip`]).
         compression: Compression => "AGENTOPS_COMPRESSION", |v| v.to_string());
+    setter!(/// Whether the client records and exports OpenTelemetry metrics (default true).
+        metrics: bool => "AGENTOPS_METRICS", |v| v.to_string());
+    setter!(/// How often metrics are exported (default 10 s, at least 100 ms).
+        metrics_interval: Duration => "AGENTOPS_METRICS_INTERVAL", |v| v.as_millis().to_string());
 
     /// Trusts the certificate authorities in this PEM file for `https://` instead of the
     /// built-in roots (for a backend with a private or self-signed certificate). Same as
@@ -487,6 +512,22 @@ impl ConfigBuilder {
             }
             (None, None) => Vec::new(),
         };
+        let metrics = settings.flag("AGENTOPS_METRICS", true)?;
+        let metrics_interval = settings.millis("AGENTOPS_METRICS_INTERVAL", 10_000)?;
+        if metrics_interval < MIN_METRICS_INTERVAL {
+            return Err(ConfigError::new(
+                "AGENTOPS_METRICS_INTERVAL",
+                format!(
+                    "must be at least {} ms, got {} ms",
+                    MIN_METRICS_INTERVAL.as_millis(),
+                    metrics_interval.as_millis()
+                ),
+            ));
+        }
+        let metrics_endpoint = match protocol {
+            Protocol::V2 => format!("{endpoint}/v1/metrics"),
+            Protocol::Otlp => otlp.metrics_endpoint.clone(),
+        };
         let default_tags = match self.default_tags {
             Some(tags) => tags,
             None => env("AGENTOPS_DEFAULT_TAGS")
@@ -516,6 +557,9 @@ impl ConfigBuilder {
             compression,
             ca_certificates,
             custom_attributes: self.custom_attributes,
+            metrics,
+            metrics_interval,
+            metrics_endpoint,
         })
     }
 }
@@ -532,7 +576,15 @@ fn otlp_settings(
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
         "OTEL_EXPORTER_OTLP_PROTOCOL",
     ]);
-    if let Some((variable, wire)) = wire.filter(|_| otlp_mode) {
+    let metrics_wire = settings.first(&[
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ]);
+    for (variable, wire) in [wire, metrics_wire]
+        .into_iter()
+        .flatten()
+        .filter(|_| otlp_mode)
+    {
         if wire != "http/protobuf" {
             return Err(ConfigError::new(
                 variable,
@@ -552,15 +604,51 @@ fn otlp_settings(
     } else {
         format!("{endpoint}/v1/traces")
     };
+    let metrics_endpoint = if let Some(url) = settings.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
+        validate_url("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &url)?
+    } else if let Some(base) = settings.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        format!(
+            "{}/v1/metrics",
+            validate_url("OTEL_EXPORTER_OTLP_ENDPOINT", &base)?
+        )
+    } else {
+        format!("{endpoint}/v1/metrics")
+    };
+    for (name, value) in &code_headers {
+        if !valid_header(name, value) {
+            return Err(ConfigError::new(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("{name:?} is not a valid HTTP header"),
+            ));
+        }
+    }
+    let headers = otlp_headers(settings, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", &code_headers)?;
+    let metrics_headers = otlp_headers(
+        settings,
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        &code_headers,
+    )?;
+    Ok(OtlpSettings {
+        traces_endpoint,
+        headers,
+        metrics_endpoint,
+        metrics_headers,
+    })
+}
+
+/// `OTEL_EXPORTER_OTLP_HEADERS`, then the signal's own variable, then the headers set in code,
+/// each replacing a header of the same name.
+fn otlp_headers(
+    settings: &Settings<'_>,
+    signal_variable: &'static str,
+    code_headers: &[(String, String)],
+) -> Result<Vec<(String, String)>, ConfigError> {
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut put = |name: String, value: String| {
         headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(&name));
         headers.push((name, value));
     };
-    for variable in [
-        "OTEL_EXPORTER_OTLP_HEADERS",
-        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-    ] {
+    for variable in ["OTEL_EXPORTER_OTLP_HEADERS", signal_variable] {
         if let Some(text) = settings.get(variable) {
             for (name, value) in parse_headers(variable, &text)? {
                 put(name, value);
@@ -568,18 +656,9 @@ fn otlp_settings(
         }
     }
     for (name, value) in code_headers {
-        if !valid_header(&name, &value) {
-            return Err(ConfigError::new(
-                "OTEL_EXPORTER_OTLP_HEADERS",
-                format!("{name:?} is not a valid HTTP header"),
-            ));
-        }
-        put(name, value);
+        put(name.clone(), value.clone());
     }
-    Ok(OtlpSettings {
-        traces_endpoint,
-        headers,
-    })
+    Ok(headers)
 }
 
 /// `name=value,name2=value2` with percent-encoded values, as the OpenTelemetry specification
@@ -917,6 +996,155 @@ mod tests {
             bad_header.unwrap_err().setting,
             "OTEL_EXPORTER_OTLP_HEADERS"
         );
+    }
+
+    #[test]
+    fn metrics_are_on_by_default_and_go_where_the_protocol_says() {
+        let config = Config::builder()
+            .api_key(KEY)
+            .endpoint("http://agentops.example:8000/")
+            .build_with_env(|_| None)
+            .unwrap();
+        assert!(config.metrics);
+        assert_eq!(config.metrics_interval, Duration::from_secs(10));
+        assert_eq!(
+            config.metrics_endpoint,
+            "http://agentops.example:8000/v1/metrics"
+        );
+
+        let env = env_of(&[
+            ("AGENTOPS_API_KEY", KEY),
+            ("AGENTOPS_METRICS", "false"),
+            ("AGENTOPS_METRICS_INTERVAL", "250"),
+        ]);
+        let config = Config::builder().build_with_env(&env).unwrap();
+        assert!(!config.metrics);
+        assert_eq!(config.metrics_interval, Duration::from_millis(250));
+        let config = Config::builder()
+            .metrics(true)
+            .metrics_interval(Duration::from_secs(2))
+            .build_with_env(env)
+            .unwrap();
+        assert!(config.metrics, "code wins over the environment");
+        assert_eq!(config.metrics_interval, Duration::from_secs(2));
+
+        // Over v2 the OTLP variables do not move the metrics, which go to our server.
+        let v2 = Config::builder()
+            .api_key(KEY)
+            .build_with_env(env_of(&[(
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "http://collector:4318/v1/metrics",
+            )]))
+            .unwrap();
+        assert_eq!(v2.metrics_endpoint, "http://127.0.0.1:4318/v1/metrics");
+    }
+
+    #[test]
+    fn otlp_metrics_follow_the_opentelemetry_variables() {
+        let base = env_of(&[
+            ("AGENTOPS_PROTOCOL", "otlp"),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://collector.example:4318/",
+            ),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=agents"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+                "X-Team=metrics,x-extra=1",
+            ),
+        ]);
+        let config = Config::builder().build_with_env(base).unwrap();
+        assert_eq!(
+            config.metrics_endpoint,
+            "https://collector.example:4318/v1/metrics"
+        );
+        assert_eq!(config.otlp.metrics_endpoint, config.metrics_endpoint);
+        assert_eq!(
+            config.otlp.metrics_headers,
+            [
+                ("X-Team".to_owned(), "metrics".to_owned()),
+                ("x-extra".to_owned(), "1".to_owned()),
+            ]
+        );
+        assert_eq!(
+            config.otlp.headers,
+            [("x-team".to_owned(), "agents".to_owned())],
+            "the metrics' headers are not the spans'"
+        );
+        let own = Config::builder()
+            .otlp_header("x-team", "code")
+            .build_with_env(env_of(&[
+                ("AGENTOPS_PROTOCOL", "otlp"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                    "http://metrics.example/custom/",
+                ),
+                ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-team=env"),
+            ]))
+            .unwrap();
+        assert_eq!(own.metrics_endpoint, "http://metrics.example/custom");
+        assert_eq!(
+            own.otlp.metrics_headers,
+            [("x-team".to_owned(), "code".to_owned())],
+            "headers set in code win"
+        );
+        let local = Config::builder()
+            .protocol(Protocol::Otlp)
+            .endpoint("http://127.0.0.1:9999")
+            .build_with_env(|_| None)
+            .unwrap();
+        assert_eq!(local.metrics_endpoint, "http://127.0.0.1:9999/v1/metrics");
+    }
+
+    #[test]
+    fn bad_metrics_settings_name_their_setting() {
+        type Env = &'static [(&'static str, &'static str)];
+        let cases: [(ConfigBuilder, Env, &str); 6] = [
+            (
+                Config::builder(),
+                &[("AGENTOPS_METRICS", "maybe")],
+                "AGENTOPS_METRICS",
+            ),
+            (
+                Config::builder(),
+                &[("AGENTOPS_METRICS_INTERVAL", "soon")],
+                "AGENTOPS_METRICS_INTERVAL",
+            ),
+            (
+                Config::builder().metrics_interval(Duration::from_millis(10)),
+                &[],
+                "AGENTOPS_METRICS_INTERVAL",
+            ),
+            (
+                Config::builder().metrics_interval(Duration::from_secs(2 * 24 * 3600)),
+                &[],
+                "AGENTOPS_METRICS_INTERVAL",
+            ),
+            (
+                Config::builder().protocol(Protocol::Otlp),
+                &[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "collector:4318")],
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            ),
+            (
+                Config::builder().protocol(Protocol::Otlp),
+                &[("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc")],
+                "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            ),
+        ];
+        for (builder, env, setting) in cases {
+            let err = builder
+                .api_key(KEY)
+                .build_with_env(env_of(env))
+                .unwrap_err();
+            assert_eq!(err.setting, setting, "{err}");
+        }
+        let short = Config::builder()
+            .api_key(KEY)
+            .metrics_interval(Duration::from_millis(10))
+            .build_with_env(|_| None)
+            .unwrap_err();
+        assert!(short.to_string().contains("at least 100 ms"), "{short}");
     }
 
     #[test]

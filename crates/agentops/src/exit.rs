@@ -4,7 +4,8 @@
 //!   library's `atexit` ends every session still open, of every client, as `Indeterminate`
 //!   ("the process exited without ending the session"), or `Fail` after a panic on the main
 //!   thread, and waits for them to be delivered, at most `shutdown_timeout`. Sessions with
-//!   `skip_auto_end_session` are delivered and left open.
+//!   `skip_auto_end_session` are delivered and left open. Then the metrics of the clients whose
+//!   sessions were ended here are exported once more, within the same time.
 //! - **Panic**: see [`crate::init`]'s panic hook, which tells this module about a panic on the
 //!   main thread ([`note_main_panic`]).
 //! - Nothing runs on `SIGKILL`, on an abort, or on a signal that kills the process
@@ -73,7 +74,12 @@ extern "C" fn at_exit() {
 pub(crate) fn end_all(end_state: EndState, reason: &str) {
     let workers = live_workers();
     let mut deadline = Instant::now();
+    // The clients whose sessions this ends: their metrics are exported once more after.
+    let mut ended_here = Vec::new();
     for worker in &workers {
+        if worker.live().iter().any(|state| !state.is_closed()) {
+            ended_here.push(worker.clone());
+        }
         for state in worker.live() {
             let until = Instant::now() + state.config.shutdown_timeout;
             if !state.close() {
@@ -95,4 +101,15 @@ pub(crate) fn end_all(end_state: EndState, reason: &str) {
     for worker in &workers {
         worker.wait_drained(deadline);
     }
+    let metrics_deadline = deadline.max(Instant::now() + METRICS_FLUSH_MIN);
+    let flushes: Vec<_> = ended_here
+        .iter()
+        .filter_map(|worker| worker.flush_metrics(metrics_deadline))
+        .collect();
+    for flushed in flushes {
+        let _ = flushed.wait_until(metrics_deadline + METRICS_FLUSH_MIN);
+    }
 }
+
+/// The least time the final metrics export at exit is given.
+const METRICS_FLUSH_MIN: std::time::Duration = std::time::Duration::from_millis(100);

@@ -26,6 +26,47 @@
 //!   `/v3/auth/token` as agentops 0.4 sends it. `https://` through rustls, with
 //!   `AGENTOPS_CA_CERT` for a private authority.
 //!
+//!
+//! # Metrics
+//!
+//! Each client also records OpenTelemetry metrics and exports them every
+//! `AGENTOPS_METRICS_INTERVAL` (10 s by default) as OTLP/HTTP protobuf, cumulative, to
+//! [`Config::metrics_endpoint`]: `{endpoint}/v1/metrics` with the API key in
+//! `X-Agentops-Api-Key` over [`Protocol::V2`]; over [`Protocol::Otlp`],
+//! `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/metrics`,
+//! else `{endpoint}/v1/metrics`) with the spans' credentials. Turn them off with
+//! `AGENTOPS_METRICS=false` or [`ConfigBuilder::metrics`].
+//!
+//! | instrument | kind, unit | attributes |
+//! |---|---|---|
+//! | `gen_ai.client.token.usage` | histogram, `{token}` | `gen_ai.token.type` (`input`, `output`), `gen_ai.operation.name`, `gen_ai.request.model`, `gen_ai.provider.name` |
+//! | `gen_ai.client.operation.duration` | histogram, `s` | `gen_ai.operation.name`, `gen_ai.request.model`, `gen_ai.provider.name` |
+//! | `agentops.llm.calls` | counter, `{call}` | `gen_ai.request.model`, `gen_ai.provider.name` |
+//! | `agentops.llm.tokens` | counter, `{token}` | `gen_ai.request.model`, `gen_ai.provider.name`, `gen_ai.token.type` (`input`, `output`, `cached`, `reasoning`) |
+//! | `agentops.llm.cost` | counter, `USD` | `gen_ai.request.model`, `gen_ai.provider.name` |
+//! | `agentops.events` | counter, `{event}` | `agentops.outcome` (`recorded`, `delivered`, `dropped`, `failed`, `sampled_out`) |
+//! | `agentops.export.duration` | histogram, `s` | `agentops.call` (`create_session`, `create_events`, `traces`, `metrics`, …), `agentops.outcome` (`success`, `retryable_error`, `rejected`, `unauthorized`, `too_large`, `unusable`) |
+//! | `agentops.export.batch.size` | histogram, `{event}` | `agentops.outcome` (`delivered`, `failed`) |
+//! | `agentops.queue.depth` | gauge, `{event}` | none: events waiting for export across open sessions |
+//!
+//! Model and provider attributes are there when known (the provider from an event's
+//! `gen_ai.provider.name` or `gen_ai.system` attribute). Recording an event costs the caller
+//! nothing more for metrics:
+//!
+//! - LLM metrics are computed on the delivery thread from the events it exports: events left
+//!   out by sampling, or dropped because their queue was full, are not in them. The cost is the
+//!   event's [`Event::cost`], else the built-in price table's.
+//! - `agentops.events` is observed from the counters behind [`DeliveryCounts`], summed over
+//!   the client's sessions (finished ones included), so its values equal the sessions' counts.
+//! - Metrics are collected by one thread per client (opentelemetry-sdk's `PeriodicReader`,
+//!   started with the first session) and sent by the client's delivery thread, with the
+//!   events' TLS, timeouts, compression and retries; a newer export replaces one not yet sent.
+//!   [`Client::shutdown`] (and the exit hook, for the sessions it ends) exports them once more,
+//!   within `shutdown_timeout`. A backend answering 404, 405 or 415 has no metrics endpoint:
+//!   that is logged once and the client stops exporting metrics; events are not affected.
+//!   Metrics recorded since the last export are lost when a client is dropped without
+//!   [`Client::shutdown`] while no session is open.
+//!
 //! ```no_run
 //! use agentops::{ChatMessage, EndState, Event};
 //!
@@ -54,6 +95,7 @@ mod exporter;
 mod global;
 mod host_env;
 mod ids;
+mod metrics;
 mod processor;
 pub mod propagation;
 mod reply;

@@ -37,7 +37,10 @@ impl Intake {
             // (it says so), or a recording that outlived the close (counted now).
             let counted = span.attributes.iter().any(|kv| kv.key.as_str() == COUNTED);
             if !counted {
-                DeliveryStats::add(&self.state.stats.dropped, 1);
+                crate::metrics::Metrics::count_late_drop(
+                    self.worker.wire().metrics.as_ref(),
+                    &self.state,
+                );
             }
             return;
         }

@@ -8,6 +8,9 @@
 //! sessions, and waits out backoffs between them instead of sleeping through them. An attempt
 //! never outlasts the deadline of a session that is ending, and at that deadline the session's
 //! summary is answered with what is still pending (delivery goes on in the background).
+//!
+//! The client's metrics, encoded by their collecting thread, are sent from here too
+//! ([`crate::metrics::Sender`]), one attempt at a time between the sessions'.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +21,8 @@ use opentelemetry_sdk::trace::SpanData;
 
 use crate::delivery::DeliveryCounts;
 use crate::exporter::{Pending, SessionExporter, Step, Wire, Work};
+use crate::metrics::Sender;
+use crate::reply::Answer;
 use crate::state::{Flush, Origin, SessionState};
 use crate::sync::lock;
 
@@ -95,9 +100,14 @@ impl Worker {
         &self.shared.wire
     }
 
-    /// Hands a new session to the worker, starting its thread if needed.
+    /// Hands a new session to the worker, starting its thread (and, with metrics, the
+    /// metrics' collecting thread) if needed.
     pub(crate) fn register(&self, exporter: SessionExporter) -> Result<(), std::io::Error> {
         let state = exporter.state().clone();
+        if let Some(metrics) = &self.shared.wire.metrics {
+            metrics.start();
+            metrics.track(&state);
+        }
         lock(&self.shared.live).push(state.clone());
         let mut inbox = lock(&self.shared.inbox);
         inbox.new.push(Arc::new(exporter));
@@ -111,6 +121,9 @@ impl Worker {
                 inbox.new.pop();
                 drop(inbox);
                 lock(&self.shared.live).retain(|live| !Arc::ptr_eq(live, &state));
+                if let Some(metrics) = &self.shared.wire.metrics {
+                    metrics.untrack(&state);
+                }
                 return Err(err);
             }
             inbox.running = true;
@@ -124,12 +137,26 @@ impl Worker {
     pub(crate) fn notify(&self) {
         self.shared.notify();
     }
+
+    /// See [`Shared::flush_metrics`].
+    pub(crate) fn flush_metrics(&self, deadline: Instant) -> Option<Answer<bool>> {
+        self.shared.flush_metrics(deadline)
+    }
 }
 
 impl Shared {
     pub(crate) fn notify(&self) {
         lock(&self.inbox).wake = true;
         self.wake.notify_one();
+    }
+
+    /// Asks the worker to collect and send the client's metrics now. `None` when there is
+    /// nothing to send (metrics off, no session ever started, or a backend without a metrics
+    /// endpoint); else whether they were delivered, answered by `deadline`.
+    pub(crate) fn flush_metrics(&self, deadline: Instant) -> Option<Answer<bool>> {
+        let answer = self.wire.metrics.as_ref()?.request_flush(deadline)?;
+        self.notify();
+        Some(answer)
     }
 
     /// Sessions not yet finished.
@@ -350,19 +377,28 @@ impl Drop for Running<'_> {
 fn run(shared: &Shared) {
     let _running = Running(shared);
     let mut tracks: Vec<Track> = Vec::new();
+    let mut metrics = Sender::default();
     loop {
         {
             let mut inbox = lock(&shared.inbox);
             inbox.wake = false;
             tracks.extend(inbox.new.drain(..).map(Track::new));
-            if tracks.is_empty() && shared.handles.load(Ordering::Acquire) == 0 {
+            // Metrics waiting only for the next periodic export do not keep the thread: they
+            // are flushed by `Client::shutdown` and at exit.
+            let flushing = metrics.has_waiters()
+                || shared
+                    .wire
+                    .metrics
+                    .as_ref()
+                    .is_some_and(|m| m.flush_requested());
+            if tracks.is_empty() && shared.handles.load(Ordering::Acquire) == 0 && !flushing {
                 return;
             }
         }
         // A panic in one round (a bug, or a panicking `tracing` subscriber) must not stop
         // delivery for every session of the client.
         let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            deliver_round(shared, &mut tracks)
+            deliver_round(shared, &mut tracks, &mut metrics)
         }));
         match round {
             Ok(true) => continue,
@@ -377,13 +413,17 @@ fn run(shared: &Shared) {
 
 /// One round over the sessions: answers what is due, makes at most one attempt per session,
 /// forgets finished sessions, and waits when nothing was done. Whether anything was done.
-fn deliver_round(shared: &Shared, tracks: &mut Vec<Track>) -> bool {
+fn deliver_round(shared: &Shared, tracks: &mut Vec<Track>, metrics: &mut Sender) -> bool {
     let now = Instant::now();
     for track in tracks.iter_mut() {
         track.answer_late_end(now);
         track.answer_flushes(now);
     }
-    let deadline = tracks.iter().filter_map(Track::waited_deadline).min();
+    let deadline = tracks
+        .iter()
+        .filter_map(Track::waited_deadline)
+        .chain(metrics.deadline())
+        .min();
     let limit = |now: Instant| match deadline {
         Some(deadline) => deadline.saturating_duration_since(now).max(MIN_ATTEMPT),
         None => Duration::MAX,
@@ -400,6 +440,12 @@ fn deliver_round(shared: &Shared, tracks: &mut Vec<Track>) -> bool {
             Due::Idle => {}
         }
     }
+    // The client's metrics: one attempt at most per round too, between the sessions'.
+    let round = metrics.round(&shared.wire, limit);
+    worked |= round.worked;
+    if let Some(at) = round.next {
+        next = next.min(at);
+    }
     if let Some(deadline) = deadline {
         next = next.min(deadline);
     }
@@ -410,6 +456,9 @@ fn deliver_round(shared: &Shared, tracks: &mut Vec<Track>) -> bool {
         .collect();
     if !finished.is_empty() {
         tracks.retain(|track| !track.finished);
+        if let Some(metrics) = &shared.wire.metrics {
+            metrics.fold(&finished);
+        }
         lock(&shared.live).retain(|live| !finished.iter().any(|done| Arc::ptr_eq(done, live)));
         shared.drained.notify_all();
     }

@@ -26,15 +26,18 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use crate::backend_error::BackendError;
 use crate::config::{Config, Protocol};
 use crate::delivery::DeliveryStats;
+use crate::metrics::Metrics;
 use crate::state::{Job, SessionState};
 use crate::sync::lock;
-use crate::transport::{Request, Retry, Transport};
+use crate::transport::{Answer, Request, Retry, Transport};
 
 /// What every session of a client shares to reach the backend.
 pub(crate) struct Wire {
     pub transport: Transport,
     pub config: Arc<Config>,
     pub otlp: otlp::OtlpWire,
+    /// The client's metrics, unless turned off.
+    pub metrics: Option<Metrics>,
 }
 
 impl Wire {
@@ -42,8 +45,19 @@ impl Wire {
         Self {
             transport: Transport::new(&config),
             otlp: otlp::OtlpWire::new(&config),
+            metrics: Metrics::new(&config),
             config,
         }
+    }
+
+    /// One HTTP attempt of `call`, timed in the metrics.
+    pub(crate) fn send(&self, call: &'static str, request: &Request, limit: Duration) -> Answer {
+        let started = Instant::now();
+        let answer = self.transport.send(request, limit);
+        if let Some(metrics) = &self.metrics {
+            metrics.request_done(call, &answer, started.elapsed());
+        }
+        answer
     }
 }
 
@@ -196,8 +210,12 @@ impl SessionExporter {
     /// Turns ended spans into a batch of this protocol; spans that are not AgentOps events are
     /// counted as failed.
     pub(crate) fn batch(&self, spans: impl ExactSizeIterator<Item = SpanData>) -> Batch {
+        let metrics = self.wire.metrics.as_ref();
         let spans = spans.map(|mut span| {
             chat_payload::expand(&mut span);
+            if let Some(metrics) = metrics {
+                metrics.observe_span(&span);
+            }
             span
         });
         match self.wire.config.protocol {
@@ -287,10 +305,16 @@ impl SessionExporter {
             (Work::Job(_), Ok(_)) => {}
             (Work::Events(batch), Ok(_)) => {
                 self.settle(&state.stats.delivered, batch.len() as u64);
+                if let Some(metrics) = &self.wire.metrics {
+                    metrics.batch_settled(batch.len(), true);
+                }
             }
             (Work::Events(batch), Err(err)) => {
                 tracing::warn!(target: "agentops", session_id = %state.id, %err, events = batch.len(), "events not delivered");
                 self.settle(&state.stats.failed, batch.len() as u64);
+                if let Some(metrics) = &self.wire.metrics {
+                    metrics.batch_settled(batch.len(), false);
+                }
             }
             (Work::Close, Ok(answer)) => {
                 if self.wire.config.protocol == Protocol::V2 {

@@ -24,7 +24,7 @@ use opentelemetry_sdk::trace::SpanData;
 use prost::Message as _;
 use serde_json::Value;
 
-use super::{Attempt, Batch, Pending, SessionExporter, Work};
+use super::{Attempt, Batch, Pending, SessionExporter, Wire, Work};
 use crate::backend_error::BackendError;
 use crate::config::Config;
 use crate::state::SessionState;
@@ -78,7 +78,7 @@ impl OtlpWire {
     }
 
     /// Forgets a token the backend refused, so that the next call fetches a new one.
-    fn invalidate(&self, stale: &str) {
+    pub(crate) fn invalidate(&self, stale: &str) {
         let mut token = lock(&self.token);
         if token.value.as_deref() == Some(stale) {
             token.value = None;
@@ -92,7 +92,7 @@ pub(crate) fn attempt(
     pending: &mut Pending,
     limit: Duration,
 ) -> Attempt {
-    let token = match token(exporter, limit) {
+    let token = match token(&exporter.wire, limit) {
         Ok(token) => token,
         Err(attempt) => return attempt,
     };
@@ -109,7 +109,7 @@ pub(crate) fn attempt(
         Some(token) => request.header("Authorization", format!("Bearer {token}")),
         None => request,
     };
-    match exporter.wire.transport.send(&request, limit) {
+    match exporter.wire.send(call, &request, limit) {
         Answer::Unauthorized(message) => match token {
             Some(stale) if !pending.reauthorized => {
                 pending.reauthorized = true;
@@ -127,9 +127,8 @@ pub(crate) fn attempt(
 }
 
 /// The client's token (`None` when none is used), or the attempt that fetches it.
-fn token(exporter: &SessionExporter, limit: Duration) -> Result<Option<String>, Attempt> {
+pub(crate) fn token(wire: &Wire, limit: Duration) -> Result<Option<String>, Attempt> {
     const CALL: &str = "auth_token";
-    let wire = &exporter.wire;
     if !wire.otlp.uses_token {
         return Ok(None);
     }
@@ -156,7 +155,7 @@ fn token(exporter: &SessionExporter, limit: Duration) -> Result<Option<String>, 
         "application/json",
         &body,
     );
-    match super::v2::classify(CALL, wire.transport.send(&request, limit)) {
+    match super::v2::classify(CALL, wire.send(CALL, &request, limit)) {
         Attempt::Answered(answer) => {
             let value = serde_json::from_str::<Value>(&answer)
                 .ok()

@@ -43,7 +43,7 @@ pub(crate) fn attempt(
         .clone()
         .header("Authorization", format!("Bearer {jwt}"));
     let started = std::time::Instant::now();
-    match exporter.wire.transport.send(&request, limit) {
+    match exporter.wire.send(call, &request, limit) {
         Answer::Success(answer) => Attempt::Answered(answer),
         Answer::Unauthorized(message) => {
             if !pending.reauthorized {
@@ -73,7 +73,7 @@ pub(crate) fn attempt(
 }
 
 /// What an answer other than success or 401 means for a call.
-pub(super) fn classify(call: &'static str, answer: Answer) -> Attempt {
+pub(crate) fn classify(call: &'static str, answer: Answer) -> Attempt {
     match answer {
         Answer::Success(answer) => Attempt::Answered(answer),
         Answer::TooLarge => Attempt::TooLarge,
@@ -126,7 +126,7 @@ fn join_session(exporter: &SessionExporter, limit: Duration) -> Attempt {
         session_id: state.id.to_string(),
     });
     let request = post(exporter, path::REAUTHORIZE_JWT, &body);
-    let attempt = match exporter.wire.transport.send(&request, limit) {
+    let attempt = match exporter.wire.send(CALL, &request, limit) {
         Answer::Rejected { status: 404, .. } => Attempt::Retryable {
             why: "the joined session is not registered with the backend yet".into(),
             retry_after: None,
@@ -177,7 +177,7 @@ fn create_session(exporter: &SessionExporter, limit: Duration) -> Attempt {
     const CALL: &str = "create_session";
     let state = exporter.state();
     let request = post(exporter, path::CREATE_SESSION, &opening_body(state));
-    let attempt = classify(CALL, exporter.wire.transport.send(&request, limit));
+    let attempt = classify(CALL, exporter.wire.send(CALL, &request, limit));
     match attempt {
         Attempt::Answered(answer) => {
             let created: wire::CreateSessionResponse = match serde_json::from_str(&answer) {
@@ -236,7 +236,7 @@ fn reauthorize(exporter: &SessionExporter, stale: &str, limit: Duration) -> Rene
         session_id: state.id.to_string(),
     });
     let request = post(exporter, path::REAUTHORIZE_JWT, &body);
-    match exporter.wire.transport.send(&request, limit) {
+    match exporter.wire.send(CALL, &request, limit) {
         Answer::Success(answer) => {
             match serde_json::from_str::<wire::ReauthorizeJwtResponse>(&answer) {
                 Ok(fresh) => {

@@ -23,6 +23,9 @@ pub struct Recorded {
     /// The body, gunzipped if it came compressed: JSON as sent, or an OTLP protobuf export
     /// decoded with `opentelemetry-proto` (see [`decode_otlp`]).
     pub body: Value,
+    /// The body as received, gunzipped if it came compressed (an OTLP metrics export is
+    /// decoded from it by the test that reads it).
+    pub raw: Vec<u8>,
     /// The status the backend answered with.
     pub status: u16,
     pub at: Instant,
@@ -283,6 +286,7 @@ fn handle_connection(stream: impl Read + Write, state: &State) {
             path,
             headers,
             body,
+            raw,
             status: 0,
             at: Instant::now(),
         };
