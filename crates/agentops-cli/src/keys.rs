@@ -2,23 +2,9 @@
 //! may be running; a revoked key stops working on it within `KEY_CACHE_TTL`).
 
 use std::fmt::Write as _;
-use std::path::Path;
 
-use agentops_server::store::sqlite::SqliteStore;
 use agentops_server::store::Store;
-use anyhow::{bail, Context};
-
-/// Opens the store of an existing data directory.
-pub fn open(data_dir: &Path) -> anyhow::Result<SqliteStore> {
-    let database = data_dir.join(agentops_server::DATABASE_FILE);
-    if !database.exists() {
-        bail!(
-            "no AgentOps data in {}: start `agentops serve` once there, or pass --data-dir / AGENTOPS_DATA_DIR",
-            data_dir.display()
-        );
-    }
-    SqliteStore::open(&database).with_context(|| format!("cannot open {}", database.display()))
-}
+use anyhow::Context;
 
 pub fn create(store: &dyn Store, project: Option<&str>) -> anyhow::Result<String> {
     let project_id = match project {

@@ -1,9 +1,12 @@
 //! `agentops`: run the AgentOps server, and inspect what it stored.
 
 mod api_client;
+mod backup;
 mod config_file;
+mod data_dir;
 mod demo;
 mod keys;
+mod projects;
 mod sessions;
 
 use std::net::SocketAddr;
@@ -52,6 +55,25 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// List projects, or set how long a project's sessions are kept (the server may be
+    /// running; it applies a new retention at its next pass, within the hour).
+    Projects {
+        /// Data directory.
+        #[arg(long, global = true, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        command: ProjectsCommand,
+    },
+    /// Copy the database into a new file, consistently, while the server may be serving
+    /// (SQLite's online backup; progress on standard error). The copy is a data directory's
+    /// `agentops.db` of its own.
+    Backup {
+        /// The new file (refused if it exists); readable by its owner only.
+        file: PathBuf,
+        /// Data directory.
+        #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
     /// Create a project and print its new API key (the server may be running).
     CreateProject {
         /// The project's name.
@@ -92,6 +114,19 @@ enum KeysCommand {
     Revoke {
         /// The key's id as `keys list` shows it (at least 8 hex digits).
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectsCommand {
+    /// Every project's id, name, retention and creation time.
+    List,
+    /// Sets how long a project's sessions are kept, overriding the server's --retention-days.
+    SetRetention {
+        /// The project's id or name.
+        project: String,
+        /// Days (at least 1), `forever`, or `default` (follow the server's --retention-days).
+        retention: projects::ProjectRetention,
     },
 }
 
@@ -157,6 +192,16 @@ struct ServeArgs {
     /// allowed when --listen is a loopback address (the server refuses to start otherwise).
     #[arg(long, env = "AGENTOPS_OPEN_READ_ACCESS")]
     open_read_access: bool,
+    /// Delete sessions whose end (their start, if they never ended) is older than this many
+    /// days, at start and then hourly; `forever` keeps everything. A project's own retention
+    /// (`agentops projects set-retention`) overrides it.
+    #[arg(
+        long,
+        env = "AGENTOPS_RETENTION_DAYS",
+        value_name = "DAYS|forever",
+        default_value = "forever"
+    )]
+    retention_days: agentops_server::config::Retention,
 }
 
 impl ServeArgs {
@@ -196,6 +241,7 @@ impl ServeArgs {
         config.public_url = self.public_url;
         config.accept_unauthenticated_traces = self.accept_unauthenticated_traces;
         config.open_read_access = self.open_read_access;
+        config.retention = self.retention_days;
         Ok(config)
     }
 }
@@ -272,12 +318,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("cannot start the async runtime")?;
             runtime.block_on(async {
                 let server = agentops_server::Server::start(config).await?;
+                // Caught before the server says it is up: whoever reads that may stop it at once.
+                let signals = agentops_server::ShutdownSignals::listen()?;
                 if let Some(key) = server.created_api_key() {
                     println!("Created the default project and its API key (shown only once, stored hashed):");
                     println!("  AGENTOPS_API_KEY={key}");
                 }
                 println!("AgentOps server listening on {}", server.url());
-                server.run_until_signal().await?;
+                server.run_until(signals).await?;
                 Ok::<_, agentops_server::ServerError>(())
             })?;
         }
@@ -323,13 +371,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  or:      agentops sessions show {}", summary.session_id);
         }
         Command::Keys { data_dir, command } => {
-            let store = keys::open(&data_dir)?;
+            let store = data_dir::open_store(&data_dir)?;
             let output = match command {
                 KeysCommand::Create { project } => keys::create(&store, project.as_deref())?,
                 KeysCommand::List => keys::list(&store)?,
                 KeysCommand::Revoke { id } => keys::revoke(&store, &id)?,
             };
             print!("{output}");
+        }
+        Command::Projects { data_dir, command } => {
+            let store = data_dir::open_store(&data_dir)?;
+            let output = match command {
+                ProjectsCommand::List => projects::list(&store)?,
+                ProjectsCommand::SetRetention { project, retention } => {
+                    projects::set_retention(&store, &project, retention)?
+                }
+            };
+            print!("{output}");
+        }
+        Command::Backup { file, data_dir } => {
+            let database = data_dir::existing_database(&data_dir)?;
+            print!("{}", backup::run(&database, &file)?);
         }
         Command::CreateProject { name, data_dir } => {
             std::fs::create_dir_all(&data_dir)

@@ -22,6 +22,10 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default token lifetime: 24 hours.
 pub const DEFAULT_JWT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Default time between two retention passes (the first runs at start): an hour.
+pub const DEFAULT_RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+pub use crate::store::Retention;
 
 /// Everything the server needs to start.
 ///
@@ -65,6 +69,12 @@ pub struct Config {
     /// project. Off by default; only allowed when `listen` is a loopback address (the server
     /// refuses to start otherwise), for a single user on their own machine.
     pub open_read_access: bool,
+    /// How long sessions are kept (default: forever). A project's own retention
+    /// (`agentops projects set-retention`) overrides it. Old sessions are deleted at start and
+    /// then every `retention_interval`.
+    pub retention: Retention,
+    /// Time between two retention passes.
+    pub retention_interval: Duration,
 }
 
 impl Config {
@@ -85,6 +95,8 @@ impl Config {
             public_url: None,
             accept_unauthenticated_traces: false,
             open_read_access: false,
+            retention: Retention::Forever,
+            retention_interval: DEFAULT_RETENTION_INTERVAL,
         }
     }
 }

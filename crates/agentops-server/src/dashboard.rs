@@ -91,8 +91,14 @@ async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
 }
 
-async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
-    serve(&file, &headers)
+async fn asset(
+    file: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    match file {
+        Ok(Path(file)) => serve(&file, &headers),
+        Err(rejection) => crate::error::ApiError::from(rejection).into_response(),
+    }
 }
 
 fn serve(name: &str, request: &HeaderMap) -> Response {

@@ -37,9 +37,22 @@ pub enum ApiError {
     /// The server is shutting down (503).
     #[error("server shutting down")]
     ShuttingDown,
+    /// The database cannot be written now (disk full or failing): nothing of this write was
+    /// committed (503 with `Retry-After`); details are logged, not sent.
+    #[error("storage full or failing: the server could not store this request, retry later")]
+    StorageUnavailable(String),
     /// A storage failure (500); details are logged, not sent.
     #[error("internal error")]
     Internal(String),
+    /// A refusal by the HTTP layer rather than by a handler (an extractor's rejection, a URI or
+    /// request head over the limits of [`crate::http_errors`]), with its own status.
+    #[error("{message}")]
+    Http {
+        /// The status to answer (4xx).
+        status: StatusCode,
+        /// What was wrong.
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -53,8 +66,11 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Busy | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy | ApiError::ShuttingDown | ApiError::StorageUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Http { status, .. } => *status,
         }
     }
 
@@ -77,6 +93,7 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::NotFound(m),
             StoreError::Forbidden(m) => ApiError::Forbidden(m),
             StoreError::Invalid(m) => ApiError::BadRequest(m),
+            StoreError::Unwritable(m) => ApiError::StorageUnavailable(m),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -87,6 +104,8 @@ impl IntoResponse for ApiError {
         let status = self.status();
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
+        } else if let ApiError::StorageUnavailable(detail) = &self {
+            tracing::warn!(%detail, "write refused: storage full or failing");
         } else {
             tracing::debug!(%status, error = %self, "request refused");
         }
@@ -99,6 +118,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if matches!(self, ApiError::StorageUnavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
         }
         response
     }
@@ -117,5 +141,12 @@ mod tests {
         let too_large = ApiError::PayloadTooLarge { limit: 10 };
         assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(too_large.to_string(), "request body larger than 10 bytes");
+        let full = ApiError::from(crate::store::StoreError::Unwritable(
+            "database or disk is full".into(),
+        ));
+        let response = full.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "10");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
     }
 }

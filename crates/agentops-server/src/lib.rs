@@ -26,8 +26,10 @@ pub mod caller;
 pub mod config;
 mod dashboard;
 pub mod error;
+pub mod http_errors;
 pub mod ingest;
 pub mod mapping;
+pub mod retention;
 pub mod serve;
 pub mod state;
 pub mod store;
@@ -138,12 +140,19 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/agents", get(api::list_agents))
         .route("/api/v1/stats", get(api::stats))
-        .route("/api/v1/auth/dashboard-token", post(api::dashboard_token))
+        .route(
+            "/api/v1/auth/dashboard-token",
+            post(api::dashboard_token).layer(axum::extract::DefaultBodyLimit::max(
+                api::DASHBOARD_TOKEN_MAX_BODY,
+            )),
+        )
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/health", get(health))
         .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(http_errors::request_limits))
+        .layer(axum::middleware::from_fn(http_errors::json_errors))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -167,11 +176,16 @@ async fn log_request(
     response
 }
 
-/// `GET /health`: the server answers; and what became of the spans sent without credentials.
+/// `GET /health`: the server answers; what became of the spans sent without credentials; and
+/// what retention has deleted.
 async fn health(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok", "credential_less_spans": state.held().counts()}))
+    Json(serde_json::json!({
+        "status": "ok",
+        "credential_less_spans": state.held().counts(),
+        "retention": state.retention().to_json(),
+    }))
 }
 
 async fn not_found() -> ApiError {
@@ -271,6 +285,18 @@ impl Server {
             .accept_unauthenticated_traces
             .then(|| project_id.clone());
         let open_read = config.open_read_access.then(|| project_id.clone());
+        let retention_status = Arc::new(retention::RetentionStatus::new(config.retention));
+        let (stop_retention, retention_stopped) = tokio::sync::watch::channel(false);
+        let retention_task = tokio::spawn(
+            retention::RetentionTask {
+                store: store.clone(),
+                writer: writer.clone(),
+                retention: config.retention,
+                interval: config.retention_interval,
+                status: retention_status.clone(),
+            }
+            .run(retention_stopped),
+        );
         let state = AppState::new(state::StateParts {
             store: store.clone(),
             writer,
@@ -281,6 +307,7 @@ impl Server {
             public_url,
             anonymous_trace_project: anonymous,
             open_read_project: open_read,
+            retention: retention_status,
         });
         let router = app(state);
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -289,6 +316,11 @@ impl Server {
         let task = tokio::spawn(async move {
             let served =
                 serve::serve(listener, router, max_connections, header_timeout, stop).await;
+            // The retention task finishes its write in flight and drops its writer handle.
+            let _ = stop_retention.send(true);
+            if retention_task.await.is_err() {
+                tracing::error!("the retention task panicked");
+            }
             // Every connection is closed, so every handle to the writer is gone: the writer
             // thread commits what is queued and stops.
             let joined = tokio::task::spawn_blocking(move || writer_thread.join()).await;
@@ -298,7 +330,7 @@ impl Server {
             tracing::info!("server stopped");
             served.map_err(ServerError::Io)
         });
-        tracing::info!(%local_addr, data_dir = %data_dir.display(), "AgentOps server listening");
+        tracing::info!(%local_addr, data_dir = %data_dir.display(), retention = %config.retention, "AgentOps server listening");
         Ok(Server {
             local_addr,
             project_id,
@@ -347,7 +379,14 @@ impl Server {
     /// everything they queued is committed. After [`SHUTDOWN_GRACE`] the remaining connections
     /// (whose requests were not acknowledged) are abandoned.
     pub async fn run_until_signal(self) -> Result<(), ServerError> {
-        shutdown_signal().await;
+        let signals = ShutdownSignals::listen()?;
+        self.run_until(signals).await
+    }
+
+    /// [`Server::run_until_signal`] with signals listened for since `signals` was made: make
+    /// it before telling anyone the server is up, so that a signal sent at once is not missed.
+    pub async fn run_until(self, signals: ShutdownSignals) -> Result<(), ServerError> {
+        signals.received().await;
         tracing::info!("shutdown signal received, draining");
         match tokio::time::timeout(SHUTDOWN_GRACE, self.shutdown()).await {
             Ok(result) => result,
@@ -419,25 +458,47 @@ fn bootstrap(
     Ok((project_id, None))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// SIGINT and SIGTERM (Ctrl-C elsewhere), caught from the moment [`ShutdownSignals::listen`]
+/// returns: until then, and without it, SIGTERM ends the process at once.
+#[derive(Debug)]
+pub struct ShutdownSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Starts catching the signals (on the current tokio runtime).
+    pub fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Waits for one of the signals.
+    pub async fn received(self) {
+        #[cfg(unix)]
+        {
+            let Self {
+                mut interrupt,
+                mut terminate,
+            } = self;
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }

@@ -13,6 +13,11 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
 
+/// The most header fields hyper reads in a request (its default is 100): above
+/// [`crate::http_errors::MAX_HEADERS`], so that a request with a few too many gets the server's
+/// JSON 431 rather than hyper's empty one.
+pub const HYPER_MAX_HEADERS: usize = 4 * crate::http_errors::MAX_HEADERS;
+
 /// The longest the graceful shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -54,6 +59,7 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
+            .max_headers(HYPER_MAX_HEADERS)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -14,6 +14,7 @@ use axum::http::HeaderMap;
 use crate::auth::{self, Claims, JwtKeys};
 use crate::error::ApiError;
 use crate::ingest::held::HeldSpans;
+use crate::retention::RetentionStatus;
 use crate::store::Store;
 use crate::writer::WriterHandle;
 
@@ -47,6 +48,8 @@ struct Inner {
     /// Spans sent without credentials, waiting for an authenticated request of their trace
     /// (when unauthenticated traces are not accepted outright).
     held: HeldSpans,
+    /// What the retention task has done.
+    retention: Arc<RetentionStatus>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -75,6 +78,8 @@ pub struct StateParts {
     pub anonymous_trace_project: Option<String>,
     /// The project the read API serves to callers without credentials (open read access).
     pub open_read_project: Option<String>,
+    /// What the retention task has done (shown by `GET /health`).
+    pub retention: Arc<RetentionStatus>,
 }
 
 impl AppState {
@@ -90,6 +95,7 @@ impl AppState {
             public_url,
             anonymous_trace_project,
             open_read_project,
+            retention,
         } = parts;
         let dashboard_jwt = jwt.derive(
             auth::DASHBOARD_KEY_LABEL,
@@ -109,6 +115,7 @@ impl AppState {
                 anonymous_trace_project,
                 key_cache: Mutex::new(HashMap::new()),
                 held: HeldSpans::default(),
+                retention,
             }),
         }
     }
@@ -236,6 +243,11 @@ impl AppState {
     /// The spans sent without credentials, held.
     pub fn held(&self) -> &HeldSpans {
         &self.inner.held
+    }
+
+    /// What the retention task has done.
+    pub fn retention(&self) -> &RetentionStatus {
+        &self.inner.retention
     }
 
     /// The dashboard token signer.

@@ -25,7 +25,17 @@ pub fn temp_dir() -> std::path::PathBuf {
 
 /// Starts `agentops serve` on a free loopback port with `key`; returns it and its base URL.
 pub fn spawn_server(dir: &std::path::Path, key: &str) -> (Child, String) {
-    let mut child = agentops()
+    spawn_server_with(dir, key, |_| {})
+}
+
+/// [`spawn_server`], with more flags or variables set on the command by `configure`.
+pub fn spawn_server_with(
+    dir: &std::path::Path,
+    key: &str,
+    configure: impl FnOnce(&mut Command),
+) -> (Child, String) {
+    let mut command = agentops();
+    command
         .args([
             "serve",
             "--listen",
@@ -38,9 +48,17 @@ pub fn spawn_server(dir: &std::path::Path, key: &str) -> (Child, String) {
         .arg("--data-dir")
         .arg(dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    configure(&mut command);
+    let mut child = command.spawn().unwrap();
+    // What the server says on stderr is kept (and the pipe drained), to tell why it did not
+    // start.
+    let mut stderr = child.stderr.take().unwrap();
+    let said = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines {
         if let Some(url) = line.unwrap().strip_prefix("AgentOps server listening on ") {
@@ -48,8 +66,9 @@ pub fn spawn_server(dir: &std::path::Path, key: &str) -> (Child, String) {
         }
     }
     let _ = child.kill();
-    let _ = child.wait();
-    panic!("server did not start");
+    let status = child.wait();
+    let said = said.join().unwrap_or_default();
+    panic!("server did not start ({status:?}): {said}");
 }
 
 /// Stops a server started by [`spawn_server`] with SIGTERM and checks it exits cleanly.
@@ -62,4 +81,87 @@ pub fn stop_server(mut server: Child) {
         server.wait().unwrap().success(),
         "the server did not stop cleanly"
     );
+}
+
+/// An HTTP client that returns error statuses as answers.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// An answer: status, `Retry-After`, and the body as JSON (`null` when empty or not JSON).
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<String>,
+    pub body: serde_json::Value,
+}
+
+fn answer(mut reply: ureq::http::Response<ureq::Body>) -> Answer {
+    let status = reply.status().as_u16();
+    let retry_after = reply
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = reply
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_string()
+        .unwrap_or_default();
+    Answer {
+        status,
+        retry_after,
+        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// POSTs `body` as JSON to `url` with `headers`.
+pub fn post_json(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Answer {
+    let mut request = http().post(url).header("Content-Type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    answer(request.send(body.to_string()).unwrap())
+}
+
+/// GETs `url` with `headers`.
+pub fn get_json(url: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut request = http().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    answer(request.call().unwrap())
+}
+
+/// Creates a v2 session with the API key `key` (`session` is the body's `session` object);
+/// returns its session token.
+pub fn create_session(url: &str, key: &str, session: serde_json::Value) -> String {
+    let created = post_json(
+        &format!("{url}/v2/create_session"),
+        &[("X-Agentops-Api-Key", key)],
+        &serde_json::json!({ "session": session }),
+    );
+    assert_eq!(created.status, 200, "{}", created.body);
+    created.body["jwt"].as_str().unwrap().to_owned()
+}
+
+/// POSTs v2 events with a session token; the answer.
+pub fn post_events(url: &str, key: &str, jwt: &str, events: &[serde_json::Value]) -> Answer {
+    let bearer = format!("Bearer {jwt}");
+    post_json(
+        &format!("{url}/v2/create_events"),
+        &[("X-Agentops-Api-Key", key), ("Authorization", &bearer)],
+        &serde_json::json!({ "events": events }),
+    )
+}
+
+/// `GET /health`.
+pub fn health(url: &str) -> serde_json::Value {
+    let answer = get_json(&format!("{url}/health"), &[]);
+    assert_eq!(answer.status, 200);
+    answer.body
 }

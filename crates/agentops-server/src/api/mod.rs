@@ -13,7 +13,7 @@ pub mod params;
 pub mod tree;
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -35,6 +35,8 @@ pub use tree::{event_tree, TreeNode};
 pub const DEFAULT_LIMIT: usize = 50;
 /// Most sessions listed at once.
 pub const MAX_LIMIT: usize = 1000;
+/// The largest body `POST /api/v1/auth/dashboard-token` reads (it carries at most an API key).
+pub const DASHBOARD_TOKEN_MAX_BODY: usize = 64 * 1024;
 
 fn query_pairs(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -161,9 +163,10 @@ fn parse_events_view(pairs: &[(String, String)]) -> Result<EventsView, ApiError>
 pub async fn get_session(
     State(state): State<AppState>,
     caller: Reader,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(id) = path?;
     let project = caller.session(&id)?.to_owned();
     let view = parse_events_view(&query_pairs(query)?)?;
     let lookup = id.clone();
@@ -248,8 +251,9 @@ pub struct EventResponse {
 pub async fn get_event(
     State(state): State<AppState>,
     caller: Reader,
-    Path((id, event_id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<EventResponse>, ApiError> {
+    let Path((id, event_id)) = path?;
     let project = caller.session(&id)?.to_owned();
     let (session, event) = (id.clone(), event_id.clone());
     let event = state
@@ -335,24 +339,48 @@ pub async fn stats(
 pub async fn dashboard_token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = match api_key(&headers) {
-        Some(key) => key.to_owned(),
-        None if body.iter().all(u8::is_ascii_whitespace) => {
+    let body = body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: DASHBOARD_TOKEN_MAX_BODY,
+            }
+        } else {
+            ApiError::from(e)
+        }
+    })?;
+    let blank = body.iter().all(u8::is_ascii_whitespace);
+    // A body, when sent, is `{"api_key": "..."}` (the key may be left out when the header
+    // carries it), whether or not the header is there too.
+    let body_key = if blank {
+        None
+    } else {
+        let value: Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad(format!("body: invalid JSON: {e}")))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| ApiError::bad("body: expected a JSON object {\"api_key\": \"...\"}"))?;
+        match object.get("api_key") {
+            None => None,
+            Some(Value::String(key)) => Some(key.clone()),
+            Some(_) => return Err(ApiError::bad("api_key: expected a string")),
+        }
+    };
+    let key = match (api_key(&headers), body_key) {
+        (Some(header), Some(body)) if header != body => {
+            return Err(ApiError::bad(
+                "api_key: differs from the X-Agentops-Api-Key header; send one key",
+            ))
+        }
+        (Some(header), _) => header.to_owned(),
+        (None, Some(body)) => body,
+        (None, None) if blank => {
             return Err(ApiError::Unauthorized(
                 "missing API key: send X-Agentops-Api-Key or {\"api_key\": \"...\"}".into(),
             ))
         }
-        None => {
-            let value: Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad(format!("body: invalid JSON: {e}")))?;
-            value
-                .get("api_key")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::bad("api_key: expected a string"))?
-                .to_owned()
-        }
+        (None, None) => return Err(ApiError::bad("api_key: expected a string")),
     };
     let project_id = state.project_for_api_key(&key).await?;
     let keys = state.dashboard_jwt();

@@ -3,8 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::params::SORTS;
+use super::params::{MAX_FILTER_BYTES, MAX_TAG_FILTERS, SORTS};
 use super::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::mapping::MAX_TAG_BYTES;
 
 fn error_responses(codes: &[&str]) -> serde_json::Map<String, Value> {
     let mut map = serde_json::Map::new();
@@ -14,6 +15,7 @@ fn error_responses(codes: &[&str]) -> serde_json::Map<String, Value> {
             "401" => "Missing, unknown or expired credentials.",
             "403" => "A session token asking for something other than its session.",
             "404" => "No such id in the caller's project.",
+            "413" => "A body over the limit.",
             _ => "Error.",
         };
         map.insert(
@@ -54,6 +56,10 @@ fn nullable(kind: &str) -> Value {
 /// The document.
 pub fn document() -> Value {
     let time = json!({"type": "string", "format": "date-time"});
+    // `q`, `agent`, `model`: not blank (they are trimmed); at most MAX_FILTER_BYTES bytes, after
+    // trimming, which a JSON schema cannot say (its lengths count characters, untrimmed)
+    let filter = json!({"type": "string", "minLength": 1, "pattern": "\\S",
+        "description": format!("Not blank; at most {MAX_FILTER_BYTES} bytes once trimmed (a 400 otherwise).")});
     let read_errors = ["400", "401", "403"];
     json!({
         "openapi": "3.1.0",
@@ -73,21 +79,23 @@ pub fn document() -> Value {
                 "summary": "Sessions of the project, filtered, sorted, one page at a time",
                 "parameters": [
                     query("from", "Sessions started at or after this time (RFC 3339).", time.clone()),
-                    query("to", "Sessions started before this time (RFC 3339).", time.clone()),
+                    query("to", "Sessions started before this time (RFC 3339); with from, it must be later than from.", time.clone()),
                     {"name": "tag", "in": "query", "required": false, "style": "form", "explode": true,
-                     "description": "Sessions carrying every one of these tags; repeatable or comma-separated.",
-                     "schema": {"type": "array", "items": {"type": "string"}}},
+                     "description": format!("Sessions carrying every one of these tags; repeatable or comma-separated; \
+                        at most {MAX_TAG_FILTERS} distinct tags of at most {MAX_TAG_BYTES} bytes each, none blank (a 400 otherwise)."),
+                     "schema": {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": "\\S"}}},
                     query("end_state", "The stored end state; running = not ended (no end time, and no end state or Indeterminate, as the 0.3 SDK creates sessions).",
                         json!({"type": "string", "enum": ["Success", "Fail", "Indeterminate", "running"]})),
-                    query("agent", "Sessions with an agent of this id or registered name.", json!({"type": "string"})),
-                    query("model", "Sessions with an event of this LLM model.", json!({"type": "string"})),
+                    query("agent", "Sessions with an agent of this id or registered name.", filter.clone()),
+                    query("model", "Sessions with an event of this LLM model.", filter.clone()),
                     query("has_errors", "Sessions with (true) or without (false) a failed event.", json!({"type": "boolean"})),
-                    query("q", "Case-insensitive text in the session's name or id, its tags, or an event name.", json!({"type": "string"})),
+                    query("q", "Case-insensitive text in the session's name or id, its tags, or an event name.", filter.clone()),
                     query("sort", "Order; a leading - means descending. Ties are broken by session id.",
                         json!({"type": "string", "enum": SORTS, "default": "-start_time"})),
                     query("limit", "Sessions per page.",
                         json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})),
-                    query("cursor", "The next_cursor of the previous page (opaque; made for the same sort).", json!({"type": "string"})),
+                    query("cursor", "The next_cursor of the previous page (opaque; made for the same sort; any other value is a 400).",
+                        json!({"type": "string", "minLength": 1})),
                 ],
                 "responses": ok("One page of sessions.", "SessionList", &read_errors)
             }},
@@ -116,7 +124,7 @@ pub fn document() -> Value {
                 "summary": "Sessions, events, tokens and cost per day; per model; error rate; duration percentiles",
                 "parameters": [
                     query("from", "Count what started at or after this time (RFC 3339).", time.clone()),
-                    query("to", "Count what started before this time (RFC 3339).", time.clone()),
+                    query("to", "Count what started before this time (RFC 3339); with from, it must be later than from.", time.clone()),
                 ],
                 "responses": ok("Statistics of the range.", "Stats", &read_errors)
             }},
@@ -124,9 +132,10 @@ pub fn document() -> Value {
                 "operationId": "createDashboardToken",
                 "summary": "Exchange an API key for a short-lived, read-only, project-scoped token",
                 "security": [{"apiKey": []}, {}],
-                "requestBody": {"required": false, "content": {"application/json": {"schema": {
+                "requestBody": {"required": false, "description": "The API key, unless the header carries it (then the same key, or none).",
+                    "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"api_key": {"type": "string", "format": "uuid"}}}}}},
-                "responses": ok("The token; send it as Authorization: Bearer.", "DashboardToken", &["400", "401"])
+                "responses": ok("The token; send it as Authorization: Bearer.", "DashboardToken", &["400", "401", "413"])
             }},
             "/api/v1/openapi.json": {"get": {
                 "operationId": "getOpenApi",
@@ -271,6 +280,33 @@ pub fn document() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the session list refuses is what the document says is invalid (schemathesis
+    /// found empty `q`, `agent`, `model`, `tag` and `cursor` declared valid, and refused).
+    #[test]
+    fn blank_filters_and_cursors_are_declared_invalid() {
+        let doc = document();
+        let params = doc["paths"]["/api/v1/sessions"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let schema = |name: &str| {
+            params
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("no parameter {name}"))["schema"]
+                .clone()
+        };
+        for name in ["q", "agent", "model", "cursor"] {
+            assert_eq!(schema(name)["minLength"], 1, "{name}");
+            let refused = super::super::parse_session_query(&[(name.to_owned(), String::new())]);
+            assert!(refused.is_err(), "{name}");
+        }
+        for name in ["q", "agent", "model"] {
+            assert_eq!(schema(name)["pattern"], "\\S", "{name}");
+        }
+        assert_eq!(schema("tag")["items"]["minLength"], 1);
+    }
 
     /// Every `/api/v1` route registered in `lib.rs` is described, with its method.
     #[test]

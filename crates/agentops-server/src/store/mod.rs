@@ -48,6 +48,93 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// The database cannot be written now: the disk is full (`SQLITE_FULL`) or writing
+    /// failed (`SQLITE_IOERR`). Nothing of the transaction was committed; the same write may
+    /// succeed once space is back.
+    #[error("storage cannot be written (disk full or failing): {0}")]
+    Unwritable(String),
+}
+
+/// How long sessions are kept: the server's `--retention-days`, or a project's own setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retention {
+    /// Never deleted (the default).
+    #[default]
+    Forever,
+    /// Deleted once their end (their start, if they never ended) is this many days old.
+    Days(u32),
+}
+
+/// The most days a retention may be (about 270 years: beyond any stored timestamp).
+pub const MAX_RETENTION_DAYS: u32 = 100_000;
+
+/// A retention that is neither `forever` nor a number of days in range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid retention {0:?}: expected a number of days from 1 to {MAX_RETENTION_DAYS}, or `forever`")]
+pub struct RetentionParseError(String);
+
+impl std::str::FromStr for Retention {
+    type Err = RetentionParseError;
+
+    /// `forever`, or a number of days (at least 1).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("forever") {
+            return Ok(Retention::Forever);
+        }
+        match text.parse::<u32>() {
+            Ok(days) if (1..=MAX_RETENTION_DAYS).contains(&days) => Ok(Retention::Days(days)),
+            _ => Err(RetentionParseError(text.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for Retention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Retention::Forever => f.write_str("forever"),
+            Retention::Days(1) => f.write_str("1 day"),
+            Retention::Days(days) => write!(f, "{days} days"),
+        }
+    }
+}
+
+impl Retention {
+    /// The number of days, `None` for forever.
+    pub fn days(self) -> Option<u32> {
+        match self {
+            Retention::Forever => None,
+            Retention::Days(days) => Some(days),
+        }
+    }
+
+    /// The cutoff at `now`, in stored timestamp form: sessions that ended before it are
+    /// deleted. `None` for forever.
+    pub fn cutoff(self, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        let days = self.days()?;
+        let cutoff = now.checked_sub_signed(chrono::TimeDelta::days(i64::from(days)))?;
+        Some(agentops_core::timestamp::format(cutoff))
+    }
+}
+
+/// A project as listed by `agentops projects list`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectInfo {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: String,
+    /// Its own retention; `None` follows the server's `--retention-days`.
+    pub retention: Option<Retention>,
+}
+
+impl ProjectInfo {
+    /// The retention that applies to the project on a server whose default is `server`.
+    pub fn effective_retention(&self, server: Retention) -> Retention {
+        self.retention.unwrap_or(server)
+    }
 }
 
 /// A session, or the fields of one to set. `None` fields keep what is stored; `tags` replace.
@@ -223,6 +310,20 @@ pub enum Write {
         /// The text.
         body: String,
     },
+    /// Retention: deletes sessions of the project whose end (their start, if they never
+    /// ended; their creation, if they have neither) is before `before`, oldest first, with
+    /// everything that hangs off them (events, logs, agents, facets), taking what the deleted
+    /// events added off the session and daily totals. At most about `max_rows` rows go in one
+    /// write, so a session with more events is deleted over several (its totals match what
+    /// is left in between); [`Outcome::Expired`] says what went, nothing once none is left.
+    ExpireSessions {
+        /// Owner.
+        project_id: String,
+        /// The cutoff, stored timestamp form.
+        before: String,
+        /// Rows deleted at most (about: a session's few agents and facets go with it).
+        max_rows: usize,
+    },
 }
 
 impl Write {
@@ -234,6 +335,7 @@ impl Write {
             Write::IngestSpans {
                 sessions, spans, ..
             } => (sessions.len() + spans.len()).max(1),
+            Write::ExpireSessions { max_rows, .. } => (*max_rows).max(1),
             _ => 1,
         }
     }
@@ -322,6 +424,14 @@ pub enum Outcome {
     SessionCost(f64),
     /// How many new rows were stored (the rest were already there).
     Inserted(usize),
+    /// What a [`Write::ExpireSessions`] deleted: whole sessions, and rows in all (events,
+    /// logs, agents, facets and the sessions themselves). Both are 0 once nothing is left.
+    Expired {
+        /// Sessions deleted with everything of theirs.
+        sessions: usize,
+        /// Rows deleted.
+        rows: usize,
+    },
 }
 
 /// A row of the session list.
@@ -563,7 +673,8 @@ pub struct ApiKeyInfo {
 /// A storage engine. Methods block; async callers use `spawn_blocking` or the writer thread.
 pub trait Store: Send + Sync + 'static {
     /// Applies `writes` in one transaction (group commit). Each write gets its own result; the
-    /// outer error means nothing was committed.
+    /// outer error means nothing was committed. When the storage cannot be written (disk full),
+    /// nothing is committed and every write is answered [`StoreError::Unwritable`].
     fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError>;
     /// Creates a project; returns its id.
     fn create_project(&self, name: &str) -> Result<String, StoreError>;
@@ -627,6 +738,26 @@ pub trait Store: Send + Sync + 'static {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<RawStats, StoreError>;
+    /// Every project, oldest first, with its own retention. An engine that keeps no project
+    /// settings refuses ([`StoreError::Invalid`]).
+    fn list_projects(&self) -> Result<Vec<ProjectInfo>, StoreError> {
+        Err(StoreError::Invalid(
+            "this store does not list projects".into(),
+        ))
+    }
+    /// Sets a project's own retention (`None`: follow the server's); [`StoreError::NotFound`]
+    /// when there is no such project. An engine that keeps no project settings refuses
+    /// ([`StoreError::Invalid`]).
+    fn set_project_retention(
+        &self,
+        project_id: &str,
+        retention: Option<Retention>,
+    ) -> Result<(), StoreError> {
+        let _ = (project_id, retention);
+        Err(StoreError::Invalid(
+            "this store keeps no project settings".into(),
+        ))
+    }
 }
 
 #[cfg(test)]

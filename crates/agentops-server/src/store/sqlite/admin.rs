@@ -1,9 +1,10 @@
-//! Projects and API keys (stored as hashes; listed by the start of their hash).
+//! Projects (and their own retention) and API keys (stored as hashes; listed by the start of
+//! their hash).
 
 use agentops_core::timestamp::now;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::store::{ApiKeyInfo, StoreError};
+use crate::store::{ApiKeyInfo, ProjectInfo, Retention, StoreError};
 
 /// Creates a project; its id.
 pub(super) fn create_project(conn: &Connection, name: &str) -> Result<String, StoreError> {
@@ -128,5 +129,67 @@ pub(super) fn revoke_api_key(conn: &Connection, id: &str) -> Result<String, Stor
             "{} keys have ids starting with {id}: give more digits",
             several.len()
         ))),
+    }
+}
+
+/// Every project, oldest first.
+pub(super) fn list_projects(conn: &Connection) -> Result<Vec<ProjectInfo>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, created_at, retention_days FROM projects ORDER BY created_at, rowid",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, name, created_at, days)| {
+            let retention = retention_from_sql(days).ok_or_else(|| {
+                StoreError::Corrupt(format!("project {id} has retention_days {days:?}"))
+            })?;
+            Ok(ProjectInfo {
+                id,
+                name,
+                created_at,
+                retention,
+            })
+        })
+        .collect()
+}
+
+/// Sets a project's own retention (`None`: the server's).
+pub(super) fn set_project_retention(
+    conn: &Connection,
+    project_id: &str,
+    retention: Option<Retention>,
+) -> Result<(), StoreError> {
+    let days: Option<i64> = retention.map(|r| r.days().map_or(0, i64::from));
+    let changed = conn.execute(
+        "UPDATE projects SET retention_days = ?2 WHERE id = ?1",
+        params![project_id, days],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!(
+            "no project with id {project_id}"
+        )));
+    }
+    Ok(())
+}
+
+/// `projects.retention_days` as a retention: `NULL` the server's (`Some(None)`), `0` forever,
+/// `N` days; `None` for a value no server writes.
+fn retention_from_sql(days: Option<i64>) -> Option<Option<Retention>> {
+    match days {
+        None => Some(None),
+        Some(0) => Some(Some(Retention::Forever)),
+        Some(days) => {
+            let days = u32::try_from(days).ok()?;
+            Some(Some(Retention::Days(days)))
+        }
     }
 }

@@ -8,13 +8,17 @@
 //! - `write`: the group commit and each kind of write;
 //! - `list`: the session list and its SQL builder;
 //! - `read`: a session's detail, one event, the agents and the statistics;
-//! - `admin`: projects and API keys;
-//! - `rows`: decoding rows into the model's records.
+//! - `expire`: retention, deleting old sessions in bounded writes;
+//! - `admin`: projects (and their retention) and API keys;
+//! - `rows`: decoding rows into the model's records;
+//! - [`backup`]: an online copy of the database while it is being written.
 //!
 //! What does not depend on SQLite (the aggregates a write adds, the event columns, how JSON
 //! payloads are stored) lives in the parent module, for every engine.
 
 mod admin;
+pub mod backup;
+mod expire;
 mod list;
 mod read;
 mod rows;
@@ -29,8 +33,8 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OpenFlags};
 
 use super::{
-    AgentSummary, ApiKeyInfo, EventRow, Outcome, RawStats, SessionDetail, SessionPage,
-    SessionQuery, SessionSummary, Store, StoreError, Write,
+    AgentSummary, ApiKeyInfo, EventRow, Outcome, ProjectInfo, RawStats, Retention, SessionDetail,
+    SessionPage, SessionQuery, SessionSummary, Store, StoreError, Write,
 };
 
 /// How many read-only connections serve reads.
@@ -109,7 +113,7 @@ impl SqliteStore {
 
 /// Makes the database file, and its `-wal` and `-shm` files when they exist, readable and
 /// writable by their owner only (Unix).
-fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -230,6 +234,18 @@ impl Store for SqliteStore {
         to: Option<&str>,
     ) -> Result<RawStats, StoreError> {
         self.read(|c| read::stats(c, project_id, from, to))
+    }
+
+    fn list_projects(&self) -> Result<Vec<ProjectInfo>, StoreError> {
+        self.read(admin::list_projects)
+    }
+
+    fn set_project_retention(
+        &self,
+        project_id: &str,
+        retention: Option<Retention>,
+    ) -> Result<(), StoreError> {
+        admin::set_project_retention(&self.write_conn(), project_id, retention)
     }
 }
 

@@ -7,8 +7,18 @@ use crate::store::StoreError;
 
 /// Version 2 added `sessions.error_count`, `session_facets` and the list indexes; version 3
 /// repairs totals that overflowed into floating point before token counts were bounded;
-/// version 4 keys sessions by project and id (each project has its own session ids).
-pub(super) const SCHEMA_VERSION: i64 = 4;
+/// version 4 keys sessions by project and id (each project has its own session ids);
+/// version 5 gives projects their own retention and indexes what retention deletes by.
+pub(super) const SCHEMA_VERSION: i64 = 5;
+
+/// Moves a version 4 (or older) database to version 5, before [`SCHEMA`]: a project's own
+/// retention (`NULL`: the server's `--retention-days`; `0`: forever; `N`: `N` days). The
+/// indexes retention needs are made by [`SCHEMA`].
+const MIGRATE_4_TO_5: &str = "ALTER TABLE projects ADD COLUMN retention_days INTEGER;";
+
+/// The time a session's age is counted from: its end, else its start, else its creation
+/// (also in an index).
+pub(super) const SESSION_AGE_SQL: &str = "COALESCE(end_time, start_time, created_at)";
 
 /// Moves a version 2 database to version 3: totals that an overflow turned into floating point
 /// (or negative) become integers again, clamped to the 64-bit range, so that reading them works.
@@ -92,13 +102,15 @@ INSERT OR IGNORE INTO daily_totals
     FROM events GROUP BY 1, 2, 3;
 "#;
 
-/// Indexes of the session list (one per sort key, matching the query's expressions exactly).
+/// Indexes of the session list (one per sort key, matching the query's expressions exactly),
+/// and the one retention finds old sessions by.
 fn list_indexes() -> String {
     format!(
         "CREATE INDEX IF NOT EXISTS sessions_by_start_key ON sessions (project_id, COALESCE(start_time, ''), id);
          CREATE INDEX IF NOT EXISTS sessions_by_cost ON sessions (project_id, cost, id);
          CREATE INDEX IF NOT EXISTS sessions_by_event_count ON sessions (project_id, event_count, id);
-         CREATE INDEX IF NOT EXISTS sessions_by_duration ON sessions (project_id, COALESCE({DURATION_SQL}, -1), id);"
+         CREATE INDEX IF NOT EXISTS sessions_by_duration ON sessions (project_id, COALESCE({DURATION_SQL}, -1), id);
+         CREATE INDEX IF NOT EXISTS sessions_by_age ON sessions (project_id, {SESSION_AGE_SQL}, id);"
     )
 }
 
@@ -107,7 +119,9 @@ const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
-    created_at  TEXT NOT NULL
+    created_at  TEXT NOT NULL,
+    -- NULL: the server's --retention-days; 0: forever; N: N days
+    retention_days INTEGER
 );
 CREATE TABLE IF NOT EXISTS api_keys (
     key_hash    TEXT PRIMARY KEY,
@@ -190,6 +204,8 @@ CREATE TABLE IF NOT EXISTS session_facets (
     session_id  TEXT NOT NULL,
     PRIMARY KEY (project_id, facet, value, session_id)
 ) WITHOUT ROWID;
+-- retention deletes a session's facets with it
+CREATE INDEX IF NOT EXISTS session_facets_by_session ON session_facets (project_id, session_id);
 -- event totals per UTC day (the first 10 characters of the start time) and model ('' = none),
 -- kept by the writer so that statistics over whole days need not read every event
 CREATE TABLE IF NOT EXISTS daily_totals (
@@ -212,6 +228,16 @@ pub(super) fn session_duration_sql() -> String {
         .replace("start_time", "s.start_time")
 }
 
+/// Whether `table` has a column named `column`.
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
 /// Brings the database of `writer` to [`SCHEMA_VERSION`] in one transaction: creates what is
 /// missing and migrates the data of an older version. Refuses a database of a newer version.
 pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
@@ -227,6 +253,10 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
     }
     if (1..=3).contains(&version) {
         tx.execute_batch(MIGRATE_3_TO_4)?;
+    }
+    // (the column may be there already: a database marked older than it is)
+    if (1..=4).contains(&version) && !has_column(&tx, "projects", "retention_days")? {
+        tx.execute_batch(MIGRATE_4_TO_5)?;
     }
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(&list_indexes())?;
@@ -264,6 +294,7 @@ mod tests {
              DROP INDEX sessions_by_event_count; DROP INDEX sessions_by_duration;
              DROP INDEX agents_by_session; DROP TABLE daily_totals;
              ALTER TABLE sessions DROP COLUMN error_count;
+             ALTER TABLE projects DROP COLUMN retention_days;
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -341,6 +372,7 @@ mod tests {
                  end_state_reason, tags, host_env, video, created_at, event_count,
                  input_tokens, output_tokens, cost, error_count FROM old;
              DROP TABLE old;
+             ALTER TABLE projects DROP COLUMN retention_days;
              PRAGMA user_version = 3;",
         )
         .unwrap();
@@ -366,12 +398,93 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(indexes, 5);
+        // (the start time, the four sort keys, and the age retention deletes by)
+        assert_eq!(indexes, 6);
         // another project may now use the same id
         let b = store.create_project("b").unwrap();
         seed_one(&store, &b);
         assert_eq!(found(&store, &b, SessionQuery::default()), vec!["s1"]);
         assert_eq!(found(&store, &a, SessionQuery::default()), vec!["s1"]);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_version_4_database_gets_project_retention_and_the_retention_indexes() {
+        use crate::store::{Outcome, Retention, Write};
+        let (store, dir) = temp_store();
+        let a = store.create_project("a").unwrap();
+        seed_one(&store, &a);
+        drop(store);
+        // Make it what version 4 was: no retention column, no retention indexes.
+        let conn = Connection::open(dir.join("agentops.db")).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE projects DROP COLUMN retention_days;
+             DROP INDEX sessions_by_age; DROP INDEX session_facets_by_session;
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        let version: i64 = store
+            .write_conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let indexes: i64 = store
+            .write_conn()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
+                 AND name IN ('sessions_by_age', 'session_facets_by_session')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 2);
+        // the data is kept, and projects follow the server's retention until set
+        assert_eq!(store.list_projects().unwrap()[0].retention, None);
+        assert_eq!(
+            store
+                .session_detail(&a, "s1")
+                .unwrap()
+                .unwrap()
+                .events
+                .len(),
+            1
+        );
+        store
+            .set_project_retention(&a, Some(Retention::Days(3)))
+            .unwrap();
+        assert_eq!(
+            store.list_projects().unwrap()[0].retention,
+            Some(Retention::Days(3))
+        );
+        // retention finds old sessions by the new index
+        let plan: String = store
+            .write_conn()
+            .query_row(
+                &format!(
+                    "EXPLAIN QUERY PLAN SELECT id FROM sessions WHERE project_id = 'x'
+                     AND {} < 'y' ORDER BY {}, id LIMIT 5",
+                    super::SESSION_AGE_SQL,
+                    super::SESSION_AGE_SQL
+                ),
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("sessions_by_age"), "{plan}");
+        let results = store
+            .commit(&[Write::ExpireSessions {
+                project_id: a.clone(),
+                before: "2030-01-01T00:00:00.000000+00:00".into(),
+                max_rows: 100,
+            }])
+            .unwrap();
+        assert!(
+            matches!(results[0], Ok(Outcome::Expired { sessions: 1, .. })),
+            "{results:?}"
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -15,8 +15,29 @@ use crate::store::{EventRecord, Outcome, SessionRecord, StoreError, Write};
 
 /// Applies `writes` in one transaction of `conn`, each in its own savepoint: a refused write is
 /// rolled back alone and answered with its error; a fatal error (see [`is_fatal`]) abandons the
-/// whole transaction.
+/// whole transaction. When the database cannot be written (disk full, I/O error; see
+/// [`is_unwritable`]) nothing is committed and every write is answered
+/// [`StoreError::Unwritable`]: the connection stays usable, and the same writes succeed once
+/// space is back.
 pub(super) fn commit(
+    conn: &mut Connection,
+    writes: &[Write],
+) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+    match commit_all(conn, writes) {
+        Err(StoreError::Database(e)) if is_unwritable(&e) => {
+            tracing::warn!(error = %e, writes = writes.len(), "cannot write to the database (disk full or failing): nothing committed");
+            let reason = e.to_string();
+            Ok(writes
+                .iter()
+                .map(|_| Err(StoreError::Unwritable(reason.clone())))
+                .collect())
+        }
+        other => other,
+    }
+}
+
+/// [`commit`], with a failure to write the database as the outer error.
+fn commit_all(
     conn: &mut Connection,
     writes: &[Write],
 ) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
@@ -97,6 +118,11 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
             sessions,
             spans,
         } => ingest_spans(tx, project_id, sessions, spans),
+        Write::ExpireSessions {
+            project_id,
+            before,
+            max_rows,
+        } => super::expire::expire_sessions(tx, project_id, before, *max_rows),
         Write::AppendLog {
             project_id,
             session_id,
@@ -343,6 +369,16 @@ fn saturating_add_sql(column: &str, parameter: &str) -> String {
     format!(
         "CASE WHEN {column} > 9223372036854775807 - {parameter} THEN 9223372036854775807 \
          ELSE {column} + {parameter} END"
+    )
+}
+
+/// Errors that say the database cannot be written now, but may be later: the disk is full, or
+/// writing (or growing the shared-memory index) failed.
+fn is_unwritable(e: &rusqlite::Error) -> bool {
+    use rusqlite::ffi::ErrorCode;
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DiskFull) | Some(ErrorCode::SystemIoFailure)
     )
 }
 
