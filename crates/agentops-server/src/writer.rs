@@ -26,6 +26,9 @@ use crate::store::{Outcome, Store, StoreError, Write};
 pub const PIECE_ROWS: usize = 500;
 /// Rows a transaction takes before it is committed (at least one piece).
 pub const TRANSACTION_ROWS: usize = 1_000;
+/// Writes of at most this many rows are packed on the request's own task; larger ones on the
+/// blocking pool, so that they do not hold up the small requests sharing a thread with them.
+const PACK_INLINE_ROWS: usize = 64;
 
 type Reply = oneshot::Sender<Result<Outcome, StoreError>>;
 
@@ -69,14 +72,27 @@ impl std::fmt::Debug for Job {
 
 impl WriterHandle {
     /// Queues `write` and waits until it is committed (or refused by the store).
-    pub async fn submit(&self, write: Write) -> Result<Outcome, ApiError> {
+    ///
+    /// Before it is queued, the write's payloads are packed ([`Write::pack`]) here, on the
+    /// request's task (a large write on the blocking pool), not on the writer thread.
+    pub async fn submit(&self, mut write: Write) -> Result<Outcome, ApiError> {
+        // A place in the queue first: a full queue is refused before any work is done.
+        let permit = self.queue.try_reserve().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ApiError::Busy,
+            mpsc::error::TrySendError::Closed(_) => ApiError::ShuttingDown,
+        })?;
+        if write.rows() <= PACK_INLINE_ROWS {
+            write.pack();
+        } else {
+            write = tokio::task::spawn_blocking(move || {
+                write.pack();
+                write
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("packing task failed: {e}")))?;
+        }
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .try_send(Job { write, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ApiError::Busy,
-                mpsc::error::TrySendError::Closed(_) => ApiError::ShuttingDown,
-            })?;
+        permit.send(Job { write, reply });
         match answer.await {
             Ok(result) => result.map_err(ApiError::from),
             Err(_) => Err(ApiError::Internal(

@@ -18,6 +18,7 @@ mod columns;
 #[cfg(test)]
 pub(crate) mod conformance;
 mod json;
+pub mod payload;
 mod rollup;
 pub mod sqlite;
 
@@ -213,6 +214,10 @@ pub struct EventRecord<P = Value> {
     pub cost: Option<f64>,
     /// Every other attribute, as a JSON object.
     pub attributes: P,
+    /// The payloads above packed for storage by [`Write::pack`], on the request's thread, which
+    /// then leaves those fields empty; `None` until then, and when read back.
+    #[serde(skip)]
+    pub packed: Option<payload::PackedPayloads>,
 }
 
 /// One event as read back, its JSON payloads kept as the stored JSON text ([`RawValue`])
@@ -250,6 +255,7 @@ impl From<&EventRecord> for EventRow {
             reasoning_tokens: e.reasoning_tokens,
             cost: e.cost,
             attributes: raw_json(&e.attributes),
+            packed: None,
         }
     }
 }
@@ -327,6 +333,26 @@ pub enum Write {
 }
 
 impl Write {
+    /// Packs the payloads of the write's events for storage ([`payload::PackedPayloads`]),
+    /// so that the writer only binds bytes: run on the request's thread, before the write is
+    /// queued. Events already packed are left as they are.
+    pub fn pack(&mut self) {
+        let events = match self {
+            Write::CreateEvents { events, .. } => events,
+            Write::IngestSpans { spans, .. } => spans,
+            _ => return,
+        };
+        for event in events.iter_mut().filter(|e| e.packed.is_none()) {
+            event.packed = Some(payload::PackedPayloads::pack(
+                event.prompt.take().as_ref(),
+                event.completion.take().as_ref(),
+                event.params.take().as_ref(),
+                event.returns.take().as_ref(),
+                &std::mem::take(&mut event.attributes),
+            ));
+        }
+    }
+
     /// The rows the write stores (events and sessions): the measure of its work in a
     /// transaction.
     pub fn rows(&self) -> usize {

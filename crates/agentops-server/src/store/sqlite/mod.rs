@@ -74,6 +74,10 @@ impl SqliteStore {
             "PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
         )?;
         schema::migrate(&writer)?;
+        let packed = schema::pack_legacy_events(&writer)?;
+        if packed > 0 {
+            tracing::info!(packed, "payloads of older events packed");
+        }
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let reader = Connection::open_with_flags(

@@ -1,12 +1,13 @@
 //! Decoding rows: session summaries, events (their payloads kept as raw JSON text) and list
 //! sort keys.
 
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{Type, Value as SqlValue};
 use rusqlite::Row;
 use serde_json::value::RawValue;
 
 use super::schema::session_duration_sql;
 use crate::store::json::{raw_attributes, raw_payload};
+use crate::store::payload::unpack;
 use crate::store::{EventRow, SessionSummary, SortValue, StoreError};
 
 /// Where a list query has its sort key: right after the [`summary_columns`].
@@ -73,7 +74,7 @@ fn attributes_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Box<RawValue>>
 /// An event, read from the columns of [`crate::store::columns::event_select_list`] (with or
 /// without payloads).
 pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
-    Ok(EventRow {
+    let mut event = EventRow {
         id: row.get(0)?,
         session_id: row.get(1)?,
         kind: row.get(2)?,
@@ -98,61 +99,27 @@ pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
         reasoning_tokens: row.get(21)?,
         cost: row.get(22)?,
         attributes: attributes_at(row, 23)?,
-    })
+        packed: None,
+    };
+    if let Some(packed) = row.get_ref(24)?.as_blob_or_null()? {
+        let payloads = unpack(packed)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(24, Type::Blob, Box::new(e)))?;
+        event.prompt = payloads.prompt;
+        event.completion = payloads.completion;
+        event.params = payloads.params;
+        event.returns = payloads.returns;
+        event.attributes = payloads.attributes;
+    }
+    Ok(event)
 }
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::{params, Connection};
+    use rusqlite::params;
     use serde_json::Value;
 
-    use crate::store::columns::event_select_list;
-    use crate::store::json::parse_json;
     use crate::store::sqlite::test_support::{store_session, temp_store};
-    use crate::store::{EventRecord, SessionRecord, Store};
-
-    /// The JSON an event read back used to answer: every stored payload parsed into a [`Value`]
-    /// (text that is not JSON as a string; attributes as `null`).
-    fn parsed_json_of_stored(c: &Connection, project: &str, id: &str) -> String {
-        c.query_row(
-            &format!(
-                "SELECT {} FROM events WHERE project_id = ?1 AND id = ?2",
-                event_select_list(true)
-            ),
-            params![project, id],
-            |row| {
-                let attributes: String = row.get(23)?;
-                Ok(serde_json::to_string(&EventRecord {
-                    id: row.get(0)?,
-                    session_id: row.get(1)?,
-                    kind: row.get(2)?,
-                    name: row.get(3)?,
-                    parent_id: row.get(4)?,
-                    trace_id: row.get(5)?,
-                    span_id: row.get(6)?,
-                    start_time: row.get(7)?,
-                    end_time: row.get(8)?,
-                    status: row.get(9)?,
-                    status_message: row.get(10)?,
-                    agent_id: row.get(11)?,
-                    model: row.get(12)?,
-                    provider: row.get(13)?,
-                    prompt: parse_json(row.get(14)?),
-                    completion: parse_json(row.get(15)?),
-                    params: parse_json(row.get(16)?),
-                    returns: parse_json(row.get(17)?),
-                    input_tokens: row.get(18)?,
-                    output_tokens: row.get(19)?,
-                    cached_tokens: row.get(20)?,
-                    reasoning_tokens: row.get(21)?,
-                    cost: row.get(22)?,
-                    attributes: serde_json::from_str(&attributes).unwrap_or(Value::Null),
-                })
-                .unwrap())
-            },
-        )
-        .unwrap()
-    }
+    use crate::store::{EventRecord, EventRow, SessionRecord, Store};
 
     #[test]
     fn events_read_back_as_raw_json_serialise_as_the_parsed_values_did() {
@@ -196,21 +163,17 @@ mod tests {
             id: "s1".into(),
             ..SessionRecord::default()
         };
-        store_session(&store, &project, s1, events);
-        // text that is not JSON (never written by this server, but it reads back all the same)
-        store
-            .write_conn()
-            .execute(
-                "UPDATE events SET prompt = 'not json', attributes = '{broken' WHERE id = 'e2'",
-                [],
-            )
-            .unwrap();
+        store_session(&store, &project, s1, events.clone());
         let detail = store.session_detail(&project, "s1").unwrap().unwrap();
         assert_eq!(detail.events.len(), 3);
-        let conn = store.write_conn();
-        for row in &detail.events {
-            let expected = parsed_json_of_stored(&conn, &project, &row.id);
-            assert_eq!(serde_json::to_string(row).unwrap(), expected, "{}", row.id);
+        for (row, written) in detail.events.iter().zip(&events) {
+            // stored packed and compressed, read back as the values written (null ones absent)
+            assert_eq!(
+                serde_json::to_string(row).unwrap(),
+                serde_json::to_string(&EventRow::from(written)).unwrap(),
+                "{}",
+                row.id
+            );
             let one = store
                 .event_detail(&project, "s1", &row.id)
                 .unwrap()
@@ -220,12 +183,64 @@ mod tests {
                 serde_json::to_string(row).unwrap()
             );
         }
-        assert_eq!(
-            detail.events[2].prompt.as_ref().unwrap().get(),
-            r#""not json""#
-        );
-        assert_eq!(detail.events[2].attributes.get(), "null");
+        let conn = store.write_conn();
+        let (texts, packed): (i64, i64) = conn
+            .query_row(
+                "SELECT count(prompt), count(packed) FROM events WHERE project_id = ?1",
+                params![project],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((texts, packed), (0, 3), "payloads are stored packed only");
         drop(conn);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn rows_stored_before_packing_read_back_from_their_text_columns() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        let s1 = SessionRecord {
+            id: "s1".into(),
+            ..SessionRecord::default()
+        };
+        store_session(&store, &project, s1, Vec::new());
+        // as a version 4 database held them (text that is not JSON was never written by this
+        // server, but reads back all the same)
+        store
+            .write_conn()
+            .execute_batch(&format!(
+                "INSERT INTO events (project_id, id, session_id, kind, start_time, prompt,
+                     completion, attributes)
+                 VALUES ('{project}', 'old', 's1', 'llms', '2026-11-20T10:00:00.000000+00:00',
+                     '[{{\"role\":\"user\"}}]', 'not json', '{{\"a\":1}}'),
+                        ('{project}', 'broken', 's1', 'llms', '2026-11-20T10:00:01.000000+00:00',
+                     NULL, NULL, '{{broken');"
+            ))
+            .unwrap();
+        let detail = store.session_detail(&project, "s1").unwrap().unwrap();
+        let old = &detail.events[0];
+        assert_eq!(old.prompt.as_ref().unwrap().get(), r#"[{"role":"user"}]"#);
+        assert_eq!(old.completion.as_ref().unwrap().get(), r#""not json""#);
+        assert_eq!(old.attributes.get(), r#"{"a":1}"#);
+        assert_eq!(detail.events[1].attributes.get(), "null");
+        // opening the database again packs them, and they read back the same
+        let before = serde_json::to_string(&detail.events).unwrap();
+        drop(store);
+        let store = crate::store::sqlite::SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        let packed: i64 = store
+            .write_conn()
+            .query_row(
+                "SELECT count(*) FROM events WHERE packed IS NOT NULL AND prompt IS NULL",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(packed, 2);
+        let detail = store.session_detail(&project, "s1").unwrap().unwrap();
+        let after = serde_json::to_string(&detail.events).unwrap();
+        // text that is not JSON stays a string, broken attributes stay null
+        assert_eq!(after, before);
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -2,14 +2,27 @@
 //! versions.
 
 use rusqlite::Connection;
+use serde_json::value::RawValue;
 
+use crate::store::json::{raw_attributes, raw_payload};
+use crate::store::payload::PackedPayloads;
 use crate::store::StoreError;
 
 /// Version 2 added `sessions.error_count`, `session_facets` and the list indexes; version 3
 /// repairs totals that overflowed into floating point before token counts were bounded;
 /// version 4 keys sessions by project and id (each project has its own session ids);
-/// version 5 gives projects their own retention and indexes what retention deletes by.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+/// version 5 gives projects their own retention and indexes what retention deletes by; version
+/// 6 stores an event's payloads packed and compressed in `events.packed` (see
+/// [`crate::store::payload`]) instead of five text columns.
+pub(super) const SCHEMA_VERSION: i64 = 6;
+
+/// Moves a version 5 (or older) database to version 6, before [`SCHEMA`]: the column of packed
+/// payloads. The rows written before keep their text columns until [`pack_legacy_events`]
+/// packs them; reads take either.
+const MIGRATE_5_TO_6: &str = "ALTER TABLE events ADD COLUMN packed BLOB;";
+
+/// Rows packed per transaction by [`pack_legacy_events`].
+const LEGACY_BATCH: usize = 2_000;
 
 /// Moves a version 4 (or older) database to version 5, before [`SCHEMA`]: a project's own
 /// retention (`NULL`: the server's `--retention-days`; `0`: forever; `N`: `N` days). The
@@ -183,6 +196,9 @@ CREATE TABLE IF NOT EXISTS events (
     reasoning_tokens  INTEGER,
     cost              REAL,
     attributes        TEXT NOT NULL,
+    -- prompt, completion, params, returns and attributes, packed (the text columns are then
+    -- empty); NULL in rows written before schema version 5
+    packed            BLOB,
     -- also the index that reads a session's events
     UNIQUE (project_id, session_id, id)
 );
@@ -258,6 +274,9 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
     if (1..=4).contains(&version) && !has_column(&tx, "projects", "retention_days")? {
         tx.execute_batch(MIGRATE_4_TO_5)?;
     }
+    if (1..=5).contains(&version) && !has_column(&tx, "events", "packed")? {
+        tx.execute_batch(MIGRATE_5_TO_6)?;
+    }
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(&list_indexes())?;
     if version == 1 {
@@ -269,6 +288,56 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
     tx.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))?;
     tx.commit()?;
     Ok(())
+}
+
+/// Packs the payloads of events written before schema version 6 (see [`MIGRATE_5_TO_6`]), a
+/// few thousand rows per transaction, so that an interrupted run goes on where it stopped the
+/// next time the database is opened. How many rows it packed.
+pub(super) fn pack_legacy_events(writer: &Connection) -> Result<usize, StoreError> {
+    let mut packed = 0;
+    loop {
+        let tx = writer.unchecked_transaction()?;
+        let rows: Vec<(i64, PackedPayloads)> = {
+            let mut select = tx.prepare(
+                "SELECT rowid, prompt, completion, params, returns, attributes FROM events
+                 WHERE packed IS NULL LIMIT ?1",
+            )?;
+            let rows = select.query_map([LEGACY_BATCH as i64], |row| {
+                let payload = |index: usize| -> rusqlite::Result<Option<Box<RawValue>>> {
+                    Ok(row.get_ref(index)?.as_str_or_null()?.map(raw_payload))
+                };
+                Ok((
+                    row.get(0)?,
+                    PackedPayloads::pack_raw(
+                        payload(1)?.as_deref(),
+                        payload(2)?.as_deref(),
+                        payload(3)?.as_deref(),
+                        payload(4)?.as_deref(),
+                        &raw_attributes(row.get_ref(5)?.as_str()?),
+                    ),
+                ))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        if rows.is_empty() {
+            return Ok(packed);
+        }
+        {
+            let mut update = tx.prepare(
+                "UPDATE events SET packed = ?2, prompt = NULL, completion = NULL, params = NULL,
+                     returns = NULL, attributes = '' WHERE rowid = ?1",
+            )?;
+            for (rowid, payloads) in &rows {
+                update.execute(rusqlite::params![rowid, payloads.as_bytes()])?;
+            }
+        }
+        tx.commit()?;
+        packed += rows.len();
+        tracing::info!(
+            packed,
+            "packed the payloads of events stored before schema version 6"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -485,6 +554,64 @@ mod tests {
             matches!(results[0], Ok(Outcome::Expired { sessions: 1, .. })),
             "{results:?}"
         );
+        std::fs::remove_dir_all(dir).ok();
+    }
+    #[test]
+    fn a_version_5_database_gets_its_payloads_packed() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        seed_one(&store, &project);
+        let before = store.session_detail(&project, "s1").unwrap().unwrap();
+        drop(store);
+        // Make it what version 5 was: payloads in text columns, no `packed` column.
+        let conn = Connection::open(dir.join("agentops.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE unpacked AS SELECT rowid AS r, * FROM events;
+             ALTER TABLE events DROP COLUMN packed;
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+        drop(conn);
+        // The payloads as version 5 held them: the ones read before, and a prompt.
+        const PROMPT: &str = r#"[{"role": "user", "content": "hi"}]"#;
+        let conn = Connection::open(dir.join("agentops.db")).unwrap();
+        for e in &before.events {
+            conn.execute(
+                "UPDATE events SET prompt = ?2, completion = ?3, params = ?4, returns = ?5,
+                     attributes = ?6 WHERE id = ?1",
+                rusqlite::params![
+                    e.id,
+                    PROMPT,
+                    e.completion.as_ref().map(|v| v.get()),
+                    e.params.as_ref().map(|v| v.get()),
+                    e.returns.as_ref().map(|v| v.get()),
+                    e.attributes.get(),
+                ],
+            )
+            .unwrap();
+        }
+        conn.execute_batch("DROP TABLE unpacked;").unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        let (version, unpacked): (i64, i64) = store
+            .write_conn()
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT count(*) FROM events WHERE packed IS NULL OR prompt IS NOT NULL)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((version, unpacked), (SCHEMA_VERSION, 0));
+        let after = store.session_detail(&project, "s1").unwrap().unwrap();
+        assert_eq!(after.events.len(), before.events.len());
+        for (after, before) in after.events.iter().zip(&before.events) {
+            assert_eq!(after.prompt.as_ref().map(|p| p.get()), Some(PROMPT));
+            assert_eq!(after.attributes.get(), before.attributes.get());
+            assert_eq!(after.id, before.id);
+        }
+        drop(store);
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -10,6 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::store::columns::{event_insert_list, event_insert_placeholders};
 use crate::store::json::json_text;
+use crate::store::payload::PackedPayloads;
 use crate::store::rollup::{Rollup, FACET_AGENT, FACET_AGENT_NAME};
 use crate::store::{EventRecord, Outcome, SessionRecord, StoreError, Write};
 
@@ -299,6 +300,21 @@ fn insert_events<'a>(
     let mut inserted = 0;
     let mut rollup = Rollup::default();
     for e in events {
+        // Writes that did not come through the writer's queue (tests, tools) are packed here.
+        let packed_here;
+        let packed = match &e.packed {
+            Some(packed) => packed,
+            None => {
+                packed_here = PackedPayloads::pack(
+                    e.prompt.as_ref(),
+                    e.completion.as_ref(),
+                    e.params.as_ref(),
+                    e.returns.as_ref(),
+                    &e.attributes,
+                );
+                &packed_here
+            }
+        };
         let added = stmt.execute(params![
             project_id,
             e.id,
@@ -315,16 +331,17 @@ fn insert_events<'a>(
             e.agent_id,
             e.model,
             e.provider,
-            json_text(&e.prompt),
-            json_text(&e.completion),
-            json_text(&e.params),
-            json_text(&e.returns),
+            None::<&str>,
+            None::<&str>,
+            None::<&str>,
+            None::<&str>,
             e.input_tokens,
             e.output_tokens,
             e.cached_tokens,
             e.reasoning_tokens,
             e.cost,
-            e.attributes.to_string(),
+            "",
+            packed.as_bytes(),
         ])?;
         if added == 0 {
             continue;
