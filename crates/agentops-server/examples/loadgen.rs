@@ -121,7 +121,10 @@ fn main() -> Result<(), String> {
             let (agent, url, bearer, counts) = (&agent, &url, &bearer, &counts);
             let (spans, profile) = (args.spans as usize, args.profile);
             scope.spawn(move || {
-                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (client as u64 + 1));
+                // Seeded from the clock: every run and client sends ids of its own.
+                let mut rng = Rng((now_nanos()
+                    ^ (client as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                    | 1);
                 while !counts.stop.load(Ordering::Relaxed) {
                     let body = match profile {
                         Profile::Genai => genai_request(spans, &mut rng),

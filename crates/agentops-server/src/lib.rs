@@ -176,6 +176,26 @@ async fn log_request(
     response
 }
 
+/// Until the store has a payload dictionary: asks it to train one, at start and then every
+/// [`DICTIONARY_CHECK`] (it does once enough payloads are stored).
+async fn train_payload_dictionary(store: Arc<dyn Store>) {
+    loop {
+        if store.payload_dictionary().is_some() {
+            return;
+        }
+        let trainer = store.clone();
+        match tokio::task::spawn_blocking(move || trainer.train_payload_dictionary()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "training a payload dictionary failed"),
+            Err(e) => tracing::warn!(error = %e, "the payload dictionary task failed"),
+        }
+        tokio::time::sleep(DICTIONARY_CHECK).await;
+    }
+}
+
+/// How often a store without a payload dictionary is asked to train one.
+const DICTIONARY_CHECK: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// `GET /health`: the server answers; what became of the spans sent without credentials; and
 /// what retention has deleted.
 async fn health(
@@ -313,6 +333,7 @@ impl Server {
         let (shutdown, stop) = oneshot::channel::<()>();
         let max_connections = config.max_connections;
         let header_timeout = config.header_timeout;
+        let trainer = tokio::spawn(train_payload_dictionary(store.clone()));
         let task = tokio::spawn(async move {
             let served =
                 serve::serve(listener, router, max_connections, header_timeout, stop).await;
@@ -321,6 +342,7 @@ impl Server {
             if retention_task.await.is_err() {
                 tracing::error!("the retention task panicked");
             }
+            trainer.abort();
             // Every connection is closed, so every handle to the writer is gone: the writer
             // thread commits what is queued and stops.
             let joined = tokio::task::spawn_blocking(move || writer_thread.join()).await;

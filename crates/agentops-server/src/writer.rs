@@ -59,9 +59,17 @@ impl InFlight {
 
 /// Submits writes to the writer thread. Cheap to clone; the thread stops once every handle is
 /// dropped and the queue is drained.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WriterHandle {
     queue: mpsc::Sender<Job>,
+    /// Asked which dictionary payloads are packed with.
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for WriterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterHandle").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -81,11 +89,12 @@ impl WriterHandle {
             mpsc::error::TrySendError::Full(_) => ApiError::Busy,
             mpsc::error::TrySendError::Closed(_) => ApiError::ShuttingDown,
         })?;
+        let dictionary = self.store.payload_dictionary();
         if write.rows() <= PACK_INLINE_ROWS {
-            write.pack();
+            write.pack(dictionary);
         } else {
             write = tokio::task::spawn_blocking(move || {
-                write.pack();
+                write.pack(dictionary);
                 write
             })
             .await
@@ -113,8 +122,11 @@ pub fn spawn(
     let batch_max = batch_max.max(1);
     let thread = std::thread::Builder::new()
         .name("agentops-writer".into())
-        .spawn(move || run(store.as_ref(), &mut jobs, batch_max))?;
-    Ok((WriterHandle { queue }, thread))
+        .spawn({
+            let store = store.clone();
+            move || run(store.as_ref(), &mut jobs, batch_max)
+        })?;
+    Ok((WriterHandle { queue, store }, thread))
 }
 
 /// The writer thread: until every handle is gone and the queue drained, commits transactions

@@ -336,7 +336,7 @@ impl Write {
     /// Packs the payloads of the write's events for storage ([`payload::PackedPayloads`]),
     /// so that the writer only binds bytes: run on the request's thread, before the write is
     /// queued. Events already packed are left as they are.
-    pub fn pack(&mut self) {
+    pub fn pack(&mut self, dictionary: Option<payload::DictionaryId>) {
         let events = match self {
             Write::CreateEvents { events, .. } => events,
             Write::IngestSpans { spans, .. } => spans,
@@ -349,6 +349,7 @@ impl Write {
                 event.params.take().as_ref(),
                 event.returns.take().as_ref(),
                 &std::mem::take(&mut event.attributes),
+                dictionary,
             ));
         }
     }
@@ -783,6 +784,18 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Invalid(
             "this store keeps no project settings".into(),
         ))
+    }
+
+    /// The dictionary new payloads are packed with ([`payload`]), if the store has one.
+    fn payload_dictionary(&self) -> Option<payload::DictionaryId> {
+        None
+    }
+
+    /// Trains a payload dictionary on the stored payloads, once there are enough of them and
+    /// none was trained yet; whether it made one. Slow (a fraction of a second): call it off
+    /// the async threads.
+    fn train_payload_dictionary(&self) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 

@@ -7,10 +7,21 @@
 //! five values as one JSON array, `[prompt, completion, params, returns, attributes]` (absent
 //! ones `null`), compressed with zstd. The writer only binds the bytes.
 //!
-//! The format: one byte naming it ([`ZSTD_JSON_ARRAY`]), the length of the JSON text (4 bytes,
-//! little-endian), then the zstd frame.
+//! Payloads repeat themselves from event to event (system prompts, tool schemas, JSON keys), far
+//! more than zstd can see within one event: a dictionary trained on a store's own payloads
+//! ([`train_dictionary`]) halves what they take. A store keeps its dictionaries and says which
+//! one new payloads are packed with; [`register_dictionary`] makes one known to the process,
+//! by an id that is a hash of its bytes.
+//!
+//! The formats: one byte naming it, then for [`ZSTD_JSON_ARRAY`] the length of the JSON text
+//! (4 bytes, little-endian) and the zstd frame; for [`ZSTD_DICTIONARY_JSON_ARRAY`] the
+//! dictionary's id (8 bytes, little-endian), the length and the frame.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
+
+use sha2::{Digest, Sha256};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -18,9 +29,53 @@ use serde_json::Value;
 
 /// The format byte of a zstd-compressed JSON array.
 const ZSTD_JSON_ARRAY: u8 = 1;
+/// The format byte of a JSON array compressed with a dictionary.
+const ZSTD_DICTIONARY_JSON_ARRAY: u8 = 2;
 
-/// zstd's level: 1 compresses realistic prompts about as well as 3 here, at twice the speed.
+/// zstd's level without a dictionary: 1 compresses realistic prompts about as well as 3, at
+/// twice the speed.
 const LEVEL: i32 = 1;
+/// zstd's level with a dictionary, where 3 gains about 8 % over 1.
+const DICTIONARY_LEVEL: i32 = 3;
+/// The size of a trained dictionary: 16 KiB does as well as larger ones on GenAI payloads.
+const DICTIONARY_BYTES: usize = 16 << 10;
+
+/// A compression dictionary known to the process: the first 8 bytes of the SHA-256 of its
+/// bytes, so that the same dictionary has the same id in every store and process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DictionaryId(pub u64);
+
+/// A registered dictionary, prepared for both directions (kept for the life of the process:
+/// a store has a handful at most).
+struct Dictionary {
+    encoder: &'static zstd::dict::EncoderDictionary<'static>,
+    decoder: &'static zstd::dict::DecoderDictionary<'static>,
+}
+
+static DICTIONARIES: LazyLock<RwLock<HashMap<DictionaryId, Dictionary>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
+
+/// Makes the dictionary `bytes` known to the process (again is harmless); its id.
+pub fn register_dictionary(bytes: &[u8]) -> DictionaryId {
+    let digest = Sha256::digest(bytes);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest[..8]);
+    let id = DictionaryId(u64::from_le_bytes(id));
+    let mut known = DICTIONARIES.write().unwrap_or_else(|p| p.into_inner());
+    known.entry(id).or_insert_with(|| Dictionary {
+        encoder: Box::leak(Box::new(zstd::dict::EncoderDictionary::copy(
+            bytes,
+            DICTIONARY_LEVEL,
+        ))),
+        decoder: Box::leak(Box::new(zstd::dict::DecoderDictionary::copy(bytes))),
+    });
+    id
+}
+
+/// A dictionary trained on `samples` (payload texts, see [`payload_text`]).
+pub fn train_dictionary(samples: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
+    zstd::dict::from_samples(samples, DICTIONARY_BYTES)
+}
 
 /// The most a packed payload may unpack to (the largest request body is 16 MiB by default).
 const MAX_UNPACKED: usize = 256 << 20;
@@ -48,6 +103,9 @@ pub enum UnpackError {
     /// Too short, or its length is out of range.
     #[error("truncated or oversized payload")]
     Length,
+    /// Packed with a dictionary this process does not know.
+    #[error("payload packed with unknown dictionary {0:016x}")]
+    UnknownDictionary(u64),
     /// The compressed frame does not decompress.
     #[error("payload does not decompress: {0}")]
     Zstd(#[from] std::io::Error),
@@ -57,8 +115,64 @@ pub enum UnpackError {
 }
 
 thread_local! {
-    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
-    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    /// This thread's compressors, one per dictionary (`None`: without).
+    static COMPRESSORS: RefCell<HashMap<Option<DictionaryId>, zstd::bulk::Compressor<'static>>> =
+        RefCell::new(HashMap::new());
+    static DECOMPRESSORS: RefCell<HashMap<Option<DictionaryId>, zstd::bulk::Decompressor<'static>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Runs `f` with this thread's compressor for `dictionary` (made on first use).
+fn with_compressor<T>(
+    dictionary: Option<DictionaryId>,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    COMPRESSORS.with(|cell| {
+        let mut compressors = cell.borrow_mut();
+        let compressor = match compressors.entry(dictionary) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let made = match dictionary {
+                    None => zstd::bulk::Compressor::new(LEVEL)?,
+                    Some(id) => {
+                        let known = DICTIONARIES.read().unwrap_or_else(|p| p.into_inner());
+                        let dictionary = known.get(&id).ok_or_else(|| {
+                            std::io::Error::other(format!("unknown dictionary {:016x}", id.0))
+                        })?;
+                        zstd::bulk::Compressor::with_prepared_dictionary(dictionary.encoder)?
+                    }
+                };
+                entry.insert(made)
+            }
+        };
+        f(compressor)
+    })
+}
+
+/// Runs `f` with this thread's decompressor for `dictionary` (made on first use).
+fn with_decompressor<T>(
+    dictionary: Option<DictionaryId>,
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> Result<T, UnpackError> {
+    DECOMPRESSORS.with(|cell| {
+        let mut decompressors = cell.borrow_mut();
+        let decompressor = match decompressors.entry(dictionary) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let made = match dictionary {
+                    None => zstd::bulk::Decompressor::new()?,
+                    Some(id) => {
+                        let known = DICTIONARIES.read().unwrap_or_else(|p| p.into_inner());
+                        let dictionary =
+                            known.get(&id).ok_or(UnpackError::UnknownDictionary(id.0))?;
+                        zstd::bulk::Decompressor::with_prepared_dictionary(dictionary.decoder)?
+                    }
+                };
+                entry.insert(made)
+            }
+        };
+        Ok(f(decompressor)?)
+    })
 }
 
 impl PackedPayloads {
@@ -69,6 +183,7 @@ impl PackedPayloads {
         params: Option<&Value>,
         returns: Option<&Value>,
         attributes: &Value,
+        dictionary: Option<DictionaryId>,
     ) -> Self {
         fn present(v: Option<&Value>) -> Option<&Value> {
             v.filter(|v| !v.is_null())
@@ -81,7 +196,10 @@ impl PackedPayloads {
             attributes,
         );
         // Serialising a `Value` cannot fail.
-        Self::compress(serde_json::to_vec(&array).unwrap_or_else(|_| b"[]".to_vec()))
+        Self::compress(
+            serde_json::to_vec(&array).unwrap_or_else(|_| b"[]".to_vec()),
+            dictionary,
+        )
     }
 
     /// Packs payloads held as stored JSON text (rows written before packing), keeping their
@@ -92,6 +210,7 @@ impl PackedPayloads {
         params: Option<&RawValue>,
         returns: Option<&RawValue>,
         attributes: &RawValue,
+        dictionary: Option<DictionaryId>,
     ) -> Self {
         fn present(v: Option<&RawValue>) -> Option<&RawValue> {
             v.filter(|v| v.get() != "null")
@@ -103,25 +222,27 @@ impl PackedPayloads {
             present(returns),
             attributes,
         );
-        Self::compress(serde_json::to_vec(&array).unwrap_or_else(|_| b"[]".to_vec()))
+        Self::compress(
+            serde_json::to_vec(&array).unwrap_or_else(|_| b"[]".to_vec()),
+            dictionary,
+        )
     }
 
-    /// The JSON array `text`, compressed.
-    fn compress(text: Vec<u8>) -> Self {
-        let mut packed = Vec::with_capacity(5 + text.len() / 2);
-        packed.push(ZSTD_JSON_ARRAY);
+    /// The JSON array `text`, compressed (with `dictionary` when given and known).
+    fn compress(text: Vec<u8>, dictionary: Option<DictionaryId>) -> Self {
+        let mut packed = Vec::with_capacity(13 + text.len() / 2);
+        match dictionary {
+            Some(id) => {
+                packed.push(ZSTD_DICTIONARY_JSON_ARRAY);
+                packed.extend_from_slice(&id.0.to_le_bytes());
+            }
+            None => packed.push(ZSTD_JSON_ARRAY),
+        }
         packed.extend_from_slice(&(text.len() as u32).to_le_bytes());
-        let frame = COMPRESSOR.with(|cell| {
-            let mut cell = cell.borrow_mut();
-            let compressor = match cell.as_mut() {
-                Some(compressor) => compressor,
-                None => cell.insert(zstd::bulk::Compressor::new(LEVEL)?),
-            };
-            compressor.compress(&text)
-        });
-        match frame {
+        match with_compressor(dictionary, |compressor| compressor.compress(&text)) {
             Ok(frame) => packed.extend_from_slice(&frame),
-            // zstd fails only when out of memory: the text is stored as it is then.
+            // An unknown dictionary (a bug) or no memory: packed without one, then as text.
+            Err(_) if dictionary.is_some() => return Self::compress(text, None),
             Err(_) => {
                 packed.clear();
                 packed.push(RAW_JSON_ARRAY);
@@ -150,28 +271,33 @@ impl PackedPayloads {
 /// The format byte of an uncompressed JSON array (written only if zstd fails).
 const RAW_JSON_ARRAY: u8 = 0;
 
-/// Stored bytes back into the payloads' JSON texts.
-pub(crate) fn unpack(bytes: &[u8]) -> Result<Payloads, UnpackError> {
+/// The JSON text of packed payloads (also what a dictionary is trained on).
+pub fn payload_text(bytes: &[u8]) -> Result<Vec<u8>, UnpackError> {
     let (&format, rest) = bytes.split_first().ok_or(UnpackError::Length)?;
-    let text = match format {
-        RAW_JSON_ARRAY => rest.to_vec(),
-        ZSTD_JSON_ARRAY => {
-            let (len, frame) = rest.split_at_checked(4).ok_or(UnpackError::Length)?;
-            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            if len > MAX_UNPACKED {
-                return Err(UnpackError::Length);
-            }
-            DECOMPRESSOR.with(|cell| {
-                let mut cell = cell.borrow_mut();
-                let decompressor = match cell.as_mut() {
-                    Some(decompressor) => decompressor,
-                    None => cell.insert(zstd::bulk::Decompressor::new()?),
-                };
-                decompressor.decompress(frame, len)
-            })?
+    let (dictionary, rest) = match format {
+        RAW_JSON_ARRAY => return Ok(rest.to_vec()),
+        ZSTD_JSON_ARRAY => (None, rest),
+        ZSTD_DICTIONARY_JSON_ARRAY => {
+            let (id, rest) = rest.split_at_checked(8).ok_or(UnpackError::Length)?;
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(id);
+            (Some(DictionaryId(u64::from_le_bytes(bytes))), rest)
         }
         other => return Err(UnpackError::Format(other)),
     };
+    let (len, frame) = rest.split_at_checked(4).ok_or(UnpackError::Length)?;
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    if len > MAX_UNPACKED {
+        return Err(UnpackError::Length);
+    }
+    with_decompressor(dictionary, |decompressor| {
+        decompressor.decompress(frame, len)
+    })
+}
+
+/// Stored bytes back into the payloads' JSON texts.
+pub(crate) fn unpack(bytes: &[u8]) -> Result<Payloads, UnpackError> {
+    let text = payload_text(bytes)?;
     #[derive(Deserialize)]
     struct Array(
         Option<Box<RawValue>>,
@@ -205,6 +331,7 @@ mod tests {
             Some(&Value::Null),
             None,
             &attributes,
+            None,
         );
         assert!(
             packed.len() < prompt.to_string().len() / 4,
@@ -221,7 +348,7 @@ mod tests {
 
     #[test]
     fn damaged_bytes_are_an_error_not_a_panic() {
-        let packed = PackedPayloads::pack(None, None, None, None, &json!({"a": 1}));
+        let packed = PackedPayloads::pack(None, None, None, None, &json!({"a": 1}), None);
         let bytes = packed.as_bytes();
         assert!(matches!(unpack(&[]), Err(UnpackError::Length)));
         assert!(matches!(unpack(&[9, 1, 2]), Err(UnpackError::Format(9))));
@@ -231,5 +358,50 @@ mod tests {
         huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(unpack(&huge), Err(UnpackError::Length)));
         assert!(matches!(unpack(b"\x00[1,2]"), Err(UnpackError::Json(_))));
+    }
+
+    #[test]
+    fn a_dictionary_trained_on_payloads_packs_them_smaller_and_is_needed_to_read_them() {
+        let event = |i: usize| {
+            json!([{"role": "system", "parts": [{"type": "text", "content":
+                "You are a travel assistant. Compare three options, prefer refundable bookings."}]},
+                {"role": "user", "parts": [{"type": "text", "content": format!("trip number {i} to Oslo")}]}])
+        };
+        let attributes =
+            json!({"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"});
+        let samples: Vec<Vec<u8>> = (0..500)
+            .map(|i| {
+                let packed =
+                    PackedPayloads::pack(Some(&event(i)), None, None, None, &attributes, None);
+                payload_text(packed.as_bytes()).unwrap()
+            })
+            .collect();
+        let dictionary = train_dictionary(&samples).unwrap();
+        let id = register_dictionary(&dictionary);
+        assert_eq!(
+            register_dictionary(&dictionary),
+            id,
+            "the id is the bytes' hash"
+        );
+        let plain = PackedPayloads::pack(Some(&event(1000)), None, None, None, &attributes, None);
+        let small =
+            PackedPayloads::pack(Some(&event(1000)), None, None, None, &attributes, Some(id));
+        assert!(
+            small.len() * 2 < plain.len(),
+            "{} vs {}",
+            small.len(),
+            plain.len()
+        );
+        assert_eq!(
+            unpack(small.as_bytes()).unwrap().prompt.unwrap().get(),
+            event(1000).to_string()
+        );
+        // a dictionary this process does not know
+        let mut unknown = small.as_bytes().to_vec();
+        unknown[1] ^= 0xff;
+        assert!(matches!(
+            unpack(&unknown),
+            Err(UnpackError::UnknownDictionary(_))
+        ));
     }
 }

@@ -18,6 +18,7 @@
 
 mod admin;
 pub mod backup;
+mod dictionary;
 mod expire;
 mod list;
 mod read;
@@ -31,6 +32,8 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags};
+
+use crate::store::payload::DictionaryId;
 
 use super::{
     AgentSummary, ApiKeyInfo, EventRow, Outcome, ProjectInfo, RawStats, Retention, SessionDetail,
@@ -46,6 +49,8 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     /// Read-only connections, [`READERS`] of them.
     readers: Vec<Mutex<Connection>>,
+    /// The dictionary new payloads are packed with (the newest stored).
+    dictionary: std::sync::RwLock<Option<DictionaryId>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -74,6 +79,7 @@ impl SqliteStore {
             "PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
         )?;
         schema::migrate(&writer)?;
+        let dictionary = dictionary::load(&writer)?;
         let packed = schema::pack_legacy_events(&writer)?;
         if packed > 0 {
             tracing::info!(packed, "payloads of older events packed");
@@ -90,6 +96,7 @@ impl SqliteStore {
         Ok(Self {
             writer: Mutex::new(writer),
             readers,
+            dictionary: std::sync::RwLock::new(dictionary),
         })
     }
 
@@ -148,6 +155,26 @@ pub(crate) fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
 impl Store for SqliteStore {
     fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
         write::commit(&mut self.write_conn(), writes)
+    }
+
+    fn payload_dictionary(&self) -> Option<DictionaryId> {
+        *self.dictionary.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn train_payload_dictionary(&self) -> Result<bool, StoreError> {
+        if self.payload_dictionary().is_some() {
+            return Ok(false);
+        }
+        let Some(bytes) = self.read(dictionary::train)? else {
+            return Ok(false);
+        };
+        let id = dictionary::store(&self.write_conn(), &bytes)?;
+        *self.dictionary.write().unwrap_or_else(|p| p.into_inner()) = Some(id);
+        tracing::info!(
+            bytes = bytes.len(),
+            "trained a dictionary for event payloads"
+        );
+        Ok(true)
     }
 
     fn create_project(&self, name: &str) -> Result<String, StoreError> {

@@ -202,6 +202,13 @@ CREATE TABLE IF NOT EXISTS events (
     -- also the index that reads a session's events
     UNIQUE (project_id, session_id, id)
 );
+-- zstd dictionaries that event payloads are packed with (see crate::store::payload); the newest
+-- is the one new payloads use
+CREATE TABLE IF NOT EXISTS payload_dictionaries (
+    id          INTEGER PRIMARY KEY,
+    bytes       BLOB NOT NULL,
+    created_at  TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS logs (
     seq         INTEGER PRIMARY KEY,
     project_id  TEXT NOT NULL,
@@ -314,6 +321,7 @@ pub(super) fn pack_legacy_events(writer: &Connection) -> Result<usize, StoreErro
                         payload(3)?.as_deref(),
                         payload(4)?.as_deref(),
                         &raw_attributes(row.get_ref(5)?.as_str()?),
+                        None,
                     ),
                 ))
             })?;

@@ -311,6 +311,7 @@ fn insert_events<'a>(
                     e.params.as_ref(),
                     e.returns.as_ref(),
                     &e.attributes,
+                    None,
                 );
                 &packed_here
             }
