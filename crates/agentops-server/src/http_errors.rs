@@ -85,6 +85,31 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// Middleware: a refusal of a request that came with a body says `Connection: close`.
+///
+/// A write's credentials are checked before its body is read, so such a refusal may leave the
+/// body unread, and the connection cannot serve another request; without the header a client
+/// that keeps connections alive would send its next request on a connection the server is
+/// closing ("peer disconnected"). With it, hyper closes the connection after the answer and
+/// the client opens a new one.
+pub async fn close_after_refused_body(request: Request, next: Next) -> Response {
+    let has_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() != "0")
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
 /// Middleware, the last net: an error response (4xx, 5xx) that is not JSON becomes
 /// `{"error": "<its text, or the status's reason>"}` with the same status and other headers.
 pub async fn json_errors(request: Request, next: Next) -> Response {

@@ -153,6 +153,9 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(http_errors::request_limits))
         .layer(axum::middleware::from_fn(http_errors::json_errors))
+        .layer(axum::middleware::from_fn(
+            http_errors::close_after_refused_body,
+        ))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }

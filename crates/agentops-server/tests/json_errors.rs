@@ -334,3 +334,37 @@ fn a_dashboard_token_body_must_be_an_object_even_with_the_header() {
         assert!(reply.json()["token"].is_string());
     }
 }
+
+#[test]
+fn a_refused_request_with_a_body_closes_its_connection() {
+    let server = TestServer::start();
+    let mut stream = TcpStream::connect(server.server().local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    // no credentials: refused before the body is read, on a connection kept alive
+    let body = br#"{"events": []}"#;
+    let head = format!(
+        "POST /v2/create_events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let reply = parse_answer(&answer);
+    assert_eq!(reply.status, 401);
+    let connection = reply
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("connection"))
+        .map(|(_, v)| v.to_ascii_lowercase());
+    assert_eq!(connection.as_deref(), Some("close"), "{:?}", reply.headers);
+    // a refusal without a body keeps the connection
+    let reply = server.get("/api/v1/sessions", &[]);
+    assert_eq!(reply.status, 401);
+    assert!(!reply
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close")));
+}
