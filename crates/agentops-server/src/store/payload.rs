@@ -13,8 +13,8 @@
 //! one new payloads are packed with; [`register_dictionary`] makes one known to the process,
 //! by an id that is a hash of its bytes.
 //!
-//! The formats: one byte naming it, then for [`ZSTD_JSON_ARRAY`] the length of the JSON text
-//! (4 bytes, little-endian) and the zstd frame; for [`ZSTD_DICTIONARY_JSON_ARRAY`] the
+//! The formats: one byte naming it, then for `ZSTD_JSON_ARRAY` (1) the length of the JSON text
+//! (4 bytes, little-endian) and the zstd frame; for `ZSTD_DICTIONARY_JSON_ARRAY` (2) the
 //! dictionary's id (8 bytes, little-endian), the length and the frame.
 
 use std::cell::RefCell;
