@@ -366,10 +366,11 @@ mod tests {
             .unwrap();
     }
 
+    /// `n` spans of a session stored before.
     fn spans(n: usize) -> Write {
         Write::IngestSpans {
             project_id: "p".into(),
-            sessions: vec![crate::store::SessionRecord::default()],
+            sessions: Vec::new(),
             spans: (0..n)
                 .map(|i| crate::store::EventRecord {
                     id: i.to_string(),
@@ -412,9 +413,9 @@ mod tests {
             Outcome::Inserted(8 * PIECE_ROWS),
             "one answer, for all the pieces"
         );
-        // Alone, the large write fills a transaction with two pieces (the batch's session goes
-        // with its first); the small write that waited goes first in the next one.
-        let first_piece = PIECE_ROWS + 1;
+        // Alone, the large write fills a transaction with two pieces; the small write that
+        // waited goes first in the next one.
+        let first_piece = PIECE_ROWS;
         assert_eq!(
             *store.batches.lock().unwrap(),
             vec![
@@ -451,7 +452,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn pieces_as_large_as_a_transaction_do_not_keep_a_small_write_out() {
+    async fn a_write_of_many_sessions_goes_in_smaller_pieces_and_others_pass() {
         let (go, gate) = std_mpsc::channel();
         let store = Arc::new(GatedStore {
             gate: Mutex::new(gate),
@@ -474,27 +475,20 @@ mod tests {
         go.send(()).unwrap();
         assert_eq!(small.await.unwrap().unwrap(), Outcome::Done);
         assert!(!large.is_finished());
-        for _ in 0..5 {
+        for _ in 0..13 {
             go.send(()).unwrap();
         }
         assert_eq!(
             large.await.unwrap().unwrap(),
             Outcome::Inserted(6 * PIECE_ROWS)
         );
-        // A piece (500 spans and their 500 sessions) fills a transaction on its own; the small
-        // write goes first in the transaction after the one it arrived during.
-        let piece = 2 * PIECE_ROWS;
-        assert_eq!(
-            *store.batches.lock().unwrap(),
-            vec![
-                vec![piece],
-                vec![1, piece],
-                vec![piece],
-                vec![piece],
-                vec![piece],
-                vec![piece]
-            ]
-        );
+        // A session weighs SESSION_ROW_WEIGHT rows, so a piece holds 100 spans and their 100
+        // sessions (500 rows), two a transaction; the small write goes first in the
+        // transaction after the one it arrived during.
+        let piece = PIECE_ROWS;
+        let mut expected = vec![vec![piece, piece], vec![1, piece, piece]];
+        expected.extend(std::iter::repeat_n(vec![piece, piece], 13));
+        assert_eq!(*store.batches.lock().unwrap(), expected);
         drop(writer);
         tokio::task::spawn_blocking(move || thread.join().unwrap())
             .await

@@ -332,6 +332,11 @@ pub enum Write {
     },
 }
 
+/// What a session row weighs in a write's size, against an event's 1: its upsert touches the
+/// sessions table, its five list indexes and its facets (a request of 500 new sessions took
+/// about as long to commit as one of 2,500 events of one session).
+pub const SESSION_ROW_WEIGHT: usize = 4;
+
 impl Write {
     /// Packs the payloads of the write's events for storage ([`payload::PackedPayloads`]),
     /// so that the writer only binds bytes: run on the request's thread, before the write is
@@ -354,24 +359,27 @@ impl Write {
         }
     }
 
-    /// The rows the write stores (events and sessions): the measure of its work in a
-    /// transaction.
+    /// The rows the write stores, a session counting [`SESSION_ROW_WEIGHT`] rows: the
+    /// measure of its work in a transaction.
     pub fn rows(&self) -> usize {
         match self {
             Write::CreateEvents { events, .. } => events.len().max(1),
             Write::IngestSpans {
                 sessions, spans, ..
-            } => (sessions.len() + spans.len()).max(1),
+            } => (SESSION_ROW_WEIGHT * sessions.len() + spans.len()).max(1),
             Write::ExpireSessions { max_rows, .. } => (*max_rows).max(1),
             _ => 1,
         }
     }
 
-    /// The write as pieces of at most about `rows` rows, to apply in order, each in its own
-    /// transaction if need be (their outcomes add up to the write's). Only event batches are
-    /// cut; each of an OTLP batch's sessions goes with the first piece that has spans of it.
+    /// The write as pieces of at most about `rows` rows (as [`Write::rows`] counts them), to
+    /// apply in order, each in its own transaction if need be (their outcomes add up to the
+    /// write's). Only event batches are cut; each of an OTLP batch's sessions goes with the
+    /// first piece that has spans of it, so a batch of many sessions is cut into fewer spans a
+    /// piece.
     pub fn into_pieces(self, rows: usize) -> Vec<Write> {
         let rows = rows.max(1);
+        let weighted = self.rows();
         match self {
             Write::CreateEvents {
                 project_id,
@@ -388,13 +396,16 @@ impl Write {
                 project_id,
                 sessions,
                 spans,
-            } if spans.len() > rows => {
+            } if weighted > rows => {
+                // Spans a piece, so that a piece's spans and the sessions they bring weigh
+                // about `rows`.
+                let per_piece = (rows * spans.len() / weighted).max(1);
                 // Each session goes with the first piece that has spans of it.
                 let mut sessions: std::collections::HashMap<String, SessionRecord> = sessions
                     .into_iter()
                     .map(|session| (session.id.clone(), session))
                     .collect();
-                let mut pieces: Vec<Write> = chunks(spans, rows)
+                let mut pieces: Vec<Write> = chunks(spans, per_piece)
                     .map(|spans| {
                         let mut own = Vec::new();
                         for span in &spans {
@@ -828,8 +839,8 @@ mod tests {
                 .chain([event(5, "c")])
                 .collect(),
         };
-        assert_eq!(write.rows(), 9);
-        let pieces = write.into_pieces(2);
+        assert_eq!(write.rows(), 3 * SESSION_ROW_WEIGHT + 6);
+        let pieces = write.into_pieces(6);
         let shape: Vec<(Vec<String>, usize)> = pieces
             .iter()
             .map(|piece| match piece {
@@ -847,6 +858,22 @@ mod tests {
                 (vec!["c".to_owned()], 2)
             ]
         );
+
+        // The same spans in one session weigh less: more of them go in a piece.
+        let one_session = Write::IngestSpans {
+            project_id: "p".into(),
+            sessions: vec![session("a")],
+            spans: (0..6).map(|i| event(i, "a")).collect(),
+        };
+        let sizes: Vec<usize> = one_session
+            .into_pieces(6)
+            .iter()
+            .map(|piece| match piece {
+                Write::IngestSpans { spans, .. } => spans.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, [3, 3]);
 
         let events = Write::CreateEvents {
             project_id: "p".into(),
