@@ -122,56 +122,32 @@ thread_local! {
         RefCell::new(HashMap::new());
 }
 
-/// Runs `f` with this thread's compressor for `dictionary` (made on first use).
-fn with_compressor<T>(
+/// Runs `f` with this thread's compressor or decompressor (from `cache`) for `dictionary`,
+/// made by `make` from the registered dictionary on first use.
+fn with_codec<C: 'static, T>(
+    cache: &'static std::thread::LocalKey<RefCell<HashMap<Option<DictionaryId>, C>>>,
     dictionary: Option<DictionaryId>,
-    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
-) -> std::io::Result<T> {
-    COMPRESSORS.with(|cell| {
-        let mut compressors = cell.borrow_mut();
-        let compressor = match compressors.entry(dictionary) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                let made = match dictionary {
-                    None => zstd::bulk::Compressor::new(LEVEL)?,
-                    Some(id) => {
-                        let known = DICTIONARIES.read().unwrap_or_else(|p| p.into_inner());
-                        let dictionary = known.get(&id).ok_or_else(|| {
-                            std::io::Error::other(format!("unknown dictionary {:016x}", id.0))
-                        })?;
-                        zstd::bulk::Compressor::with_prepared_dictionary(dictionary.encoder)?
-                    }
-                };
-                entry.insert(made)
-            }
-        };
-        f(compressor)
-    })
-}
-
-/// Runs `f` with this thread's decompressor for `dictionary` (made on first use).
-fn with_decompressor<T>(
-    dictionary: Option<DictionaryId>,
-    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+    make: impl FnOnce(Option<&Dictionary>) -> std::io::Result<C>,
+    f: impl FnOnce(&mut C) -> std::io::Result<T>,
 ) -> Result<T, UnpackError> {
-    DECOMPRESSORS.with(|cell| {
-        let mut decompressors = cell.borrow_mut();
-        let decompressor = match decompressors.entry(dictionary) {
+    cache.with(|cell| {
+        let mut codecs = cell.borrow_mut();
+        let codec = match codecs.entry(dictionary) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
                 let made = match dictionary {
-                    None => zstd::bulk::Decompressor::new()?,
+                    None => make(None)?,
                     Some(id) => {
                         let known = DICTIONARIES.read().unwrap_or_else(|p| p.into_inner());
                         let dictionary =
                             known.get(&id).ok_or(UnpackError::UnknownDictionary(id.0))?;
-                        zstd::bulk::Decompressor::with_prepared_dictionary(dictionary.decoder)?
+                        make(Some(dictionary))?
                     }
                 };
                 entry.insert(made)
             }
         };
-        Ok(f(decompressor)?)
+        Ok(f(codec)?)
     })
 }
 
@@ -188,16 +164,14 @@ impl PackedPayloads {
         fn present(v: Option<&Value>) -> Option<&Value> {
             v.filter(|v| !v.is_null())
         }
-        let array = (
-            present(prompt),
-            present(completion),
-            present(params),
-            present(returns),
+        Self::pack_array(
+            [
+                present(prompt),
+                present(completion),
+                present(params),
+                present(returns),
+            ],
             attributes,
-        );
-        // Serialising a `Value` cannot fail.
-        Self::compress(
-            serde_json::to_vec(&array).unwrap_or_else(|_| b"[]".to_vec()),
             dictionary,
         )
     }
@@ -215,13 +189,26 @@ impl PackedPayloads {
         fn present(v: Option<&RawValue>) -> Option<&RawValue> {
             v.filter(|v| v.get() != "null")
         }
-        let array = (
-            present(prompt),
-            present(completion),
-            present(params),
-            present(returns),
+        Self::pack_array(
+            [
+                present(prompt),
+                present(completion),
+                present(params),
+                present(returns),
+            ],
             attributes,
-        );
+            dictionary,
+        )
+    }
+
+    /// `[prompt, completion, params, returns, attributes]` as JSON, compressed.
+    fn pack_array<P: serde::Serialize + ?Sized>(
+        [prompt, completion, params, returns]: [Option<&P>; 4],
+        attributes: &P,
+        dictionary: Option<DictionaryId>,
+    ) -> Self {
+        let array = (prompt, completion, params, returns, attributes);
+        // Serialising JSON values cannot fail.
         Self::compress(
             serde_json::to_vec(&array).unwrap_or_else(|_| b"[]".to_vec()),
             dictionary,
@@ -239,7 +226,16 @@ impl PackedPayloads {
             None => packed.push(ZSTD_JSON_ARRAY),
         }
         packed.extend_from_slice(&(text.len() as u32).to_le_bytes());
-        match with_compressor(dictionary, |compressor| compressor.compress(&text)) {
+        let frame = with_codec(
+            &COMPRESSORS,
+            dictionary,
+            |known| match known {
+                None => zstd::bulk::Compressor::new(LEVEL),
+                Some(known) => zstd::bulk::Compressor::with_prepared_dictionary(known.encoder),
+            },
+            |compressor| compressor.compress(&text),
+        );
+        match frame {
             Ok(frame) => packed.extend_from_slice(&frame),
             // An unknown dictionary (a bug) or no memory: packed without one, then as text.
             Err(_) if dictionary.is_some() => return Self::compress(text, None),
@@ -290,9 +286,15 @@ pub fn payload_text(bytes: &[u8]) -> Result<Vec<u8>, UnpackError> {
     if len > MAX_UNPACKED {
         return Err(UnpackError::Length);
     }
-    with_decompressor(dictionary, |decompressor| {
-        decompressor.decompress(frame, len)
-    })
+    with_codec(
+        &DECOMPRESSORS,
+        dictionary,
+        |known| match known {
+            None => zstd::bulk::Decompressor::new(),
+            Some(known) => zstd::bulk::Decompressor::with_prepared_dictionary(known.decoder),
+        },
+        |decompressor| decompressor.decompress(frame, len),
+    )
 }
 
 /// Stored bytes back into the payloads' JSON texts.
