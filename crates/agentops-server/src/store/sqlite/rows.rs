@@ -205,8 +205,8 @@ mod tests {
             ..SessionRecord::default()
         };
         store_session(&store, &project, s1, Vec::new());
-        // as a version 4 database held them (text that is not JSON was never written by this
-        // server, but reads back all the same)
+        // as a database of version 5 or older held them, with the note its migration leaves
+        // (text that is not JSON was never written by this server, but reads back all the same)
         store
             .write_conn()
             .execute_batch(&format!(
@@ -215,7 +215,8 @@ mod tests {
                  VALUES ('{project}', 'old', 's1', 'llms', '2026-11-20T10:00:00.000000+00:00',
                      '[{{\"role\":\"user\"}}]', 'not json', '{{\"a\":1}}'),
                         ('{project}', 'broken', 's1', 'llms', '2026-11-20T10:00:01.000000+00:00',
-                     NULL, NULL, '{{broken');"
+                     NULL, NULL, '{{broken');
+                 INSERT INTO store_notes (key, value) VALUES ('legacy_payloads', 'to pack');"
             ))
             .unwrap();
         let detail = store.session_detail(&project, "s1").unwrap().unwrap();

@@ -17,9 +17,16 @@ use crate::store::StoreError;
 pub(super) const SCHEMA_VERSION: i64 = 6;
 
 /// Moves a version 5 (or older) database to version 6, before [`SCHEMA`]: the column of packed
-/// payloads. The rows written before keep their text columns until [`pack_legacy_events`]
-/// packs them; reads take either.
-const MIGRATE_5_TO_6: &str = "ALTER TABLE events ADD COLUMN packed BLOB;";
+/// payloads, and a note that older rows are to be packed. The rows written before keep their
+/// text columns until [`pack_legacy_events`] packs them; reads take either.
+const MIGRATE_5_TO_6: &str = "ALTER TABLE events ADD COLUMN packed BLOB;
+    CREATE TABLE IF NOT EXISTS store_notes (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT OR REPLACE INTO store_notes (key, value) VALUES ('legacy_payloads', 'to pack');";
+
+/// Whether rows written before version 6 are still to be packed (set by [`MIGRATE_5_TO_6`],
+/// removed by [`pack_legacy_events`] once none is left, so that later starts skip the scan).
+const LEGACY_PAYLOADS_PENDING: &str =
+    "SELECT count(*) FROM store_notes WHERE key = 'legacy_payloads'";
 
 /// Rows packed per transaction by [`pack_legacy_events`].
 const LEGACY_BATCH: usize = 2_000;
@@ -209,6 +216,11 @@ CREATE TABLE IF NOT EXISTS payload_dictionaries (
     bytes       BLOB NOT NULL,
     created_at  TEXT NOT NULL
 );
+-- what the store notes for itself, such as work a migration left to do
+CREATE TABLE IF NOT EXISTS store_notes (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS logs (
     seq         INTEGER PRIMARY KEY,
     project_id  TEXT NOT NULL,
@@ -301,6 +313,10 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
 /// few thousand rows per transaction, so that an interrupted run goes on where it stopped the
 /// next time the database is opened. How many rows it packed.
 pub(super) fn pack_legacy_events(writer: &Connection) -> Result<usize, StoreError> {
+    let pending: i64 = writer.query_row(LEGACY_PAYLOADS_PENDING, [], |row| row.get(0))?;
+    if pending == 0 {
+        return Ok(0);
+    }
     let mut packed = 0;
     loop {
         let tx = writer.unchecked_transaction()?;
@@ -328,6 +344,8 @@ pub(super) fn pack_legacy_events(writer: &Connection) -> Result<usize, StoreErro
             rows.collect::<Result<_, _>>()?
         };
         if rows.is_empty() {
+            tx.execute("DELETE FROM store_notes WHERE key = 'legacy_payloads'", [])?;
+            tx.commit()?;
             return Ok(packed);
         }
         {
@@ -612,6 +630,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!((version, unpacked), (SCHEMA_VERSION, 0));
+        let notes: i64 = store
+            .write_conn()
+            .query_row("SELECT count(*) FROM store_notes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(notes, 0, "packing done: later starts skip the scan");
         let after = store.session_detail(&project, "s1").unwrap().unwrap();
         assert_eq!(after.events.len(), before.events.len());
         for (after, before) in after.events.iter().zip(&before.events) {
