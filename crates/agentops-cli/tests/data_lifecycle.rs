@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    agentops, create_session, get_json, health, post_events, spawn_server, spawn_server_with,
-    stop_server, temp_dir,
+    agentops, create_session, event_ids, get_json, health, post_events, spawn_server,
+    spawn_server_with, stop_server, temp_dir,
 };
 use serde_json::{json, Value};
 
@@ -255,15 +255,7 @@ fn retention_days_comes_from_the_flag_then_the_variable_then_the_file() {
 fn stored(url: &str, id: &str) -> (HashSet<String>, i64) {
     let (code, body) = session(url, KEY, id);
     assert_eq!(code, 200, "{body}");
-    let ids: Vec<String> = body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
-    let set: HashSet<String> = ids.iter().cloned().collect();
-    assert_eq!(set.len(), ids.len(), "an event stored twice");
-    (set, body["event_count"].as_i64().unwrap())
+    event_ids(&body)
 }
 
 /// The session list of the default project, every field.

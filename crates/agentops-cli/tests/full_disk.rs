@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
-use common::{create_session, get_json, health, post_events, spawn_server, stop_server};
+use common::{create_session, event_ids, get_json, health, post_events, spawn_server, stop_server};
 use serde_json::{json, Value};
 
 const KEY: &str = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
@@ -115,15 +115,7 @@ fn stored(url: &str) -> (HashSet<String>, i64) {
         "reads work on a full disk: {}",
         answer.body
     );
-    let ids: Vec<String> = answer.body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
-    let set: HashSet<String> = ids.iter().cloned().collect();
-    assert_eq!(set.len(), ids.len(), "no event stored twice");
-    (set, answer.body["event_count"].as_i64().unwrap())
+    event_ids(&answer.body)
 }
 
 /// Writes `path` until the file system says it is full.

@@ -267,21 +267,7 @@ fn the_json_net_rewrites_plain_text_errors_and_leaves_the_rest() {
         .http_status_as_error(false)
         .build()
         .into();
-    let get = |path: &str| {
-        let mut response = agent.get(format!("{url}{path}")).call().unwrap();
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let body = response.body_mut().read_to_vec().unwrap();
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    };
+    let get = |path: &str| TestServer::reply(agent.get(format!("{url}{path}")).call().unwrap());
     let plain = get("/plain");
     assert_eq!(json_error(&plain, 409), "plain text refusal");
     assert_eq!(plain.header("retry-after"), Some("7"));

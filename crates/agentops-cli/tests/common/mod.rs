@@ -165,3 +165,16 @@ pub fn health(url: &str) -> serde_json::Value {
     assert_eq!(answer.status, 200);
     answer.body
 }
+
+/// The ids of a session detail's events, checking each is stored once, and its `event_count`.
+pub fn event_ids(session: &serde_json::Value) -> (std::collections::HashSet<String>, i64) {
+    let ids: Vec<String> = session["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    let set: std::collections::HashSet<String> = ids.iter().cloned().collect();
+    assert_eq!(set.len(), ids.len(), "no event stored twice");
+    (set, session["event_count"].as_i64().unwrap())
+}

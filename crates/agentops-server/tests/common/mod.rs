@@ -128,7 +128,8 @@ impl TestServer {
         Self::reply(request.call().unwrap())
     }
 
-    fn reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
+    /// A response as a [`Reply`].
+    pub fn reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
         let status = response.status().as_u16();
         let headers = response
             .headers()
