@@ -202,6 +202,16 @@ struct ServeArgs {
         default_value = "forever"
     )]
     retention_days: agentops_server::config::Retention,
+    /// End a plain trace's session (one without an AgentOps session span) once its root span
+    /// has ended and no span of it has arrived for this many seconds; Fail when the root span
+    /// failed, else Success.
+    #[arg(
+        long,
+        env = "AGENTOPS_SESSION_QUIET_SECONDS",
+        value_name = "SECONDS",
+        default_value_t = 30
+    )]
+    session_quiet_seconds: u64,
 }
 
 impl ServeArgs {
@@ -242,6 +252,10 @@ impl ServeArgs {
         config.accept_unauthenticated_traces = self.accept_unauthenticated_traces;
         config.open_read_access = self.open_read_access;
         config.retention = self.retention_days;
+        if self.session_quiet_seconds > 86_400 {
+            bail!("--session-quiet-seconds / AGENTOPS_SESSION_QUIET_SECONDS must be at most 86400 (a day)");
+        }
+        config.session_quiet_window = Duration::from_secs(self.session_quiet_seconds);
         Ok(config)
     }
 }

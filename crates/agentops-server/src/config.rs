@@ -75,6 +75,9 @@ pub struct Config {
     pub retention: Retention,
     /// Time between two retention passes.
     pub retention_interval: Duration,
+    /// How long a plain trace (no AgentOps session span) whose root span has ended waits for
+    /// late spans before the server ends its session (see [`crate::quiet_window`]).
+    pub session_quiet_window: Duration,
 }
 
 impl Config {
@@ -97,6 +100,7 @@ impl Config {
             open_read_access: false,
             retention: Retention::Forever,
             retention_interval: DEFAULT_RETENTION_INTERVAL,
+            session_quiet_window: crate::quiet_window::DEFAULT_QUIET_WINDOW,
         }
     }
 }

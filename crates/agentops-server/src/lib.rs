@@ -29,6 +29,7 @@ pub mod error;
 pub mod http_errors;
 pub mod ingest;
 pub mod mapping;
+pub mod quiet_window;
 pub mod retention;
 pub mod serve;
 pub mod state;
@@ -131,6 +132,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v4/logs/upload/", post(sdk_v4::logs_upload))
         .route("/v4/logs/upload", post(sdk_v4::logs_upload))
         .route("/v1/traces", post(otlp::traces))
+        .route("/v1/logs", post(otlp::logs::logs))
         .route("/v1/metrics", post(otlp::metrics))
         .route("/api/v1/sessions", get(api::list_sessions))
         .route("/api/v1/sessions/{id}", get(api::get_session))
@@ -320,6 +322,10 @@ impl Server {
             }
             .run(retention_stopped),
         );
+        let quiet = tokio::spawn(quiet_window::run(
+            writer.clone(),
+            config.session_quiet_window,
+        ));
         let state = AppState::new(state::StateParts {
             store: store.clone(),
             writer,
@@ -337,6 +343,7 @@ impl Server {
         let max_connections = config.max_connections;
         let header_timeout = config.header_timeout;
         let trainer = tokio::spawn(train_payload_dictionary(store.clone()));
+
         let task = tokio::spawn(async move {
             let served =
                 serve::serve(listener, router, max_connections, header_timeout, stop).await;
@@ -346,6 +353,8 @@ impl Server {
                 tracing::error!("the retention task panicked");
             }
             trainer.abort();
+            quiet.abort();
+            let _ = quiet.await;
             // Every connection is closed, so every handle to the writer is gone: the writer
             // thread commits what is queued and stops.
             let joined = tokio::task::spawn_blocking(move || writer_thread.join()).await;

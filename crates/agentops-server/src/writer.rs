@@ -301,6 +301,17 @@ mod tests {
         ) -> Result<Option<crate::store::EventRow>, StoreError> {
             unimplemented!()
         }
+        fn log_records(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&str>,
+        ) -> Result<Vec<crate::store::LogRecord>, StoreError> {
+            unimplemented!()
+        }
+        fn call_refs(&self, _: &str, _: &str) -> Result<Vec<crate::store::CallRef>, StoreError> {
+            unimplemented!()
+        }
         fn list_agents(&self, _: &str) -> Result<Vec<crate::store::AgentSummary>, StoreError> {
             unimplemented!()
         }

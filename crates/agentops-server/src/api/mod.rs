@@ -8,6 +8,7 @@
 //! with open read access on a loopback address. Always scoped to the caller's project: another
 //! project's ids answer 404.
 
+pub mod links;
 pub mod openapi;
 pub mod params;
 pub mod tree;
@@ -26,7 +27,7 @@ use crate::auth;
 use crate::caller::{api_key, Reader};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{AgentRecord, EventRow, SessionDetail, SessionSummary};
+use crate::store::{AgentRecord, EventRow, LogRecord, SessionDetail, SessionSummary};
 
 pub use params::{decode_cursor, encode_cursor, parse_session_query};
 pub use tree::{event_tree, TreeNode};
@@ -174,11 +175,14 @@ pub async fn get_session(
     // milliseconds of CPU that must not hold an async worker.
     let answer = state
         .read(move |s| {
-            let detail = if view == EventsView::Full {
+            let mut detail = if view == EventsView::Full {
                 s.session_detail(&project, &lookup)
             } else {
                 s.session_detail_without_payloads(&project, &lookup)
             }?;
+            if let Some(detail) = detail.as_mut() {
+                links::enrich_session(detail, view == EventsView::Full);
+            }
             Ok(detail.map(|detail| (detail_json(&detail, view), detail)))
         })
         .await?;
@@ -217,6 +221,7 @@ fn detail_json(detail: &SessionDetail, view: EventsView) -> Result<Vec<u8>, serd
                 video: &detail.video,
                 agents: &detail.agents,
                 logs: &detail.logs,
+                log_records: &detail.log_records,
                 event_tree,
             },
         )?;
@@ -233,18 +238,22 @@ struct SessionOnlyResponse<'a> {
     video: &'a Option<String>,
     agents: &'a [AgentRecord],
     logs: &'a [String],
+    log_records: &'a [LogRecord],
     #[serde(skip_serializing_if = "Option::is_none")]
     event_tree: Option<Vec<TreeNode<'a>>>,
 }
 
-/// One event as answered: every stored field plus its duration.
+/// One event as answered: every stored field plus its duration and its log records.
 #[derive(Debug, Serialize)]
 pub struct EventResponse {
-    /// The stored event (prompt, completion, params, returns, attributes, …).
+    /// The stored event (prompt, completion, params, returns, attributes, …), with its
+    /// messages and tool links.
     #[serde(flatten)]
     pub event: EventRow,
     /// End time minus start time in milliseconds, when it has ended.
     pub duration_ms: Option<f64>,
+    /// The OTLP log records of its span, by time.
+    pub log_records: Vec<LogRecord>,
 }
 
 /// `GET /api/v1/sessions/{id}/events/{event_id}`: one event in full.
@@ -256,12 +265,28 @@ pub async fn get_event(
     let Path((id, event_id)) = path?;
     let project = caller.session(&id)?.to_owned();
     let (session, event) = (id.clone(), event_id.clone());
-    let event = state
-        .read(move |s| s.event_detail(&project, &session, &event))
-        .await?
+    let found = state
+        .read(move |s| {
+            let Some(mut event) = s.event_detail(&project, &session, &event)? else {
+                return Ok(None);
+            };
+            let mut records = match event.span_id.as_deref() {
+                Some(span) => s.log_records(&project, &session, Some(span))?,
+                None => Vec::new(),
+            };
+            let refs = s.call_refs(&project, &session)?;
+            links::enrich_event(&mut event, &mut records, &refs);
+            Ok(Some((event, records)))
+        })
+        .await?;
+    let (event, log_records) = found
         .ok_or_else(|| ApiError::NotFound(format!("event {event_id} of session {id} not found")))?;
     let duration_ms = tree::duration_ms(&event.start_time, event.end_time.as_deref());
-    Ok(Json(EventResponse { event, duration_ms }))
+    Ok(Json(EventResponse {
+        event,
+        duration_ms,
+        log_records,
+    }))
 }
 
 /// `GET /api/v1/agents`: `{"agents": [{"id", "name", "session_count"}]}`, most used first.

@@ -40,6 +40,8 @@ pub struct TreeNode<'a> {
     pub output_tokens: Option<i64>,
     /// Cost, US dollars.
     pub cost: Option<f64>,
+    /// Its links to other events through tool calls.
+    pub tool_links: &'a [crate::store::ToolLink],
 }
 
 /// Microseconds since midnight of a stored timestamp (`YYYY-MM-DDTHH:MM:SS.ffffff+00:00`).
@@ -148,6 +150,7 @@ pub fn event_tree(events: &[EventRow]) -> Vec<TreeNode<'_>> {
                 input_tokens: e.input_tokens,
                 output_tokens: e.output_tokens,
                 cost: e.cost,
+                tool_links: &e.tool_links,
             }
         })
         .collect()

@@ -2,6 +2,8 @@
 //! OTLP spans (AgentOps 0.4, GenAI semantic conventions, OpenInference, the Rust SDK), both onto
 //! [`crate::store::EventRecord`] and [`crate::store::SessionRecord`].
 
+pub mod messages;
+pub mod names;
 pub mod span;
 pub mod v2;
 

@@ -24,7 +24,8 @@ use agentops_core::{attributes as keys, EndState, EventKind};
 use serde_json::{Map, Value};
 
 use super::{dollars, maybe_json, price_event, token_count};
-use crate::store::{EventRecord, SessionRecord};
+use super::{messages, names};
+use crate::store::{EventRecord, RootEnd, SessionRecord};
 
 /// A span as decoded from OTLP protobuf or JSON.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,6 +54,8 @@ pub struct Span {
     pub events: Vec<Value>,
     /// The instrumentation scope's name.
     pub scope: String,
+    /// The resource's `service.name`.
+    pub service_name: String,
 }
 
 /// What one span contributes: its event, and the fields it sets on its session.
@@ -396,13 +399,52 @@ pub fn map_span(span: &Span, prices: &PriceTable) -> Result<MappedSpan, String> 
     }
     price_event(&mut event, prices);
 
+    event.call_ids = call_ids_of(&event, &attrs);
+
+    // An AgentOps SDK's spans (the Rust SDK's `event.type`, agentops 0.4's kinds) belong to a
+    // session that its SDK ends; any other trace is a plain one, ended by its root span.
+    let from_agentops_sdk =
+        attrs.str(keys::EVENT_TYPE).is_some() || attrs.str("agentops.span.kind").is_some();
+    let is_root = !valid_id(&span.parent_span_id, 8);
     let mut session = SessionRecord {
         id: session_id,
         start_time: Some(event.start_time.clone()),
+        last_event_end: event.end_time.clone(),
+        root_end: (is_root && !from_agentops_sdk)
+            .then(|| event.end_time.clone())
+            .flatten()
+            .map(|end_time| RootEnd {
+                end_time,
+                failed: span.status_code == 2,
+                reason: event.status_message.clone(),
+            }),
         ..SessionRecord::default()
     };
+    let candidates = [
+        (names::SESSION_NAME_ATTRIBUTE, attrs.str("session.name")),
+        (
+            names::ROOT_SPAN,
+            (is_root && !from_agentops_sdk).then_some(span.name.as_str()),
+        ),
+        (names::AGENT, attrs.str("gen_ai.agent.name")),
+        (names::SERVICE, Some(span.service_name.as_str())),
+    ];
+    if let Some((rank, name)) = candidates.into_iter().find_map(|(rank, name)| {
+        let name = if rank == names::SERVICE {
+            names::service(name?)
+        } else {
+            names::clean(name?)
+        };
+        Some((rank, name?))
+    }) {
+        session.name = Some(name);
+        session.name_rank = rank;
+    }
+    if kind == "session" && session.name_rank < names::SESSION_SPAN {
+        session.name = event.name.as_deref().and_then(names::clean);
+        session.name_rank = names::SESSION_SPAN;
+    }
     if kind == "session" {
-        session.name = event.name.clone();
         session.end_time = event.end_time.clone();
         // An ended session span always has an end state: the one it names, else Fail when its
         // status is an error, else Indeterminate (agentops 0.4 sends "Shutdown" at exit, and
@@ -439,6 +481,25 @@ pub fn map_span(span: &Span, prices: &PriceTable) -> Result<MappedSpan, String> 
         session.tags = Some(tags);
     }
     Ok(MappedSpan { event, session })
+}
+
+/// The tool calls a span is about: the call a tool execution answers (`gen_ai.tool.call.id`,
+/// OpenInference's `tool_call.id`), or the calls an LLM call's answer asks for.
+fn call_ids_of(event: &EventRecord, attrs: &Attrs) -> Option<String> {
+    let ids = if event.kind == EventKind::Llm.as_str() {
+        event
+            .completion
+            .as_ref()
+            .map(|c| messages::call_ids(&messages::from_value(c, "assistant")))
+            .unwrap_or_default()
+    } else {
+        attrs
+            .first_str(&["gen_ai.tool.call.id", "tool_call.id"])
+            .into_iter()
+            .collect()
+    };
+    let ids: Vec<String> = ids.into_iter().filter(|id| !id.contains(' ')).collect();
+    (!ids.is_empty()).then(|| ids.join(" "))
 }
 
 /// Maps a batch: the events, the merged per-session fields (in first-seen order), and the
@@ -492,7 +553,16 @@ fn merge_session(into: &mut SessionRecord, from: SessionRecord) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    into.name = from.name.or(into.name.take());
+    let explicit = from.name_rank >= names::SESSION_SPAN && from.name_rank == into.name_rank;
+    if from.name.is_some() && (into.name.is_none() || from.name_rank > into.name_rank || explicit) {
+        into.name = from.name;
+        into.name_rank = from.name_rank;
+    }
+    into.last_event_end = into.last_event_end.take().max(from.last_event_end);
+    into.root_end = match (into.root_end.take(), from.root_end) {
+        (Some(a), Some(b)) => Some(if b.end_time >= a.end_time { b } else { a }),
+        (a, b) => a.or(b),
+    };
     into.end_time = from.end_time.or(into.end_time.take());
     into.end_state = from.end_state.or(into.end_state.take());
     into.end_state_reason = from.end_state_reason.or(into.end_state_reason.take());

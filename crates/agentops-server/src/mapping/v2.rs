@@ -44,9 +44,20 @@ pub fn session_from_v2(body: &v2::SessionBody) -> Result<SessionRecord, String> 
             Some(t) => normalize_time(t, field).map(Some),
         }
     };
+    // named after its tags until an agent gives it a better name
+    let tag_name = body
+        .tags
+        .as_ref()
+        .filter(|tags| !tags.is_empty())
+        .and_then(|tags| super::names::clean(&tags.join(", ")));
     Ok(SessionRecord {
         id,
-        name: None,
+        name_rank: if tag_name.is_some() {
+            super::names::TAGS
+        } else {
+            0
+        },
+        name: tag_name,
         start_time: time(&body.init_timestamp, "session.init_timestamp")?,
         end_time: time(&body.end_timestamp, "session.end_timestamp")?,
         end_state: body.end_state,
@@ -54,6 +65,7 @@ pub fn session_from_v2(body: &v2::SessionBody) -> Result<SessionRecord, String> 
         tags: body.tags.clone(),
         host_env: body.host_env.clone().filter(|h| !h.is_null()),
         video: body.video.clone().filter(|v| !v.is_empty()),
+        ..SessionRecord::default()
     })
 }
 

@@ -29,7 +29,7 @@ const fn payload(name: &'static str, replacement: &'static str) -> EventColumn {
 /// An event's columns, in [`super::EventRecord`] field order: a row read with
 /// [`event_select_list`] has them at these indexes. The `events` table keys them by a
 /// `project_id` column first.
-pub(crate) const EVENT_COLUMNS: [EventColumn; 25] = [
+pub(crate) const EVENT_COLUMNS: [EventColumn; 26] = [
     plain("id"),
     plain("session_id"),
     plain("kind"),
@@ -57,6 +57,8 @@ pub(crate) const EVENT_COLUMNS: [EventColumn; 25] = [
     // the payloads above, packed (see `crate::store::payload`); the text columns are left
     // empty once they are
     payload("packed", "NULL"),
+    // the tool calls it is about (read also without payloads: the tree links by them)
+    plain("call_ids"),
 ];
 
 /// The columns an event is inserted with: `project_id`, then [`EVENT_COLUMNS`].
@@ -109,7 +111,7 @@ mod tests {
                 "id, session_id, kind, name, parent_id, trace_id, span_id, start_time, end_time,
                  status, status_message, agent_id, model, provider, prompt, completion, params,
                  returns, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost,
-                 attributes, packed"
+                 attributes, packed, call_ids"
             )
         );
         assert_eq!(
@@ -117,7 +119,8 @@ mod tests {
             squeezed(
                 "id, session_id, kind, name, parent_id, trace_id, span_id, start_time, end_time,
                  status, status_message, agent_id, model, provider, NULL, NULL, NULL, NULL,
-                 input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost, '{}', NULL"
+                 input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost, '{}', NULL,
+                 call_ids"
             )
         );
         assert_eq!(
@@ -127,8 +130,8 @@ mod tests {
         assert_eq!(
             event_insert_placeholders('?'),
             "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-             ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26"
+             ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27"
         );
-        assert!(event_insert_placeholders('$').ends_with("$25, $26"));
+        assert!(event_insert_placeholders('$').ends_with("$26, $27"));
     }
 }

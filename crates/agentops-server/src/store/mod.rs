@@ -159,6 +159,83 @@ pub struct SessionRecord {
     pub host_env: Option<Value>,
     /// A link to a recording.
     pub video: Option<String>,
+    /// How sure `name` is (see [`crate::mapping::names`]): a stored name is replaced only by one
+    /// of a higher rank (or an equal rank of an explicit name).
+    #[serde(default)]
+    pub name_rank: u8,
+    /// A plain trace's root span, once it ended: it ends the session after the quiet window.
+    #[serde(default)]
+    pub root_end: Option<RootEnd>,
+    /// The latest end time of the events written with this record.
+    #[serde(default)]
+    pub last_event_end: Option<String>,
+}
+
+/// How the root span of a trace without an AgentOps session span ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RootEnd {
+    /// Its end time.
+    pub end_time: String,
+    /// Whether its status is an error (the session then ends as `Fail`).
+    pub failed: bool,
+    /// Its status message when it failed.
+    pub reason: Option<String>,
+}
+
+/// How one event's tool call links to another event (see [`crate::api::links`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolLink {
+    /// The tool call's id.
+    pub call_id: String,
+    /// The other event.
+    pub event_id: String,
+    /// `calls`: this LLM call asked for the tool run by the other event; `called_by`: this tool
+    /// ran for the other event's call.
+    pub direction: String,
+}
+
+/// The most log records a session detail carries (the oldest ones).
+pub const MAX_SESSION_LOG_RECORDS: usize = 10_000;
+
+/// An event that names tool calls (see [`EventRecord::call_ids`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRef {
+    /// The event.
+    pub event_id: String,
+    /// Its kind (`llms` asks for calls; others run them).
+    pub kind: String,
+    /// Its span, hex.
+    pub span_id: Option<String>,
+    /// The call ids, space-separated.
+    pub call_ids: String,
+}
+
+/// An OTLP log record, as stored and read back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// The session it belongs to.
+    #[serde(skip)]
+    pub session_id: String,
+    /// When it happened (its time, else when it was observed).
+    pub time: String,
+    /// Its severity text, else the severity number's name.
+    pub severity: Option<String>,
+    /// The event name (`gen_ai.choice`, …) for event records.
+    pub event_name: Option<String>,
+    /// Its body.
+    pub body: Value,
+    /// Its attributes, an object.
+    pub attributes: Value,
+    /// The trace, hex.
+    pub trace_id: Option<String>,
+    /// The span, hex.
+    pub span_id: Option<String>,
+    /// The event of that span in the session, when stored (filled when read).
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// The ids of the tool calls its message asks for (GenAI `gen_ai.choice` records).
+    #[serde(skip)]
+    pub call_ids: Option<String>,
 }
 
 /// One event (a v2 event or an OTLP span), as stored. `P` is how its JSON payloads are held:
@@ -214,6 +291,17 @@ pub struct EventRecord<P = Value> {
     pub cost: Option<f64>,
     /// Every other attribute, as a JSON object.
     pub attributes: P,
+    /// The tool calls it is about, space-separated: the calls an LLM call asks for, or the call
+    /// a tool execution answers.
+    #[serde(skip)]
+    pub call_ids: Option<String>,
+    /// Its input and output as chat messages in one model for every producer (see
+    /// [`crate::mapping::messages`]); derived when read, not stored.
+    #[serde(default, skip_deserializing)]
+    pub messages: Option<crate::mapping::messages::Messages>,
+    /// Its links to other events through tool calls; derived when read, not stored.
+    #[serde(default, skip_deserializing)]
+    pub tool_links: Vec<ToolLink>,
     /// The payloads above packed for storage by [`Write::pack`], on the request's thread, which
     /// then leaves those fields empty; `None` until then, and when read back.
     #[serde(skip)]
@@ -256,6 +344,9 @@ impl From<&EventRecord> for EventRow {
             cost: e.cost,
             attributes: raw_json(&e.attributes),
             packed: None,
+            call_ids: e.call_ids.clone(),
+            messages: None,
+            tool_links: Vec::new(),
         }
     }
 }
@@ -330,6 +421,20 @@ pub enum Write {
         /// Rows deleted at most (about: a session's few agents and facets go with it).
         max_rows: usize,
     },
+    /// OTLP log records; answers how many were new (a resent record is stored once).
+    IngestLogs {
+        /// Owner.
+        project_id: String,
+        /// The records.
+        records: Vec<LogRecord>,
+    },
+    /// Ends, in every project, the plain traces whose root span has ended and whose last span
+    /// arrived before `before` (server time): `Fail` when the root span failed, else
+    /// `Success`. Answers how many it ended ([`Outcome::Inserted`]).
+    CloseQuietSessions {
+        /// The cutoff, stored timestamp form.
+        before: String,
+    },
 }
 
 /// What a session row weighs in a write's size, against an event's 1: its upsert touches the
@@ -368,6 +473,7 @@ impl Write {
                 sessions, spans, ..
             } => (SESSION_ROW_WEIGHT * sessions.len() + spans.len()).max(1),
             Write::ExpireSessions { max_rows, .. } => (*max_rows).max(1),
+            Write::IngestLogs { records, .. } => records.len().max(1),
             _ => 1,
         }
     }
@@ -533,6 +639,9 @@ pub struct SessionDetail {
     pub events: Vec<EventRow>,
     /// Uploaded logs, oldest first.
     pub logs: Vec<String>,
+    /// OTLP log records, by time.
+    #[serde(default)]
+    pub log_records: Vec<LogRecord>,
 }
 
 /// What a session list is ordered by (ties broken by session id, in the same direction).
@@ -767,6 +876,18 @@ pub trait Store: Send + Sync + 'static {
         session_id: &str,
         event_id: &str,
     ) -> Result<Option<EventRow>, StoreError>;
+    /// The OTLP log records of a session by time (the oldest
+    /// [`MAX_SESSION_LOG_RECORDS`](crate::store::MAX_SESSION_LOG_RECORDS)), or only those of
+    /// one span of it; their `event_id` is not filled.
+    fn log_records(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        span_id: Option<&str>,
+    ) -> Result<Vec<LogRecord>, StoreError>;
+    /// The events of a session that name tool calls, for linking them (see
+    /// [`crate::api::links`]).
+    fn call_refs(&self, project_id: &str, session_id: &str) -> Result<Vec<CallRef>, StoreError>;
     /// The agents seen in the project (registered or named by events), with session counts.
     fn list_agents(&self, project_id: &str) -> Result<Vec<AgentSummary>, StoreError>;
     /// Statistics of sessions and events started in `[from, to)` (stored timestamp form).

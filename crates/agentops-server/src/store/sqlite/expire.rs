@@ -43,15 +43,22 @@ pub(super) fn expire_sessions(
             // There may be more: the next write goes on with this session.
             break;
         }
-        let left = budget - rows;
-        let logs = tx
-            .prepare_cached(
-                "DELETE FROM logs WHERE seq IN
-                    (SELECT seq FROM logs WHERE project_id = ?1 AND session_id = ?2 LIMIT ?3)",
-            )?
-            .execute(params![project_id, session_id, sql_count(left)])?;
-        rows += logs;
-        if logs == left {
+        let mut more = false;
+        for table in ["logs", "otel_logs"] {
+            let left = budget - rows;
+            let logs = tx
+                .prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE seq IN
+                        (SELECT seq FROM {table} WHERE project_id = ?1 AND session_id = ?2 LIMIT ?3)"
+                ))?
+                .execute(params![project_id, session_id, sql_count(left)])?;
+            rows += logs;
+            if logs == left {
+                more = true;
+                break;
+            }
+        }
+        if more {
             break;
         }
         // Nothing big is left: the session goes with its agents and facets.
@@ -341,6 +348,7 @@ mod tests {
         for (table, column) in [
             ("events", "session_id"),
             ("logs", "session_id"),
+            ("otel_logs", "session_id"),
             ("agents", "session_id"),
             ("session_facets", "session_id"),
         ] {

@@ -21,6 +21,7 @@ pub mod backup;
 mod dictionary;
 mod expire;
 mod list;
+mod logs;
 mod read;
 mod rows;
 mod schema;
@@ -252,6 +253,23 @@ impl Store for SqliteStore {
         event_id: &str,
     ) -> Result<Option<EventRow>, StoreError> {
         self.read(|c| read::event_detail(c, project_id, session_id, event_id))
+    }
+
+    fn log_records(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        span_id: Option<&str>,
+    ) -> Result<Vec<crate::store::LogRecord>, StoreError> {
+        self.read(|c| logs::log_records(c, project_id, session_id, span_id))
+    }
+
+    fn call_refs(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> Result<Vec<crate::store::CallRef>, StoreError> {
+        self.read(|c| read::call_refs(c, project_id, session_id))
     }
 
     fn list_agents(&self, project_id: &str) -> Result<Vec<AgentSummary>, StoreError> {

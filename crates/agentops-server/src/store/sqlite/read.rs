@@ -104,6 +104,7 @@ pub(super) fn session_detail(
         agents,
         events,
         logs,
+        log_records: super::logs::log_records(c, project_id, session_id, None)?,
     }))
 }
 
@@ -117,6 +118,35 @@ pub(super) fn event_detail(
     Ok(c.prepare_cached(&EVENT)?
         .query_row(params![project_id, session_id, event_id], event_from_row)
         .optional()?)
+}
+
+/// The events of a session that name tool calls, themselves or through the log records of
+/// their span (an OTLP span's event id is its span id).
+pub(super) fn call_refs(
+    c: &Connection,
+    project_id: &str,
+    session_id: &str,
+) -> Result<Vec<crate::store::CallRef>, StoreError> {
+    let rows = c
+        .prepare_cached(
+            "SELECT id, kind, span_id, call_ids FROM events
+             WHERE project_id = ?1 AND session_id = ?2 AND call_ids IS NOT NULL
+             UNION ALL
+             SELECT e.id, e.kind, e.span_id, l.call_ids FROM otel_logs l
+             JOIN events e ON e.project_id = l.project_id AND e.session_id = l.session_id
+                          AND e.id = l.span_id
+             WHERE l.project_id = ?1 AND l.session_id = ?2 AND l.call_ids IS NOT NULL",
+        )?
+        .query_map(params![project_id, session_id], |r| {
+            Ok(crate::store::CallRef {
+                event_id: r.get(0)?,
+                kind: r.get(1)?,
+                span_id: r.get(2)?,
+                call_ids: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// The agents seen in the project, with the number of sessions each appears in, most first.

@@ -100,6 +100,9 @@ pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
         cost: row.get(22)?,
         attributes: attributes_at(row, 23)?,
         packed: None,
+        call_ids: row.get(25)?,
+        messages: None,
+        tool_links: Vec::new(),
     };
     if let Some(packed) = row.get_ref(24)?.as_blob_or_null()? {
         let payloads = unpack(packed)

@@ -13,8 +13,24 @@ use crate::store::StoreError;
 /// version 4 keys sessions by project and id (each project has its own session ids);
 /// version 5 gives projects their own retention and indexes what retention deletes by; version
 /// 6 stores an event's payloads packed and compressed in `events.packed` (see
-/// [`crate::store::payload`]) instead of five text columns.
-pub(super) const SCHEMA_VERSION: i64 = 6;
+/// [`crate::store::payload`]) instead of five text columns; version 7 ends plain traces by
+/// themselves (the `sessions` columns of [`MIGRATE_6_TO_7`]), ranks session names, links tool
+/// calls (`events.call_ids`) and stores OTLP log records (`otel_logs`).
+pub(super) const SCHEMA_VERSION: i64 = 7;
+
+/// Moves a version 6 (or older) database to version 7, before [`SCHEMA`]: what a session
+/// without an AgentOps session span needs to end by itself (see
+/// [`crate::store::sqlite::write::close_quiet_sessions`]), the rank of its name's source, and
+/// an event's tool call ids. Names stored before came from session spans: their rank.
+const MIGRATE_6_TO_7: &str = "ALTER TABLE sessions ADD COLUMN name_rank INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN root_end_time TEXT;
+    ALTER TABLE sessions ADD COLUMN root_failed INTEGER;
+    ALTER TABLE sessions ADD COLUMN root_reason TEXT;
+    ALTER TABLE sessions ADD COLUMN last_event_end TEXT;
+    ALTER TABLE sessions ADD COLUMN last_span_at TEXT;
+    ALTER TABLE sessions ADD COLUMN ended_by TEXT;
+    UPDATE sessions SET name_rank = 5 WHERE name IS NOT NULL;
+    ALTER TABLE events ADD COLUMN call_ids TEXT;";
 
 /// Moves a version 5 (or older) database to version 6, before [`SCHEMA`]: the column of packed
 /// payloads, and a note that older rows are to be packed. The rows written before keep their
@@ -78,6 +94,19 @@ CREATE TABLE sessions_v4 (
     output_tokens    INTEGER NOT NULL DEFAULT 0,
     cost             REAL NOT NULL DEFAULT 0.0,
     error_count      INTEGER NOT NULL DEFAULT 0,
+    -- how sure the name is: 6 session.name, 5 an AgentOps session span, 4 the root span,
+    -- 3 an agent, 2 tags, 1 the service name (crate::mapping::names)
+    name_rank        INTEGER NOT NULL DEFAULT 0,
+    -- a plain trace's root span: when it ended and whether it failed (it ends the session once
+    -- no span has arrived for the quiet window)
+    root_end_time    TEXT,
+    root_failed      INTEGER,
+    root_reason      TEXT,
+    -- the latest end of its events, and when (server time) its last span arrived
+    last_event_end   TEXT,
+    last_span_at     TEXT,
+    -- 'quiet' when the server ended it after the quiet window
+    ended_by         TEXT,
     PRIMARY KEY (project_id, id)
 );
 INSERT INTO sessions_v4 (project_id, id, name, start_time, end_time, end_state,
@@ -167,9 +196,28 @@ CREATE TABLE IF NOT EXISTS sessions (
     output_tokens    INTEGER NOT NULL DEFAULT 0,
     cost             REAL NOT NULL DEFAULT 0.0,
     error_count      INTEGER NOT NULL DEFAULT 0,
+    -- how sure the name is: 6 session.name, 5 an AgentOps session span, 4 the root span,
+    -- 3 an agent, 2 tags, 1 the service name (crate::mapping::names)
+    name_rank        INTEGER NOT NULL DEFAULT 0,
+    -- a plain trace's root span: when it ended and whether it failed (it ends the session once
+    -- no span has arrived for the quiet window)
+    root_end_time    TEXT,
+    root_failed      INTEGER,
+    root_reason      TEXT,
+    -- the latest end of its events, and when (server time) its last span arrived
+    last_event_end   TEXT,
+    last_span_at     TEXT,
+    -- 'quiet' when the server ended it after the quiet window
+    ended_by         TEXT,
     PRIMARY KEY (project_id, id)
 );
+-- the plain traces waiting for their quiet window to pass
+CREATE INDEX IF NOT EXISTS sessions_awaiting_quiet ON sessions (last_span_at)
+    WHERE end_state IS NULL AND root_end_time IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_by_project_start ON sessions (project_id, start_time DESC);
+-- the plain traces waiting for their quiet window to pass
+CREATE INDEX IF NOT EXISTS sessions_awaiting_quiet ON sessions (last_span_at)
+    WHERE end_state IS NULL AND root_end_time IS NOT NULL;
 CREATE TABLE IF NOT EXISTS agents (
     project_id  TEXT NOT NULL,
     id          TEXT NOT NULL,
@@ -206,6 +254,9 @@ CREATE TABLE IF NOT EXISTS events (
     -- prompt, completion, params, returns and attributes, packed (the text columns are then
     -- empty); NULL in rows written before schema version 5
     packed            BLOB,
+    -- the tool calls it is about, space-separated: an LLM call's requested calls, or the call a
+    -- tool execution answers
+    call_ids          TEXT,
     -- also the index that reads a session's events
     UNIQUE (project_id, session_id, id)
 );
@@ -229,6 +280,24 @@ CREATE TABLE IF NOT EXISTS logs (
     received_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_session ON logs (project_id, session_id);
+-- OTLP log records; `fingerprint` (a hash of the record) keeps a resent record from being
+-- stored twice
+CREATE TABLE IF NOT EXISTS otel_logs (
+    seq         INTEGER PRIMARY KEY,
+    project_id  TEXT NOT NULL,
+    session_id  TEXT NOT NULL,
+    trace_id    TEXT,
+    span_id     TEXT,
+    time        TEXT NOT NULL,
+    severity    TEXT,
+    event_name  TEXT,
+    body        TEXT NOT NULL,
+    attributes  TEXT NOT NULL,
+    call_ids    TEXT,
+    fingerprint TEXT NOT NULL,
+    UNIQUE (project_id, session_id, fingerprint)
+);
+CREATE INDEX IF NOT EXISTS otel_logs_by_time ON otel_logs (project_id, session_id, time);
 CREATE INDEX IF NOT EXISTS agents_by_session ON agents (project_id, session_id);
 -- what a session contains, one row per distinct value: event names ('name'), models ('model'),
 -- agent ids ('agent') and registered agent names ('agent_name'); the list filters read it
@@ -295,6 +364,9 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
     }
     if (1..=5).contains(&version) && !has_column(&tx, "events", "packed")? {
         tx.execute_batch(MIGRATE_5_TO_6)?;
+    }
+    if (1..=6).contains(&version) && !has_column(&tx, "events", "call_ids")? {
+        tx.execute_batch(MIGRATE_6_TO_7)?;
     }
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(&list_indexes())?;

@@ -124,6 +124,13 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
             before,
             max_rows,
         } => super::expire::expire_sessions(tx, project_id, before, *max_rows),
+        Write::IngestLogs {
+            project_id,
+            records,
+        } => super::logs::insert_logs(tx, project_id, records),
+        Write::CloseQuietSessions { before } => {
+            Ok(Outcome::Inserted(close_quiet_sessions(tx, before)?))
+        }
         Write::AppendLog {
             project_id,
             session_id,
@@ -160,6 +167,19 @@ fn insert_agent(
          ON CONFLICT (project_id, id) DO NOTHING",
     )?
     .execute(params![project_id, agent_id, session_id, name])?;
+    // a v2 session is named after its first agent unless it has a better name
+    if let Some(agent_name) = crate::mapping::names::clean(name) {
+        tx.prepare_cached(
+            "UPDATE sessions SET name = ?3, name_rank = ?4
+             WHERE project_id = ?1 AND id = ?2 AND (name IS NULL OR name_rank < ?4)",
+        )?
+        .execute(params![
+            project_id,
+            session_id,
+            agent_name,
+            crate::mapping::names::AGENT
+        ])?;
+    }
     let mut facet = tx.prepare_cached(INSERT_FACET)?;
     facet.execute(params![project_id, FACET_AGENT, agent_id, session_id])?;
     facet.execute(params![project_id, FACET_AGENT_NAME, name, session_id])?;
@@ -179,23 +199,66 @@ fn ingest_spans(
     Ok(Outcome::Inserted(insert_events(tx, project_id, spans)?))
 }
 
-/// Creates the project's session or merges the given fields into it.
-fn upsert_session(tx: &Connection, project_id: &str, s: &SessionRecord) -> Result<(), StoreError> {
+/// Names of this rank and above are explicit (`session.name`, a session span's): a later one
+/// replaces an earlier one of the same rank. Below, the first name of a rank stays.
+const EXPLICIT_NAME_RANK: u8 = 5;
+
+/// Creates the project's session or merges the given fields into it. A plain trace's root end
+/// and latest event end are kept for [`close_quiet_sessions`]; a new root span reopens a session
+/// that the quiet window ended (a conversation's next turn), a late child span does not.
+pub(super) fn upsert_session(
+    tx: &Connection,
+    project_id: &str,
+    s: &SessionRecord,
+) -> Result<(), StoreError> {
     let tags = s
         .tags
         .as_ref()
         .map(|t| serde_json::to_string(t).unwrap_or_default());
+    let root = s.root_end.as_ref();
     tx.prepare_cached(
-        "INSERT INTO sessions (id, project_id, name, start_time, end_time, end_state, end_state_reason, tags, host_env, video, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+        "INSERT INTO sessions (id, project_id, name, start_time, end_time, end_state, end_state_reason, tags, host_env, video, created_at,
+                               name_rank, root_end_time, root_failed, root_reason, last_event_end, last_span_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?11)
          ON CONFLICT (project_id, id) DO UPDATE SET
-            name = COALESCE(excluded.name, sessions.name),
+            name = CASE WHEN excluded.name IS NOT NULL AND (sessions.name IS NULL
+                             OR excluded.name_rank > sessions.name_rank
+                             OR (excluded.name_rank >= ?17 AND excluded.name_rank = sessions.name_rank))
+                        THEN excluded.name ELSE sessions.name END,
+            name_rank = CASE WHEN excluded.name IS NOT NULL AND (sessions.name IS NULL
+                             OR excluded.name_rank > sessions.name_rank)
+                        THEN excluded.name_rank ELSE sessions.name_rank END,
             start_time = CASE WHEN sessions.start_time IS NULL THEN excluded.start_time
                               WHEN excluded.start_time IS NULL THEN sessions.start_time
                               ELSE min(sessions.start_time, excluded.start_time) END,
-            end_time = COALESCE(excluded.end_time, sessions.end_time),
-            end_state = COALESCE(excluded.end_state, sessions.end_state),
-            end_state_reason = COALESCE(excluded.end_state_reason, sessions.end_state_reason),
+            end_time = CASE
+                WHEN excluded.end_time IS NOT NULL THEN excluded.end_time
+                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
+                WHEN sessions.ended_by = 'quiet' AND excluded.last_event_end > sessions.end_time THEN excluded.last_event_end
+                ELSE sessions.end_time END,
+            end_state = CASE
+                WHEN excluded.end_state IS NOT NULL THEN excluded.end_state
+                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
+                ELSE sessions.end_state END,
+            end_state_reason = CASE
+                WHEN excluded.end_state_reason IS NOT NULL THEN excluded.end_state_reason
+                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
+                ELSE sessions.end_state_reason END,
+            ended_by = CASE
+                WHEN excluded.end_state IS NOT NULL THEN NULL
+                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
+                ELSE sessions.ended_by END,
+            root_end_time = CASE WHEN excluded.root_end_time IS NULL THEN sessions.root_end_time
+                                 WHEN sessions.root_end_time IS NULL THEN excluded.root_end_time
+                                 ELSE max(sessions.root_end_time, excluded.root_end_time) END,
+            root_failed = CASE WHEN excluded.root_end_time >= COALESCE(sessions.root_end_time, '')
+                               THEN excluded.root_failed ELSE sessions.root_failed END,
+            root_reason = CASE WHEN excluded.root_end_time >= COALESCE(sessions.root_end_time, '')
+                               THEN excluded.root_reason ELSE sessions.root_reason END,
+            last_event_end = CASE WHEN excluded.last_event_end IS NULL THEN sessions.last_event_end
+                                  WHEN sessions.last_event_end IS NULL THEN excluded.last_event_end
+                                  ELSE max(sessions.last_event_end, excluded.last_event_end) END,
+            last_span_at = excluded.last_span_at,
             tags = COALESCE(excluded.tags, sessions.tags),
             host_env = COALESCE(excluded.host_env, sessions.host_env),
             video = COALESCE(excluded.video, sessions.video)",
@@ -212,8 +275,29 @@ fn upsert_session(tx: &Connection, project_id: &str, s: &SessionRecord) -> Resul
         json_text(&s.host_env),
         s.video,
         now(),
+        s.name_rank,
+        root.map(|r| &r.end_time),
+        root.map(|r| r.failed),
+        root.and_then(|r| r.reason.as_ref()),
+        s.last_event_end,
+        EXPLICIT_NAME_RANK,
     ])?;
     Ok(())
+}
+
+/// Ends the plain traces whose root span ended and whose last span arrived before `before`
+/// (see [`Write::CloseQuietSessions`]): their end time is the latest end of their events.
+pub(super) fn close_quiet_sessions(tx: &Connection, before: &str) -> Result<usize, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE sessions SET
+                end_state = CASE WHEN root_failed THEN 'Fail' ELSE 'Success' END,
+                end_state_reason = COALESCE(end_state_reason, CASE WHEN root_failed THEN root_reason END),
+                end_time = max(root_end_time, COALESCE(last_event_end, '')),
+                ended_by = 'quiet'
+             WHERE end_state IS NULL AND root_end_time IS NOT NULL AND last_span_at < ?1",
+        )?
+        .execute([before])?)
 }
 
 /// Whether the project has a session with this id.
@@ -343,6 +427,7 @@ fn insert_events<'a>(
             e.cost,
             "",
             packed.as_bytes(),
+            e.call_ids,
         ])?;
         if added == 0 {
             continue;

@@ -9,13 +9,14 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use prost::Message;
 use serde_json::{Map, Value};
+
+pub mod logs;
+mod values;
 
 use super::body::{BodyFormat, RawBody};
 use crate::caller::TraceSender;
@@ -23,6 +24,7 @@ use crate::error::ApiError;
 use crate::mapping::span::{collect, map_each, MappedSpan, Span};
 use crate::state::AppState;
 use crate::store::Write;
+use values::{array, field, json_enum, json_id, json_key_values, json_u64, key_values};
 
 /// Bodies larger than this are decoded and mapped off the async threads, so that a large
 /// request does not hold up the small ones sharing a thread with it.
@@ -196,46 +198,19 @@ pub async fn metrics(_sender: TraceSender, body: RawBody) -> Result<Response, Ap
     }
 }
 
-fn any_value(value: &AnyValue) -> Value {
-    match &value.value {
-        None => Value::Null,
-        Some(any_value::Value::StringValue(s)) => Value::String(s.clone()),
-        Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => Value::from(*i),
-        Some(any_value::Value::DoubleValue(d)) => serde_json::Number::from_f64(*d)
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
-        Some(any_value::Value::ArrayValue(a)) => {
-            Value::Array(a.values.iter().map(any_value).collect())
-        }
-        Some(any_value::Value::KvlistValue(kv)) => {
-            Value::Object(key_values(&kv.values).into_iter().collect())
-        }
-        Some(any_value::Value::BytesValue(b)) => {
-            Value::String(base64::engine::general_purpose::STANDARD.encode(b))
-        }
-        #[allow(unreachable_patterns)]
-        Some(_) => Value::Null,
-    }
-}
-
-fn key_values(kvs: &[KeyValue]) -> Vec<(String, Value)> {
-    kvs.iter()
-        .map(|kv| {
-            (
-                kv.key.clone(),
-                kv.value.as_ref().map(any_value).unwrap_or(Value::Null),
-            )
-        })
-        .collect()
-}
-
 /// Decodes an OTLP protobuf `ExportTraceServiceRequest`.
 pub fn decode_protobuf(bytes: &[u8]) -> Result<Vec<Span>, ApiError> {
     let request = ExportTraceServiceRequest::decode(bytes)
         .map_err(|e| ApiError::bad(format!("invalid OTLP protobuf: {e}")))?;
     let mut spans = Vec::new();
     for resource_spans in &request.resource_spans {
+        let service_name = values::service_name(
+            resource_spans
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.as_slice())
+                .unwrap_or_default(),
+        );
         for scope_spans in &resource_spans.scope_spans {
             let scope = scope_spans
                 .scope
@@ -266,136 +241,12 @@ pub fn decode_protobuf(bytes: &[u8]) -> Result<Vec<Span>, ApiError> {
                         })
                         .collect(),
                     scope: scope.clone(),
+                    service_name: service_name.clone(),
                 });
             }
         }
     }
     Ok(spans)
-}
-
-fn field<'a>(obj: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
-    obj.get(camel)
-        .or_else(|| obj.get(snake))
-        .filter(|v| !v.is_null())
-}
-
-fn array<'a>(obj: &'a Value, camel: &str, snake: &str, at: &str) -> Result<&'a [Value], ApiError> {
-    match field(obj, camel, snake) {
-        None => Ok(&[]),
-        Some(Value::Array(items)) => Ok(items),
-        Some(_) => Err(ApiError::bad(format!("{at}.{camel} must be an array"))),
-    }
-}
-
-/// An id written as hex (OTLP JSON) or base64 (protobuf JSON). Unparseable ids come back empty,
-/// which rejects the span rather than the whole request.
-fn json_id(value: Option<&Value>, len: usize) -> Vec<u8> {
-    let Some(text) = value.and_then(Value::as_str) else {
-        return Vec::new();
-    };
-    if text.len() == len * 2 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return (0..len)
-            .filter_map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
-            .collect();
-    }
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .ok()
-        .filter(|b| b.len() == len)
-        .unwrap_or_default()
-}
-
-fn json_u64(value: Option<&Value>, at: &str) -> Result<u64, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(0),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| ApiError::bad(format!("{at} must be a non-negative integer"))),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::bad(format!("{at} must be a non-negative integer"))),
-        Some(_) => Err(ApiError::bad(format!(
-            "{at} must be a non-negative integer"
-        ))),
-    }
-}
-
-fn json_enum(value: Option<&Value>, names: &[&str]) -> i32 {
-    match value {
-        Some(Value::Number(n)) => n.as_i64().unwrap_or(0) as i32,
-        Some(Value::String(s)) => names
-            .iter()
-            .position(|n| n == s)
-            .map(|p| p as i32)
-            .unwrap_or(0),
-        _ => 0,
-    }
-}
-
-fn json_any_value(value: &Value) -> Value {
-    let Some(obj) = value.as_object() else {
-        return Value::Null;
-    };
-    if let Some(v) = obj.get("stringValue") {
-        return v.clone();
-    }
-    if let Some(v) = obj.get("boolValue") {
-        return v.clone();
-    }
-    if let Some(v) = obj.get("intValue") {
-        return match v {
-            Value::String(s) => s
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or_else(|_| v.clone()),
-            other => other.clone(),
-        };
-    }
-    if let Some(v) = obj.get("doubleValue") {
-        return match v {
-            Value::String(s) => s
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map(Value::Number)
-                .unwrap_or_else(|| v.clone()),
-            other => other.clone(),
-        };
-    }
-    if let Some(v) = obj.get("arrayValue") {
-        let values = v
-            .get("values")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        return Value::Array(values.iter().map(json_any_value).collect());
-    }
-    if let Some(v) = obj.get("kvlistValue") {
-        let values = v
-            .get("values")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        return Value::Object(json_key_values(values).into_iter().collect());
-    }
-    if let Some(v) = obj.get("bytesValue") {
-        return v.clone();
-    }
-    Value::Null
-}
-
-fn json_key_values(items: &[Value]) -> Vec<(String, Value)> {
-    items
-        .iter()
-        .filter_map(|kv| {
-            let key = kv.get("key")?.as_str()?.to_owned();
-            Some((
-                key,
-                kv.get("value").map(json_any_value).unwrap_or(Value::Null),
-            ))
-        })
-        .collect()
 }
 
 const SPAN_KINDS: [&str; 6] = [
@@ -410,7 +261,7 @@ const STATUS_CODES: [&str; 3] = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_
 
 /// Decodes an OTLP JSON `ExportTraceServiceRequest`.
 pub fn decode_json(bytes: &[u8]) -> Result<Vec<Span>, ApiError> {
-    let root: Value = super::body::parse_json(bytes)?;
+    let root: Value = crate::ingest::body::parse_json(bytes)?;
     if !root.is_object() {
         return Err(ApiError::bad("OTLP JSON body must be an object"));
     }
@@ -420,6 +271,7 @@ pub fn decode_json(bytes: &[u8]) -> Result<Vec<Span>, ApiError> {
         .enumerate()
     {
         let at = format!("resourceSpans[{r}]");
+        let service_name = values::json_service_name(resource_spans);
         let mut scopes = array(resource_spans, "scopeSpans", "scope_spans", &at)?.to_vec();
         scopes.extend_from_slice(array(
             resource_spans,
@@ -491,6 +343,7 @@ pub fn decode_json(bytes: &[u8]) -> Result<Vec<Span>, ApiError> {
                         .to_owned(),
                     events,
                     scope: scope.clone(),
+                    service_name: service_name.clone(),
                 });
             }
         }
@@ -501,6 +354,7 @@ pub fn decode_json(bytes: &[u8]) -> Result<Vec<Span>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 
     #[test]
     fn json_ids_in_hex_and_base64() {
