@@ -198,10 +198,40 @@ pub fn document() -> Value {
                     "cached_tokens": nullable("integer"),
                     "reasoning_tokens": nullable("integer"),
                     "cost": nullable("number"),
-                    "attributes": {"type": "object"}
+                    "attributes": {"type": "object"},
+                    "messages": {"type": ["object", "null"], "description": "The prompt and answer as chat messages in one model for every producer (GenAI semantic conventions' parts form); null when the event has none or the view left payloads out.",
+                        "required": ["input", "output"], "properties": {
+                        "input": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+                        "output": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}
+                    }},
+                    "tool_links": {"type": "array", "items": {"$ref": "#/components/schemas/ToolLink"}}
+                }},
+                "Message": {"type": "object", "required": ["role", "parts"], "properties": {
+                    "role": {"type": "string", "description": "system, user, assistant, tool, ..."},
+                    "parts": {"type": "array", "items": {"type": "object", "required": ["type"], "properties": {
+                        "type": {"type": "string", "description": "text, tool_call, tool_call_response, reasoning, blob, uri, file, or another producer's type."}
+                    }}},
+                    "name": {"type": "string"},
+                    "finish_reason": {"type": "string"}
+                }},
+                "ToolLink": {"type": "object", "required": ["call_id", "event_id", "direction"], "properties": {
+                    "call_id": {"type": "string"},
+                    "event_id": {"type": "string"},
+                    "direction": {"type": "string", "enum": ["calls", "called_by"], "description": "calls: this LLM call asked for the tool the other event ran; called_by: this tool ran for the other event's call."}
+                }},
+                "LogRecord": {"type": "object", "required": ["time", "body", "attributes"], "properties": {
+                    "time": {"type": "string", "format": "date-time"},
+                    "severity": nullable("string"),
+                    "event_name": nullable("string"),
+                    "body": {},
+                    "attributes": {"type": "object"},
+                    "trace_id": nullable("string"),
+                    "span_id": nullable("string"),
+                    "event_id": {"type": ["string", "null"], "description": "The event of its span, when that is stored."}
                 }},
                 "EventDetail": {"allOf": [{"$ref": "#/components/schemas/Event"},
-                    {"type": "object", "properties": {"duration_ms": nullable("number")}}]},
+                    {"type": "object", "required": ["log_records"], "properties": {"duration_ms": nullable("number"),
+                        "log_records": {"type": "array", "items": {"$ref": "#/components/schemas/LogRecord"}}}}]},
                 "TreeNode": {"type": "object", "required": ["id", "depth", "children", "kind", "start_time"], "properties": {
                     "id": {"type": "string"},
                     "parent_id": nullable("string"),
@@ -216,7 +246,8 @@ pub fn document() -> Value {
                     "model": nullable("string"),
                     "input_tokens": nullable("integer"),
                     "output_tokens": nullable("integer"),
-                    "cost": nullable("number")
+                    "cost": nullable("number"),
+                    "tool_links": {"type": "array", "items": {"$ref": "#/components/schemas/ToolLink"}}
                 }},
                 "SessionDetail": {"allOf": [{"$ref": "#/components/schemas/SessionSummary"}, {"type": "object",
                     "required": ["agents", "logs"], "properties": {
@@ -228,7 +259,9 @@ pub fn document() -> Value {
                         "description": "Flat, by start time."},
                     "event_tree": {"type": "array", "items": {"$ref": "#/components/schemas/TreeNode"},
                         "description": "Depth first, children by start time."},
-                    "logs": {"type": "array", "items": {"type": "string"}}
+                    "logs": {"type": "array", "items": {"type": "string"}, "description": "Output uploaded by agentops 0.4 (/v4/logs/upload)."},
+                    "log_records": {"type": "array", "items": {"$ref": "#/components/schemas/LogRecord"},
+                        "description": "OTLP log records (/v1/logs), by time."}
                 }}]},
                 "AgentList": {"type": "object", "required": ["agents"], "properties": {
                     "agents": {"type": "array", "items": {"type": "object", "required": ["id", "session_count"], "properties": {
