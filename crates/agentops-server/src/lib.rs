@@ -133,7 +133,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v4/logs/upload", post(sdk_v4::logs_upload))
         .route("/v1/traces", post(otlp::traces))
         .route("/v1/logs", post(otlp::logs::logs))
-        .route("/v1/metrics", post(otlp::metrics))
+        .route("/v1/metrics", post(otlp::metrics::metrics))
         .route("/api/v1/sessions", get(api::list_sessions))
         .route("/api/v1/sessions/{id}", get(api::get_session))
         .route(
@@ -142,6 +142,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/agents", get(api::list_agents))
         .route("/api/v1/stats", get(api::stats))
+        .route("/api/v1/metrics", get(api::metrics::metrics))
         .route(
             "/api/v1/auth/dashboard-token",
             post(api::dashboard_token).layer(axum::extract::DefaultBodyLimit::max(

@@ -312,6 +312,18 @@ mod tests {
         fn call_refs(&self, _: &str, _: &str) -> Result<Vec<crate::store::CallRef>, StoreError> {
             unimplemented!()
         }
+        fn metric_names(&self, _: &str) -> Result<Vec<crate::store::MetricInfo>, StoreError> {
+            unimplemented!()
+        }
+        fn metric_points(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&str>,
+            _: Option<&str>,
+        ) -> Result<Vec<crate::store::MetricPoint>, StoreError> {
+            unimplemented!()
+        }
         fn list_agents(&self, _: &str) -> Result<Vec<crate::store::AgentSummary>, StoreError> {
             unimplemented!()
         }

@@ -9,6 +9,7 @@
 //! project's ids answer 404.
 
 pub mod links;
+pub mod metrics;
 pub mod openapi;
 pub mod params;
 pub mod tree;

@@ -128,6 +128,19 @@ pub fn document() -> Value {
                 ],
                 "responses": ok("Statistics of the range.", "Stats", &read_errors)
             }},
+            "/api/v1/metrics": {"get": {
+                "operationId": "getMetrics",
+                "summary": "The project's OTLP metrics: without name, the metrics stored; with name, its time series",
+                "description": "Filter points by attribute with attr.<key>=<value> (repeatable; all must match). Sums give what was added per bucket (cumulative ones as increases), gauges the mean, histograms and summaries count, sum, min, max and the mean.",
+                "parameters": [
+                    query("name", "The metric; without it, the list of metrics.", json!({"type": "string", "minLength": 1, "pattern": "\\S"})),
+                    query("from", "Points at or after this time (RFC 3339; default: 24 hours before to).", time.clone()),
+                    query("to", "Points before this time (RFC 3339; default: now).", time.clone()),
+                    query("bucket", "Bucket width: seconds, or a number with s, m, h or d (default: about 60 buckets; at most 10,000 buckets).", json!({"type": "string", "pattern": "^[0-9]+[smhd]?$"})),
+                    query("group_by", "Attribute keys to split the series by (repeatable, or comma-separated).", json!({"type": "string"})),
+                ],
+                "responses": ok("The metrics, or the named metric's series.", "Metrics", &read_errors)
+            }},
             "/api/v1/auth/dashboard-token": {"post": {
                 "operationId": "createDashboardToken",
                 "summary": "Exchange an API key for a short-lived, read-only, project-scoped token",
@@ -263,6 +276,22 @@ pub fn document() -> Value {
                     "log_records": {"type": "array", "items": {"$ref": "#/components/schemas/LogRecord"},
                         "description": "OTLP log records (/v1/logs), by time."}
                 }}]},
+                "Metrics": {"type": "object", "properties": {
+                    "metrics": {"type": "array", "items": {"type": "object", "required": ["name", "kind", "points", "last_time"], "properties": {
+                        "name": {"type": "string"}, "kind": {"type": "string"}, "unit": nullable("string"),
+                        "points": {"type": "integer"}, "last_time": {"type": "string", "format": "date-time"}}}},
+                    "name": {"type": "string"},
+                    "kind": nullable("string"),
+                    "unit": nullable("string"),
+                    "temporality": nullable("string"),
+                    "bucket_seconds": {"type": "integer", "minimum": 1},
+                    "series": {"type": "array", "items": {"type": "object", "required": ["attributes", "points"], "properties": {
+                        "attributes": {"type": "object"},
+                        "points": {"type": "array", "items": {"type": "object", "required": ["time"], "properties": {
+                            "time": {"type": "string", "format": "date-time"}, "value": nullable("number"),
+                            "count": {"type": "integer"}, "sum": {"type": "number"}, "min": {"type": "number"}, "max": {"type": "number"}}}}
+                    }}}
+                }},
                 "AgentList": {"type": "object", "required": ["agents"], "properties": {
                     "agents": {"type": "array", "items": {"type": "object", "required": ["id", "session_count"], "properties": {
                         "id": {"type": "string"},

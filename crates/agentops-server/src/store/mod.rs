@@ -194,6 +194,58 @@ pub struct ToolLink {
     pub direction: String,
 }
 
+/// One OTLP metric data point, as stored and read back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// The metric's name.
+    pub name: String,
+    /// `sum`, `gauge`, `histogram`, `exponential_histogram` or `summary`.
+    pub kind: String,
+    /// Its unit (`s`, `{token}`, …).
+    pub unit: Option<String>,
+    /// `delta` or `cumulative` (sums and histograms).
+    pub temporality: Option<String>,
+    /// Whether a sum only grows.
+    pub monotonic: Option<bool>,
+    /// The point's attributes, with its resource's `service.name`.
+    pub attributes: Value,
+    /// Start of the interval it covers (cumulative: since when).
+    pub start_time: Option<String>,
+    /// When it was taken.
+    pub time: String,
+    /// A sum's or gauge's value.
+    pub value: Option<f64>,
+    /// A histogram's or summary's count.
+    pub count: Option<u64>,
+    /// Their sum.
+    pub sum: Option<f64>,
+    /// Their least value.
+    pub min: Option<f64>,
+    /// Their greatest value.
+    pub max: Option<f64>,
+    /// Buckets: `{"bounds", "counts"}`, `{"scale", "zero_count", "positive", "negative"}` or
+    /// `{"quantiles"}`.
+    pub buckets: Option<Value>,
+}
+
+/// A metric the project has points of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricInfo {
+    /// Its name.
+    pub name: String,
+    /// Its kind (see [`MetricPoint::kind`]).
+    pub kind: String,
+    /// Its unit.
+    pub unit: Option<String>,
+    /// How many points are stored.
+    pub points: i64,
+    /// The newest point's time.
+    pub last_time: String,
+}
+
+/// The most points one metrics query reads.
+pub const MAX_METRIC_POINTS: usize = 200_000;
+
 /// The most log records a session detail carries (the oldest ones).
 pub const MAX_SESSION_LOG_RECORDS: usize = 10_000;
 
@@ -428,6 +480,13 @@ pub enum Write {
         /// The records.
         records: Vec<LogRecord>,
     },
+    /// OTLP metric data points; answers how many were new (a resent point is stored once).
+    IngestMetrics {
+        /// Owner.
+        project_id: String,
+        /// The points.
+        points: Vec<MetricPoint>,
+    },
     /// Ends, in every project, the plain traces whose root span has ended and whose last span
     /// arrived before `before` (server time): `Fail` when the root span failed, else
     /// `Success`. Answers how many it ended ([`Outcome::Inserted`]).
@@ -474,6 +533,7 @@ impl Write {
             } => (SESSION_ROW_WEIGHT * sessions.len() + spans.len()).max(1),
             Write::ExpireSessions { max_rows, .. } => (*max_rows).max(1),
             Write::IngestLogs { records, .. } => records.len().max(1),
+            Write::IngestMetrics { points, .. } => points.len().max(1),
             _ => 1,
         }
     }
@@ -888,6 +948,17 @@ pub trait Store: Send + Sync + 'static {
     /// The events of a session that name tool calls, for linking them (see
     /// [`crate::api::links`]).
     fn call_refs(&self, project_id: &str, session_id: &str) -> Result<Vec<CallRef>, StoreError>;
+    /// The metrics the project has points of, by name.
+    fn metric_names(&self, project_id: &str) -> Result<Vec<MetricInfo>, StoreError>;
+    /// A metric's points in `[from, to)` (stored timestamp form) by time, at most
+    /// [`MAX_METRIC_POINTS`] (the oldest).
+    fn metric_points(
+        &self,
+        project_id: &str,
+        name: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<MetricPoint>, StoreError>;
     /// The agents seen in the project (registered or named by events), with session counts.
     fn list_agents(&self, project_id: &str) -> Result<Vec<AgentSummary>, StoreError>;
     /// Statistics of sessions and events started in `[from, to)` (stored timestamp form).

@@ -1,5 +1,5 @@
-//! OTLP/HTTP: `POST /v1/traces` (protobuf or JSON, optionally gzip) and `POST /v1/metrics`
-//! (accepted and discarded).
+//! OTLP/HTTP: `POST /v1/traces` (protobuf or JSON, optionally gzip) here, [`logs`] and
+//! [`metrics`] beside it.
 //!
 //! Both encodings decode into [`Span`]s; the JSON reader accepts ids in hex (the OTLP spec) or
 //! base64 (protobuf's canonical JSON), enums as numbers or names, and 64-bit integers as numbers or
@@ -16,6 +16,7 @@ use prost::Message;
 use serde_json::{Map, Value};
 
 pub mod logs;
+pub mod metrics;
 mod values;
 
 use super::body::{BodyFormat, RawBody};
@@ -179,22 +180,6 @@ fn export_response(
             };
             (status, axum::Json(body)).into_response()
         }
-    }
-}
-
-/// `POST /v1/metrics`: accepted so that SDKs exporting metrics do not log errors; not stored.
-pub async fn metrics(_sender: TraceSender, body: RawBody) -> Result<Response, ApiError> {
-    match body.format()? {
-        BodyFormat::Protobuf => Ok((
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-protobuf"),
-            )],
-            Vec::<u8>::new(),
-        )
-            .into_response()),
-        BodyFormat::Json => Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response()),
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! A session whose events do not fit in one write loses them over several writes; its totals
 //! follow, and it goes (with its logs, agents and facets) in the write that finds it empty. Its
-//! facets, which only the list filters read, stay until then.
+//! facets, which only the list filters read, stay until then. Metric points older than the
+//! cutoff go too, before the sessions.
 
 use rusqlite::{params, Connection};
 
@@ -23,6 +24,20 @@ pub(super) fn expire_sessions(
     max_rows: usize,
 ) -> Result<Outcome, StoreError> {
     let budget = max_rows.max(1);
+    // metric points taken before the cutoff go first, as many as the budget allows
+    let points = tx
+        .prepare_cached(
+            "DELETE FROM metric_points WHERE seq IN
+                (SELECT seq FROM metric_points WHERE project_id = ?1 AND time < ?2 LIMIT ?3)",
+        )?
+        .execute(params![project_id, before, sql_count(budget)])?;
+    if points == budget {
+        return Ok(Outcome::Expired {
+            sessions: 0,
+            rows: points,
+        });
+    }
+    let budget = budget - points;
     let candidates: Vec<String> = tx
         .prepare_cached(&format!(
             "SELECT id FROM sessions WHERE project_id = ?1 AND {SESSION_AGE_SQL} < ?2
@@ -73,7 +88,10 @@ pub(super) fn expire_sessions(
         }
         sessions += 1;
     }
-    Ok(Outcome::Expired { sessions, rows })
+    Ok(Outcome::Expired {
+        sessions,
+        rows: rows + points,
+    })
 }
 
 /// Deletes up to `limit` events of a session, and takes what they added off the session's

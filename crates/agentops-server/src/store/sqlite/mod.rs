@@ -22,6 +22,7 @@ mod dictionary;
 mod expire;
 mod list;
 mod logs;
+mod metrics;
 mod read;
 mod rows;
 mod schema;
@@ -270,6 +271,20 @@ impl Store for SqliteStore {
         session_id: &str,
     ) -> Result<Vec<crate::store::CallRef>, StoreError> {
         self.read(|c| read::call_refs(c, project_id, session_id))
+    }
+
+    fn metric_names(&self, project_id: &str) -> Result<Vec<crate::store::MetricInfo>, StoreError> {
+        self.read(|c| metrics::metric_names(c, project_id))
+    }
+
+    fn metric_points(
+        &self,
+        project_id: &str,
+        name: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<crate::store::MetricPoint>, StoreError> {
+        self.read(|c| metrics::metric_points(c, project_id, name, from, to))
     }
 
     fn list_agents(&self, project_id: &str) -> Result<Vec<AgentSummary>, StoreError> {

@@ -15,7 +15,8 @@ use crate::store::StoreError;
 /// 6 stores an event's payloads packed and compressed in `events.packed` (see
 /// [`crate::store::payload`]) instead of five text columns; version 7 ends plain traces by
 /// themselves (the `sessions` columns of [`MIGRATE_6_TO_7`]), ranks session names, links tool
-/// calls (`events.call_ids`) and stores OTLP log records (`otel_logs`).
+/// calls (`events.call_ids`) and stores OTLP log records (`otel_logs`) and metrics
+/// (`metric_points`).
 pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// Moves a version 6 (or older) database to version 7, before [`SCHEMA`]: what a session
@@ -298,6 +299,29 @@ CREATE TABLE IF NOT EXISTS otel_logs (
     UNIQUE (project_id, session_id, fingerprint)
 );
 CREATE INDEX IF NOT EXISTS otel_logs_by_time ON otel_logs (project_id, session_id, time);
+-- OTLP metric data points (crate::ingest::otlp::metrics); `fingerprint` keeps a resent point
+-- from being stored twice
+CREATE TABLE IF NOT EXISTS metric_points (
+    seq         INTEGER PRIMARY KEY,
+    project_id  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    unit        TEXT,
+    temporality TEXT,
+    monotonic   INTEGER,
+    attributes  TEXT NOT NULL,
+    start_time  TEXT,
+    time        TEXT NOT NULL,
+    value       REAL,
+    count       INTEGER,
+    sum         REAL,
+    min         REAL,
+    max         REAL,
+    buckets     TEXT,
+    fingerprint TEXT NOT NULL,
+    UNIQUE (project_id, fingerprint)
+);
+CREATE INDEX IF NOT EXISTS metric_points_by_name ON metric_points (project_id, name, time);
 CREATE INDEX IF NOT EXISTS agents_by_session ON agents (project_id, session_id);
 -- what a session contains, one row per distinct value: event names ('name'), models ('model'),
 -- agent ids ('agent') and registered agent names ('agent_name'); the list filters read it

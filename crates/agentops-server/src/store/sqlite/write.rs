@@ -128,6 +128,9 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
             project_id,
             records,
         } => super::logs::insert_logs(tx, project_id, records),
+        Write::IngestMetrics { project_id, points } => {
+            super::metrics::insert_points(tx, project_id, points)
+        }
         Write::CloseQuietSessions { before } => {
             Ok(Outcome::Inserted(close_quiet_sessions(tx, before)?))
         }

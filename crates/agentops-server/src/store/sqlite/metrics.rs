@@ -1,0 +1,134 @@
+//! OTLP metric data points: stored once each (by fingerprint), read back by metric and time.
+
+use rusqlite::{params, Connection};
+
+use crate::store::json::parse_json;
+use crate::store::{MetricInfo, MetricPoint, Outcome, StoreError, MAX_METRIC_POINTS};
+
+/// Stores the points not stored yet; how many were new.
+pub(super) fn insert_points(
+    tx: &Connection,
+    project_id: &str,
+    points: &[MetricPoint],
+) -> Result<Outcome, StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO metric_points (project_id, name, kind, unit, temporality, monotonic,
+             attributes, start_time, time, value, count, sum, min, max, buckets, fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    let mut inserted = 0;
+    for p in points {
+        let attributes = p.attributes.to_string();
+        let buckets = p.buckets.as_ref().map(|b| b.to_string());
+        inserted += insert.execute(params![
+            project_id,
+            p.name,
+            p.kind,
+            p.unit,
+            p.temporality,
+            p.monotonic,
+            attributes,
+            p.start_time,
+            p.time,
+            p.value,
+            p.count.map(|c| i64::try_from(c).unwrap_or(i64::MAX)),
+            p.sum,
+            p.min,
+            p.max,
+            buckets,
+            fingerprint(p, &attributes, buckets.as_deref()),
+        ])?;
+    }
+    Ok(Outcome::Inserted(inserted))
+}
+
+/// What tells a resent point from a new one: its series, its times and its values.
+fn fingerprint(p: &MetricPoint, attributes: &str, buckets: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    let numbers = format!(
+        "{:?} {:?} {:?} {:?} {:?}",
+        p.value, p.count, p.sum, p.min, p.max
+    );
+    for part in [
+        p.name.as_str(),
+        p.kind.as_str(),
+        attributes,
+        p.start_time.as_deref().unwrap_or_default(),
+        &p.time,
+        &numbers,
+        buckets.unwrap_or_default(),
+    ] {
+        hash.update(part.len().to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The project's metrics by name.
+pub(super) fn metric_names(
+    c: &Connection,
+    project_id: &str,
+) -> Result<Vec<MetricInfo>, StoreError> {
+    let rows = c
+        .prepare_cached(
+            "SELECT name, kind, unit, COUNT(*), MAX(time) FROM metric_points
+             WHERE project_id = ?1 GROUP BY name ORDER BY name",
+        )?
+        .query_map([project_id], |r| {
+            Ok(MetricInfo {
+                name: r.get(0)?,
+                kind: r.get(1)?,
+                unit: r.get(2)?,
+                points: r.get(3)?,
+                last_time: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A metric's points in `[from, to)` by time.
+pub(super) fn metric_points(
+    c: &Connection,
+    project_id: &str,
+    name: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<Vec<MetricPoint>, StoreError> {
+    let rows = c
+        .prepare_cached(
+            "SELECT name, kind, unit, temporality, monotonic, attributes, start_time, time, value,
+                    count, sum, min, max, buckets
+             FROM metric_points
+             WHERE project_id = ?1 AND name = ?2 AND (?3 IS NULL OR time >= ?3)
+               AND (?4 IS NULL OR time < ?4)
+             ORDER BY time, seq LIMIT ?5",
+        )?
+        .query_map(
+            params![project_id, name, from, to, MAX_METRIC_POINTS as i64],
+            |r| {
+                Ok(MetricPoint {
+                    name: r.get(0)?,
+                    kind: r.get(1)?,
+                    unit: r.get(2)?,
+                    temporality: r.get(3)?,
+                    monotonic: r.get(4)?,
+                    attributes: parse_json(r.get(5)?).unwrap_or_default(),
+                    start_time: r.get(6)?,
+                    time: r.get(7)?,
+                    value: r.get(8)?,
+                    count: r.get::<_, Option<i64>>(9)?.map(|c| c.max(0) as u64),
+                    sum: r.get(10)?,
+                    min: r.get(11)?,
+                    max: r.get(12)?,
+                    buckets: parse_json(r.get(13)?),
+                })
+            },
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
