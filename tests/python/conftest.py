@@ -87,10 +87,12 @@ def free_port():
 class Server:
     """A running `agentops serve` and a small client for its read API."""
 
-    def __init__(self, binary, data_dir, log_path):
+    def __init__(self, binary, data_dir, log_path, extra_args=()):
         self.binary = binary
         self.data_dir = data_dir
         self.log_path = log_path
+        # more `agentops serve` flags, e.g. ("--grpc-listen", "127.0.0.1:4317")
+        self.extra_args = list(extra_args)
         self.url = None
         self.process = None
 
@@ -110,6 +112,7 @@ class Server:
                 str(self.data_dir),
                 "--api-key",
                 API_KEY,
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
