@@ -155,6 +155,11 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "AGENTOPS_LISTEN", default_value = agentops_server::config::DEFAULT_LISTEN)]
     listen: String,
+    /// Address OTLP/gRPC listens on (traces, logs, metrics), or `off`. By default
+    /// 127.0.0.1:4317, skipped with a warning when that is taken; an address given here must be
+    /// free.
+    #[arg(long, env = "AGENTOPS_GRPC_LISTEN", value_name = "IP:PORT|off")]
+    grpc_listen: Option<String>,
     /// Directory holding the SQLite database and the JWT secret.
     #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
@@ -192,6 +197,11 @@ struct ServeArgs {
     /// allowed when --listen is a loopback address (the server refuses to start otherwise).
     #[arg(long, env = "AGENTOPS_OPEN_READ_ACCESS")]
     open_read_access: bool,
+    /// Serve GET /metrics (Prometheus) without credentials on any listen address. Without it,
+    /// a loopback --listen needs none (for requests to localhost) and any other needs read
+    /// credentials, as /api/v1 does.
+    #[arg(long, env = "AGENTOPS_METRICS_PUBLIC")]
+    metrics_public: bool,
     /// Delete sessions whose end (their start, if they never ended) is older than this many
     /// days, at start and then hourly; `forever` keeps everything. A project's own retention
     /// (`agentops projects set-retention`) overrides it.
@@ -241,6 +251,19 @@ impl ServeArgs {
         }
         let mut config = agentops_server::Config::new(self.data_dir);
         config.listen = listen;
+        (config.grpc_listen, config.grpc_required) = match self.grpc_listen.as_deref() {
+            None => (
+                agentops_server::config::DEFAULT_GRPC_LISTEN.parse().ok(),
+                false,
+            ),
+            Some("off") => (None, true),
+            Some(text) => (
+                Some(text.parse().with_context(|| {
+                    format!("invalid --grpc-listen / AGENTOPS_GRPC_LISTEN {text:?}: expected IP:PORT, e.g. 127.0.0.1:4317, or off")
+                })?),
+                true,
+            ),
+        };
         config.api_key = self.api_key;
         config.max_body_bytes = self.max_body_bytes;
         config.max_connections = self.max_connections;
@@ -251,6 +274,7 @@ impl ServeArgs {
         config.public_url = self.public_url;
         config.accept_unauthenticated_traces = self.accept_unauthenticated_traces;
         config.open_read_access = self.open_read_access;
+        config.metrics_public = self.metrics_public;
         config.retention = self.retention_days;
         if self.session_quiet_seconds > 86_400 {
             bail!("--session-quiet-seconds / AGENTOPS_SESSION_QUIET_SECONDS must be at most 86400 (a day)");

@@ -226,7 +226,10 @@ async fn read_token(token: &str, state: &AppState) -> Result<Claims, ApiError> {
 }
 
 /// The caller's project from a Bearer token or, failing that, an API key.
-async fn project_claims(headers: &HeaderMap, state: &AppState) -> Result<Claims, ApiError> {
+pub(crate) async fn project_claims(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Claims, ApiError> {
     if let Some(token) = bearer_token(headers) {
         return state.verified(state.jwt(), token).await;
     }
@@ -274,7 +277,7 @@ pub fn api_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether the request's `Host` names a loopback address (or is absent).
-fn addressed_to_loopback(headers: &HeaderMap) -> bool {
+pub(crate) fn addressed_to_loopback(headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(axum::http::header::HOST) else {
         return true;
     };

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 /// Default listen address: the OTLP/HTTP port, loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4318";
+/// The OTLP/gRPC port's usual address, loopback only: what `agentops serve` listens on unless
+/// told otherwise ([`Config::new`] leaves gRPC off, for servers embedded in other programs).
+pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:4317";
 /// Default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./agentops-data";
 /// Default limit on a request body, after decompression: 16 MiB.
@@ -37,6 +40,12 @@ pub use crate::store::Retention;
 pub struct Config {
     /// Where to listen (`127.0.0.1:0` picks a free port).
     pub listen: SocketAddr,
+    /// Where OTLP/gRPC listens (see [`crate::grpc`]); `None` (the default here): not at all.
+    pub grpc_listen: Option<SocketAddr>,
+    /// Whether failing to bind `grpc_listen` stops the start (an address asked for), or only
+    /// logs a warning and serves without gRPC (the default address, which another collector
+    /// may hold).
+    pub grpc_required: bool,
     /// Holds `agentops.db` (SQLite, WAL) and `jwt-secret`.
     pub data_dir: PathBuf,
     /// A known API key (a UUID) for the default project, stored hashed; idempotent across restarts.
@@ -78,6 +87,10 @@ pub struct Config {
     /// How long a plain trace (no AgentOps session span) whose root span has ended waits for
     /// late spans before the server ends its session (see [`crate::quiet_window`]).
     pub session_quiet_window: Duration,
+    /// Serve `GET /metrics` (Prometheus) without credentials on any listen address. Off by
+    /// default: on a loopback listen address requests addressed to a loopback host name need
+    /// none anyway; others need read credentials, as `/api/v1` does.
+    pub metrics_public: bool,
 }
 
 impl Config {
@@ -85,6 +98,8 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            grpc_listen: None,
+            grpc_required: true,
             data_dir: data_dir.into(),
             api_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -101,6 +116,7 @@ impl Config {
             retention: Retention::Forever,
             retention_interval: DEFAULT_RETENTION_INTERVAL,
             session_quiet_window: crate::quiet_window::DEFAULT_QUIET_WINDOW,
+            metrics_public: false,
         }
     }
 }

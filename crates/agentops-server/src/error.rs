@@ -124,6 +124,10 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
         }
+        // For `GET /metrics` (agentops_busy_rejections_total).
+        if let Some(busy) = crate::server_metrics::BusyRejection::of(&self) {
+            response.extensions_mut().insert(busy);
+        }
         response
     }
 }

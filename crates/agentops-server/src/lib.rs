@@ -26,12 +26,14 @@ pub mod caller;
 pub mod config;
 mod dashboard;
 pub mod error;
+pub mod grpc;
 pub mod http_errors;
 pub mod ingest;
 pub mod mapping;
 pub mod quiet_window;
 pub mod retention;
 pub mod serve;
+pub mod server_metrics;
 pub mod state;
 pub mod store;
 pub mod writer;
@@ -151,6 +153,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/health", get(health))
+        .route("/metrics", get(server_metrics::scrape))
         .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -160,6 +163,10 @@ pub fn app(state: AppState) -> Router {
             http_errors::close_after_refused_body,
         ))
         .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics().clone(),
+            server_metrics::track_requests,
+        ))
         .with_state(state)
 }
 
@@ -228,6 +235,7 @@ async fn method_not_allowed() -> (StatusCode, Json<serde_json::Value>) {
 /// A running server.
 pub struct Server {
     local_addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
     project_id: String,
     created_api_key: Option<String>,
     store: Arc<dyn Store>,
@@ -301,8 +309,26 @@ impl Server {
                 source,
             })?;
         let local_addr = listener.local_addr()?;
+        let grpc_listener = match config.grpc_listen {
+            Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => Some(listener),
+                Err(source) if config.grpc_required => {
+                    return Err(ServerError::Bind { addr, source })
+                }
+                Err(error) => {
+                    tracing::warn!(%addr, %error, "OTLP/gRPC not served: cannot listen on its default address (set --grpc-listen)");
+                    None
+                }
+            },
+            None => None,
+        };
+        let grpc_addr = grpc_listener
+            .as_ref()
+            .map(tokio::net::TcpListener::local_addr)
+            .transpose()?;
         let (writer, writer_thread) =
             writer::spawn(store.clone(), config.queue_capacity, config.batch_max)?;
+        let writer_metrics = writer.metrics().clone();
         let public_url = config
             .public_url
             .clone()
@@ -338,6 +364,22 @@ impl Server {
             anonymous_trace_project: anonymous,
             open_read_project: open_read,
             retention: retention_status,
+            metrics: Arc::new(server_metrics::ServerMetrics::new(
+                &writer_metrics,
+                data_dir.join(DATABASE_FILE),
+                server_metrics::MetricsAccess::for_listen(local_addr, config.metrics_public),
+            )),
+        });
+        let (stop_grpc, grpc_stopped) = oneshot::channel::<()>();
+        let grpc_task = grpc_listener.map(|listener| {
+            tokio::spawn(grpc::serve(
+                listener,
+                state.clone(),
+                config.max_body_bytes,
+                async move {
+                    let _ = grpc_stopped.await;
+                },
+            ))
         });
         let router = app(state);
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -348,6 +390,15 @@ impl Server {
         let task = tokio::spawn(async move {
             let served =
                 serve::serve(listener, router, max_connections, header_timeout, stop).await;
+            // The gRPC listener finishes its requests and drops its writer handles.
+            let _ = stop_grpc.send(());
+            if let Some(grpc_task) = grpc_task {
+                match grpc_task.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "the OTLP/gRPC listener failed"),
+                    Err(_) => tracing::error!("the OTLP/gRPC listener panicked"),
+                }
+            }
             // The retention task finishes its write in flight and drops its writer handle.
             let _ = stop_retention.send(true);
             if retention_task.await.is_err() {
@@ -365,9 +416,10 @@ impl Server {
             tracing::info!("server stopped");
             served.map_err(ServerError::Io)
         });
-        tracing::info!(%local_addr, data_dir = %data_dir.display(), retention = %config.retention, "AgentOps server listening");
+        tracing::info!(%local_addr, grpc = ?grpc_addr, data_dir = %data_dir.display(), retention = %config.retention, "AgentOps server listening");
         Ok(Server {
             local_addr,
+            grpc_addr,
             project_id,
             created_api_key,
             store,
@@ -379,6 +431,11 @@ impl Server {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The OTLP/gRPC address actually bound, when `grpc_listen` was set.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     /// `http://<local_addr>`.

@@ -15,6 +15,7 @@ use crate::auth::{self, Claims, JwtKeys};
 use crate::error::ApiError;
 use crate::ingest::held::HeldSpans;
 use crate::retention::RetentionStatus;
+use crate::server_metrics::ServerMetrics;
 use crate::store::Store;
 use crate::writer::WriterHandle;
 
@@ -50,6 +51,8 @@ struct Inner {
     held: HeldSpans,
     /// What the retention task has done.
     retention: Arc<RetentionStatus>,
+    /// The server's own metrics (`GET /metrics`).
+    metrics: Arc<ServerMetrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -80,6 +83,8 @@ pub struct StateParts {
     pub open_read_project: Option<String>,
     /// What the retention task has done (shown by `GET /health`).
     pub retention: Arc<RetentionStatus>,
+    /// The server's own metrics (served by `GET /metrics`).
+    pub metrics: Arc<ServerMetrics>,
 }
 
 impl AppState {
@@ -96,6 +101,7 @@ impl AppState {
             anonymous_trace_project,
             open_read_project,
             retention,
+            metrics,
         } = parts;
         let dashboard_jwt = jwt.derive(
             auth::DASHBOARD_KEY_LABEL,
@@ -116,6 +122,7 @@ impl AppState {
                 key_cache: Mutex::new(HashMap::new()),
                 held: HeldSpans::default(),
                 retention,
+                metrics,
             }),
         }
     }
@@ -253,6 +260,11 @@ impl AppState {
     /// The dashboard token signer.
     pub fn dashboard_jwt(&self) -> &JwtKeys {
         &self.inner.dashboard_jwt
+    }
+
+    /// The server's own metrics (`GET /metrics`).
+    pub fn metrics(&self) -> &Arc<ServerMetrics> {
+        &self.inner.metrics
     }
 }
 

@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
+use crate::server_metrics::WriterMetrics;
 use crate::store::{Outcome, Store, StoreError, Write};
 
 /// Rows in one piece of a large write.
@@ -64,6 +65,8 @@ pub struct WriterHandle {
     queue: mpsc::Sender<Job>,
     /// Asked which dictionary payloads are packed with.
     store: Arc<dyn Store>,
+    /// What the writer thread commits, for `GET /metrics`.
+    metrics: WriterMetrics,
 }
 
 impl std::fmt::Debug for WriterHandle {
@@ -79,6 +82,19 @@ impl std::fmt::Debug for Job {
 }
 
 impl WriterHandle {
+    /// Requests waiting for the writer: queued, or holding a place in the queue while their
+    /// payloads are packed (not those the writer has taken).
+    pub fn queue_depth(&self) -> usize {
+        self.queue
+            .max_capacity()
+            .saturating_sub(self.queue.capacity())
+    }
+
+    /// What the writer thread has committed (transactions, spans, events).
+    pub fn metrics(&self) -> &WriterMetrics {
+        &self.metrics
+    }
+
     /// Queues `write` and waits until it is committed (or refused by the store).
     ///
     /// Before it is queued, the write's payloads are packed ([`Write::pack`]) here, on the
@@ -120,18 +136,32 @@ pub fn spawn(
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (queue, mut jobs) = mpsc::channel::<Job>(capacity.max(1));
     let batch_max = batch_max.max(1);
+    let metrics = WriterMetrics::default();
     let thread = std::thread::Builder::new()
         .name("agentops-writer".into())
         .spawn({
             let store = store.clone();
-            move || run(store.as_ref(), &mut jobs, batch_max)
+            let metrics = metrics.clone();
+            move || run(store.as_ref(), &mut jobs, batch_max, &metrics)
         })?;
-    Ok((WriterHandle { queue, store }, thread))
+    Ok((
+        WriterHandle {
+            queue,
+            store,
+            metrics,
+        },
+        thread,
+    ))
 }
 
 /// The writer thread: until every handle is gone and the queue drained, commits transactions
 /// of pieces of the requests in flight, taken in turn.
-fn run(store: &dyn Store, jobs: &mut mpsc::Receiver<Job>, batch_max: usize) {
+fn run(
+    store: &dyn Store,
+    jobs: &mut mpsc::Receiver<Job>,
+    batch_max: usize,
+    metrics: &WriterMetrics,
+) {
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     let mut transaction: u64 = 0;
     loop {
@@ -178,6 +208,11 @@ fn run(store: &dyn Store, jobs: &mut mpsc::Receiver<Job>, batch_max: usize) {
         let started = std::time::Instant::now();
         let results = store.commit(&writes);
         tracing::trace!(writes = writes.len(), rows, elapsed = ?started.elapsed(), "committed batch");
+        let requests = in_flight
+            .iter()
+            .filter(|request| request.last_served == transaction)
+            .count();
+        metrics.transaction(started.elapsed(), requests, &writes, &results);
         let mut failed: Vec<Option<StoreError>> = in_flight.iter().map(|_| None).collect();
         match results {
             Ok(results) => {

@@ -937,7 +937,7 @@ pub trait Store: Send + Sync + 'static {
         event_id: &str,
     ) -> Result<Option<EventRow>, StoreError>;
     /// The OTLP log records of a session by time (the oldest
-    /// [`MAX_SESSION_LOG_RECORDS`](crate::store::MAX_SESSION_LOG_RECORDS)), or only those of
+    /// [`MAX_SESSION_LOG_RECORDS`]), or only those of
     /// one span of it; their `event_id` is not filled.
     fn log_records(
         &self,

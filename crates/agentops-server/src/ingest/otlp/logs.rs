@@ -58,9 +58,20 @@ pub async fn logs(
         BodyFormat::Protobuf => decode_protobuf(&body.bytes)?,
         BodyFormat::Json => decode_json(&body.bytes)?,
     };
+    let rejected = store_records(&state, &claims, &decoded).await?;
+    Ok(export_response(format, rejected))
+}
+
+/// Commits a project's log records; why the others were refused. Shared by OTLP/HTTP and
+/// OTLP/gRPC.
+pub(crate) async fn store_records(
+    state: &AppState,
+    claims: &crate::auth::Claims,
+    decoded: &[DecodedRecord],
+) -> Result<Vec<String>, ApiError> {
     let mut rejected = Vec::new();
     let mut records = Vec::with_capacity(decoded.len());
-    for record in &decoded {
+    for record in decoded {
         match to_record(record) {
             Ok(r) if claims.session_id().is_some_and(|own| own != r.session_id) => {
                 rejected.push(format!(
@@ -81,7 +92,7 @@ pub async fn logs(
             })
             .await?;
     }
-    Ok(export_response(format, rejected))
+    Ok(rejected)
 }
 
 /// The stored form of a record, or why it has no session.
@@ -195,7 +206,12 @@ fn export_response(format: BodyFormat, reasons: Vec<String>) -> Response {
 pub fn decode_protobuf(bytes: &[u8]) -> Result<Vec<DecodedRecord>, ApiError> {
     let request = ExportLogsServiceRequest::decode(bytes)
         .map_err(|e| ApiError::bad(format!("invalid OTLP protobuf: {e}")))?;
-    Ok(request
+    Ok(records_of(&request))
+}
+
+/// The log records of a decoded `ExportLogsServiceRequest`.
+pub fn records_of(request: &ExportLogsServiceRequest) -> Vec<DecodedRecord> {
+    request
         .resource_logs
         .iter()
         .flat_map(|r| &r.scope_logs)
@@ -211,7 +227,7 @@ pub fn decode_protobuf(bytes: &[u8]) -> Result<Vec<DecodedRecord>, ApiError> {
             trace_id: l.trace_id.clone(),
             span_id: l.span_id.clone(),
         })
-        .collect())
+        .collect()
 }
 
 /// Decodes an OTLP JSON `ExportLogsServiceRequest`.

@@ -39,7 +39,18 @@ pub async fn metrics(
         ));
     };
     let request = decode(format, &body.bytes)?;
-    let (points, rejected) = points_of(&request);
+    let rejected = store_points(&state, &claims, &request).await?;
+    Ok(export_response(format, rejected))
+}
+
+/// Commits a project's data points; why the others were refused. Shared by OTLP/HTTP and
+/// OTLP/gRPC.
+pub(crate) async fn store_points(
+    state: &AppState,
+    claims: &crate::auth::Claims,
+    request: &ExportMetricsServiceRequest,
+) -> Result<Vec<String>, ApiError> {
+    let (points, rejected) = points_of(request);
     if !points.is_empty() {
         state
             .writer()
@@ -49,7 +60,7 @@ pub async fn metrics(
             })
             .await?;
     }
-    Ok(export_response(format, rejected))
+    Ok(rejected)
 }
 
 /// The request in either encoding (OTLP JSON: camelCase fields, integers as numbers or strings,

@@ -40,7 +40,7 @@ pub async fn traces(
 ) -> Result<Response, ApiError> {
     let format = body.format()?;
     let bytes = body.bytes.clone();
-    let (mut mapped, mut rejected) = if bytes.len() <= DECODE_INLINE_BYTES {
+    let (mapped, rejected) = if bytes.len() <= DECODE_INLINE_BYTES {
         decode_and_map(format, &bytes, state.prices())?
     } else {
         let state = state.clone();
@@ -77,6 +77,24 @@ pub async fn traces(
             ));
         }
     };
+    let (rejected_count, rejected) = store_spans(&state, claims, mapped, rejected).await?;
+    Ok(export_response(
+        format,
+        StatusCode::OK,
+        rejected_count,
+        rejected,
+    ))
+}
+
+/// Commits a project's mapped spans, with those of their traces held from senders without
+/// credentials; how many spans were refused in all, and the reasons. Shared by OTLP/HTTP and
+/// OTLP/gRPC.
+pub(crate) async fn store_spans(
+    state: &AppState,
+    claims: crate::auth::Claims,
+    mut mapped: Vec<MappedSpan>,
+    mut rejected: Vec<String>,
+) -> Result<(usize, Vec<String>), ApiError> {
     // Spans of these traces sent earlier without credentials are stored with them.
     let claimed = state.held().claim(
         mapped
@@ -120,12 +138,7 @@ pub async fn traces(
     if !claimed.is_empty() {
         state.held().settle(stored_from_held, discarded);
     }
-    Ok(export_response(
-        format,
-        StatusCode::OK,
-        rejected_count,
-        rejected,
-    ))
+    Ok((rejected_count, rejected))
 }
 
 /// The spans of an OTLP body as rows, and why the others were refused.
@@ -187,6 +200,11 @@ fn export_response(
 pub fn decode_protobuf(bytes: &[u8]) -> Result<Vec<Span>, ApiError> {
     let request = ExportTraceServiceRequest::decode(bytes)
         .map_err(|e| ApiError::bad(format!("invalid OTLP protobuf: {e}")))?;
+    Ok(spans_of(&request))
+}
+
+/// The spans of a decoded `ExportTraceServiceRequest`.
+pub fn spans_of(request: &ExportTraceServiceRequest) -> Vec<Span> {
     let mut spans = Vec::new();
     for resource_spans in &request.resource_spans {
         let service_name = values::service_name(
@@ -231,7 +249,7 @@ pub fn decode_protobuf(bytes: &[u8]) -> Result<Vec<Span>, ApiError> {
             }
         }
     }
-    Ok(spans)
+    spans
 }
 
 const SPAN_KINDS: [&str; 6] = [
