@@ -8,74 +8,36 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { startServer, API_KEY, REPO } from './lib/server.mjs';
+import { startServer, API_KEY } from './lib/server.mjs';
+import { launchBrowser, ARTIFACTS } from './lib/browser.mjs';
 import { seed, V2Session, XSS_PROMPT, XSS_COMPLETION, XSS_TOOL } from './lib/seed.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = path.join(REPO, 'target', 'artifacts', 'browser');
 const T = { timeout: 120000 };
 
 let server;
 let ids;
+let browser;
 let context;
 let page;
-let profile;
-const dialogs = [];
-const pageErrors = [];
+let dialogs;
+let pageErrors;
 
-function loadPlaywright() {
-  const require = createRequire(import.meta.url);
-  try {
-    return require('playwright-core');
-  } catch {
-    throw new Error('playwright-core is not installed in tests/browser/node_modules: run scripts/browser-env (or `npm ci` in tests/browser)');
-  }
-}
-
-async function shot(name, fullPage = false) {
-  const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage });
-  return file;
-}
-
+const shot = (name, fullPage = false) => browser.shot(name, fullPage);
 const rows = () => page.locator('[data-testid="session-row"]');
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: run scripts/browser-env (apt-get install chromium) or set CHROMIUM`);
-  }
-  const { chromium } = loadPlaywright();
-  mkdirSync(ARTIFACTS, { recursive: true });
   server = await startServer();
   ids = await seed(server.url);
-  profile = mkdtempSync(path.join(tmpdir(), 'agentops-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1440, height: 900 },
-    colorScheme: 'light',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] || (await context.newPage());
-  page.on('dialog', async (d) => {
-    dialogs.push(d.message());
-    await d.dismiss();
-  });
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/401|Unauthorized/.test(m.text())) pageErrors.push(m.text());
-  });
+  browser = await launchBrowser();
+  ({ context, page, dialogs, pageErrors } = browser);
 }, { timeout: 180000 });
 
 after(async () => {
-  if (context) await context.close();
+  if (browser) await browser.close();
   if (server) await server.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 test('the dashboard asks for the API key and signs in through the form', T, async () => {

@@ -139,3 +139,63 @@ export function debounce(fn, ms) {
     timer = setTimeout(() => fn(...args), ms);
   };
 }
+
+const JSON_LIMIT = 200000;
+
+/** Pretty-printed, highlighted JSON (built from text nodes only). */
+export function jsonView(value, { testid } = {}) {
+  const pre = h('pre', { class: 'json', 'data-testid': testid || null });
+  const pieces = [];
+  const push = (t, cls) => pieces.push([t, cls]);
+  const walk = (v, indent) => {
+    if (v === null) return push('null', 'j-null');
+    if (typeof v === 'string') return push(JSON.stringify(v), 'j-str');
+    if (typeof v === 'number') return push(String(v), 'j-num');
+    if (typeof v === 'boolean') return push(String(v), 'j-bool');
+    const pad = '  '.repeat(indent + 1);
+    if (Array.isArray(v)) {
+      if (!v.length) return push('[]', 'j-punct');
+      push('[\n', 'j-punct');
+      v.forEach((x, k) => {
+        push(pad, '');
+        walk(x, indent + 1);
+        push(k < v.length - 1 ? ',\n' : '\n', 'j-punct');
+      });
+      return push('  '.repeat(indent) + ']', 'j-punct');
+    }
+    if (typeof v === 'object') {
+      const keys = Object.keys(v);
+      if (!keys.length) return push('{}', 'j-punct');
+      push('{\n', 'j-punct');
+      keys.forEach((key, k) => {
+        push(pad, '');
+        push(JSON.stringify(key), 'j-key');
+        push(': ', 'j-punct');
+        walk(v[key], indent + 1);
+        push(k < keys.length - 1 ? ',\n' : '\n', 'j-punct');
+      });
+      return push('  '.repeat(indent) + '}', 'j-punct');
+    }
+    return push(String(v), '');
+  };
+  walk(value, 0);
+  let total = 0;
+  let cut = false;
+  for (const [t, cls] of pieces) {
+    if (total > JSON_LIMIT) {
+      cut = true;
+      break;
+    }
+    total += t.length;
+    if (cls) pre.appendChild(h('span', { class: cls }, t));
+    else pre.appendChild(document.createTextNode(t));
+  }
+  if (cut) {
+    const rest = h('button', { type: 'button', class: 'link-btn' }, 'Show everything');
+    rest.addEventListener('click', () => {
+      pre.textContent = JSON.stringify(value, null, 2);
+    });
+    return h('div', null, pre, rest);
+  }
+  return pre;
+}

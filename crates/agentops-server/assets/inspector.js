@@ -1,69 +1,12 @@
 // The event inspector: what an event is, what it cost, how long it took, what went wrong and
-// what triggered it, and its payloads as pretty-printed JSON.
+// what triggered it, which tool events it called or was called by, its messages as a
+// conversation, its log records, and its payloads as pretty-printed JSON.
 
-import { h, clear, icon, copyText } from './dom.js';
-import { formatCost, formatDuration, formatInt, formatDateTime, kindClass, kindLabel } from './format.js';
-import { toMessages, messageList } from './chat.js';
+import { h, clear, icon, copyText, jsonView } from './dom.js';
+import { parseTime, formatCost, formatDuration, formatInt, formatDateTime, kindClass, kindLabel } from './format.js';
+import { toMessages, messageList, normalized, conversation, partContext, toolLinks, compactJson } from './chat.js';
 
-const JSON_LIMIT = 200000;
-
-/** Pretty-printed, highlighted JSON (built from text nodes only). */
-export function jsonView(value, { testid } = {}) {
-  const pre = h('pre', { class: 'json', 'data-testid': testid || null });
-  const pieces = [];
-  const push = (t, cls) => pieces.push([t, cls]);
-  const walk = (v, indent) => {
-    if (v === null) return push('null', 'j-null');
-    if (typeof v === 'string') return push(JSON.stringify(v), 'j-str');
-    if (typeof v === 'number') return push(String(v), 'j-num');
-    if (typeof v === 'boolean') return push(String(v), 'j-bool');
-    const pad = '  '.repeat(indent + 1);
-    if (Array.isArray(v)) {
-      if (!v.length) return push('[]', 'j-punct');
-      push('[\n', 'j-punct');
-      v.forEach((x, k) => {
-        push(pad, '');
-        walk(x, indent + 1);
-        push(k < v.length - 1 ? ',\n' : '\n', 'j-punct');
-      });
-      return push('  '.repeat(indent) + ']', 'j-punct');
-    }
-    if (typeof v === 'object') {
-      const keys = Object.keys(v);
-      if (!keys.length) return push('{}', 'j-punct');
-      push('{\n', 'j-punct');
-      keys.forEach((key, k) => {
-        push(pad, '');
-        push(JSON.stringify(key), 'j-key');
-        push(': ', 'j-punct');
-        walk(v[key], indent + 1);
-        push(k < keys.length - 1 ? ',\n' : '\n', 'j-punct');
-      });
-      return push('  '.repeat(indent) + '}', 'j-punct');
-    }
-    return push(String(v), '');
-  };
-  walk(value, 0);
-  let total = 0;
-  let cut = false;
-  for (const [t, cls] of pieces) {
-    if (total > JSON_LIMIT) {
-      cut = true;
-      break;
-    }
-    total += t.length;
-    if (cls) pre.appendChild(h('span', { class: cls }, t));
-    else pre.appendChild(document.createTextNode(t));
-  }
-  if (cut) {
-    const rest = h('button', { type: 'button', class: 'link-btn' }, 'Show everything');
-    rest.addEventListener('click', () => {
-      pre.textContent = JSON.stringify(value, null, 2);
-    });
-    return h('div', null, pre, rest);
-  }
-  return pre;
-}
+export { jsonView };
 
 function section(title, body, { open = true, actions = null, testid = null } = {}) {
   const d = h('details', { class: 'insp-section', 'data-testid': testid }, h('summary', null, h('span', null, title), actions ? h('span', { class: 'summary-actions' }, actions) : null), body);
@@ -85,6 +28,173 @@ function eventLink(n, onJump) {
   );
 }
 
+// --- tool links ------------------------------------------------------------------------------
+
+function toolLinkButton(link, ctx) {
+  const node = ctx.resolve ? ctx.resolve(String(link.event_id)) : null;
+  if (!node) {
+    return h('div', { class: 'event-link missing', title: 'This event is not in the session' }, h('span', { class: 'event-link-name mono' }, String(link.event_id)));
+  }
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'event-link tool-link',
+      onclick: () => ctx.onJump(node),
+      title: `Select it in the timeline${link.call_id ? ` (call ${link.call_id})` : ''}`,
+      'data-testid': 'tool-link',
+      'data-direction': link.direction,
+      'data-event-id': node.e.id,
+    },
+    h('span', { class: `kind-dot ${kindClass(node.e.kind)}` }),
+    h('span', { class: 'event-link-name' }, node.e.name || kindLabel(node.e.kind)),
+    link.call_id ? h('span', { class: 'muted small mono' }, String(link.call_id)) : null,
+    h('span', { class: 'tool-link-arrow', 'aria-hidden': 'true' }, '→'),
+  );
+}
+
+const LINK_GROUPS = [
+  ['calls', 'Called tool', 'Called tools'],
+  ['called_by', 'Called by', 'Called by'],
+];
+
+/** "Called tool …" on an LLM event, "Called by …" on a tool event. */
+function toolLinkBlocks(e, ctx) {
+  const seen = new Set();
+  const links = toolLinks(e).filter((l) => {
+    const key = `${l.direction} ${l.event_id}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return LINK_GROUPS.map(([direction, one, many]) => {
+    const group = links.filter((l) => l.direction === direction);
+    if (!group.length) return null;
+    return h(
+      'div',
+      { class: 'relation', 'data-testid': `tool-links-${direction}` },
+      h('span', { class: 'muted small' }, group.length === 1 ? one : `${many} (${group.length})`),
+      group.map((l) => toolLinkButton(l, ctx)),
+    );
+  });
+}
+
+// --- log records ------------------------------------------------------------------------------
+
+const SEVERITIES = [
+  [/fatal|crit|emerg|alert/i, 'fatal'],
+  [/err/i, 'error'],
+  [/warn/i, 'warn'],
+  [/debug|trace/i, 'debug'],
+];
+
+function severityClass(severity) {
+  const found = SEVERITIES.find(([re]) => re.test(String(severity || '')));
+  return found ? found[1] : 'info';
+}
+
+function clockTime(ms) {
+  return Number.isNaN(ms) ? '—' : formatDateTime(ms, true).slice(11);
+}
+
+function logBody(body) {
+  if (body == null) return '';
+  return typeof body === 'string' ? body : compactJson(body);
+}
+
+function logEventLink(node, onJump) {
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'log-event',
+      title: `Select ${node.e.name || 'the event'} in the timeline`,
+      'data-testid': 'log-event-link',
+      'data-event-id': node.e.id,
+      onclick: (ev) => {
+        ev.preventDefault(); // inside a <summary>: do not unfold
+        onJump(node);
+      },
+    },
+    h('span', { class: `kind-dot ${kindClass(node.e.kind)}` }),
+    h('span', { class: 'log-event-name' }, node.e.name || kindLabel(node.e.kind)),
+  );
+}
+
+/**
+ * One OTLP log record: time, severity, event name, body (text, or JSON on one line), its event
+ * (when `resolve(eventId)` finds it), and its attributes when unfolded.
+ */
+function logRecord(r, { t0 = NaN, resolve = null, onJump = null }) {
+  const ms = parseTime(r.time);
+  const node = r.event_id != null && resolve ? resolve(String(r.event_id)) : null;
+  const attributes = r.attributes && typeof r.attributes === 'object' ? r.attributes : {};
+  const extra = {};
+  if (Object.keys(attributes).length) extra.attributes = attributes;
+  if (r.trace_id) extra.trace_id = r.trace_id;
+  if (r.span_id) extra.span_id = r.span_id;
+  const folds = Object.keys(extra).length > 0;
+  const offset = Number.isNaN(t0) || Number.isNaN(ms) ? '' : ` · +${formatDuration(ms - t0)}`;
+  const line = h(
+    folds ? 'summary' : 'div',
+    { class: 'log-line' },
+    h('span', { class: 'log-time mono', title: `${formatDateTime(ms, true)}${offset}` }, clockTime(ms)),
+    h('span', { class: `sev sev-${severityClass(r.severity)}`, 'data-testid': 'log-severity' }, r.severity ? String(r.severity) : '—'),
+    r.event_name ? h('span', { class: 'log-name mono', 'data-testid': 'log-event-name' }, String(r.event_name)) : null,
+    h('span', { class: 'log-body' + (typeof r.body === 'string' ? '' : ' mono'), 'data-testid': 'log-body' }, logBody(r.body)),
+    node && onJump ? logEventLink(node, onJump) : null,
+  );
+  const props = { class: 'log-record', 'data-testid': 'log-record', 'data-event-id': r.event_id == null ? null : String(r.event_id) };
+  return folds ? h('details', props, line, jsonView(extra)) : h('div', props, line);
+}
+
+/** Log records in time order (`opts`: `{t0, resolve(eventId), onJump(node), limit}`). */
+export function logRecordList(records, opts = {}) {
+  const sorted = records
+    .map((r, i) => [r, parseTime(r && r.time), i])
+    .sort((a, b) => (Number.isNaN(a[1]) ? Infinity : a[1]) - (Number.isNaN(b[1]) ? Infinity : b[1]) || a[2] - b[2])
+    .map(([r]) => r);
+  const list = h('div', { class: 'log-records', 'data-testid': 'log-records' });
+  const step = opts.limit || 500;
+  let shown = 0;
+  const more = h('button', { type: 'button', class: 'btn btn-secondary btn-sm log-more' });
+  const next = () => {
+    const end = Math.min(sorted.length, shown + step);
+    for (; shown < end; shown++) list.appendChild(logRecord(sorted[shown] || {}, opts));
+    more.textContent = `Show ${formatInt(Math.min(step, sorted.length - shown))} more of ${formatInt(sorted.length - shown)}`;
+    more.hidden = shown >= sorted.length;
+  };
+  more.addEventListener('click', next);
+  next();
+  return h('div', null, list, more);
+}
+
+/** The event's own log records: its `log_records`, else the session's that name it. */
+function eventLogRecords(e, ctx) {
+  if (Array.isArray(e.log_records) && e.log_records.length) return e.log_records;
+  return (ctx.logRecords || []).filter((r) => r && r.event_id != null && String(r.event_id) === e.id);
+}
+
+// --- messages ---------------------------------------------------------------------------------
+
+/** Input and output as a conversation; the stored prompt and completion for older events. */
+function messageSections(e, ctx) {
+  const conv = normalized(e);
+  if (conv) {
+    const parts = partContext(e, { resolve: ctx.resolve, onJump: ctx.onJump });
+    return [
+      conv.input.length ? section('Input', conversation(conv.input, parts), { testid: 'inspector-prompt' }) : null,
+      conv.output.length ? section('Output', conversation(conv.output, parts), { testid: 'inspector-completion' }) : null,
+    ].filter(Boolean);
+  }
+  const prompt = toMessages(e.prompt, 'user');
+  const completion = toMessages(e.completion, 'assistant');
+  return [
+    prompt.length ? section('Prompt', messageList(prompt), { testid: 'inspector-prompt' }) : null,
+    completion.length ? section('Completion', messageList(completion), { testid: 'inspector-completion' }) : null,
+  ].filter(Boolean);
+}
+
 /** The event's fields, in a stable order, for the raw view. */
 function rawEvent(e) {
   const out = {};
@@ -93,7 +203,8 @@ function rawEvent(e) {
 }
 
 /**
- * Fills `container` with `node`'s details. `ctx`: `{t0, agents, onJump(node), onZoom(node)}`.
+ * Fills `container` with `node`'s details. `ctx`: `{t0, agents, onJump(node), onZoom(node),
+ * resolve(eventId) → node, logRecords}` (the session's log records).
  */
 export function renderInspector(container, node, ctx) {
   clear(container);
@@ -183,16 +294,18 @@ export function renderInspector(container, node, ctx) {
     );
   }
 
-  const prompt = toMessages(e.prompt, 'user');
-  const completion = toMessages(e.completion, 'assistant');
-  if (prompt.length) parts.push(section('Prompt', messageList(prompt), { testid: 'inspector-prompt' }));
-  if (completion.length) parts.push(section('Completion', messageList(completion), { testid: 'inspector-completion' }));
+  parts.push(...toolLinkBlocks(e, ctx).filter(Boolean));
+
+  const messages = messageSections(e, ctx);
+  parts.push(...messages);
+  const logs = eventLogRecords(e, ctx);
+  if (logs.length) parts.push(section(`Logs · ${formatInt(logs.length)}`, logRecordList(logs, { t0: ctx.t0, limit: 100 }), { testid: 'inspector-logs' }));
   if (e.params != null) parts.push(section('Params', jsonView(e.params)));
   if (e.returns != null) parts.push(section('Returns', jsonView(e.returns)));
   if (e.attributes && Object.keys(e.attributes).length) parts.push(section('Attributes', jsonView(e.attributes)));
   parts.push(
     section('Event JSON', jsonView(rawEvent(e), { testid: 'inspector-json' }), {
-      open: !prompt.length && !completion.length,
+      open: !messages.length,
       testid: 'inspector-raw',
     }),
   );

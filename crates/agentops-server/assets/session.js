@@ -1,5 +1,6 @@
 // One session: its summary, a waterfall of its events with the inspector, the chat transcript
-// of its LLM calls, its logs and details. Refreshed while the session runs.
+// of its LLM calls, its logs (OTLP log records and uploaded SDK logs) and details. Refreshed
+// while the session runs.
 
 import { api, optional, ApiError } from './api.js';
 import { h, append, clear, icon, copyText, safeHref, debounce } from './dom.js';
@@ -18,8 +19,8 @@ import {
 } from './format.js';
 import { stateBadge } from './sessions.js';
 import { buildTree, createWaterfall } from './waterfall.js';
-import { renderInspector, jsonView } from './inspector.js';
-import { chatView } from './chat.js';
+import { renderInspector, jsonView, logRecordList } from './inspector.js';
+import { chatView, isLlmCall } from './chat.js';
 
 const POLL_MS = 5000;
 const TABS = [
@@ -136,8 +137,8 @@ export function sessionView(root, id, params) {
   // --- tabs ---------------------------------------------------------------------------------
   function renderTabs() {
     clear(tabsEl);
-    const llm = tree.order.filter((n) => n.e.kind === 'llms' || n.e.kind === 'llm' || n.e.prompt != null).length;
-    const counts = { chat: llm, logs: (detail.logs || []).length };
+    const llm = tree.order.filter((n) => isLlmCall(n.e)).length;
+    const counts = { chat: llm, logs: logRecords().length + (detail.logs || []).length };
     for (const [key, label] of TABS) {
       tabsEl.appendChild(
         h(
@@ -173,18 +174,22 @@ export function sessionView(root, id, params) {
     else if (tab === 'chat') {
       const box = h('div', { class: 'scroll-pane' });
       body.appendChild(box);
-      chat = chatView(box, tree, {
-        onOpen: (n) => {
-          selectedId = n.e.id;
-          tab = 'timeline';
-          syncUrl();
-          renderTabs();
-          renderBody();
-        },
-      });
+      chat = chatView(box, tree, { onOpen: openInTimeline });
     } else if (tab === 'logs') renderLogs();
     else renderDetails();
   }
+
+  /** Shows the event of `n` in the timeline, selected. */
+  function openInTimeline(n) {
+    selectedId = n.e.id;
+    tab = 'timeline';
+    syncUrl();
+    renderTabs();
+    renderBody();
+  }
+
+  const resolve = (eventId) => (tree && tree.byId.get(eventId)) || null;
+  const logRecords = () => (Array.isArray(detail.log_records) ? detail.log_records : []);
 
   // --- timeline -----------------------------------------------------------------------------
   function renderTimeline() {
@@ -202,6 +207,8 @@ export function sessionView(root, id, params) {
     const ctx = {
       t0,
       agents: detail.agents,
+      resolve,
+      logRecords: logRecords(),
       onJump: (n) => waterfall.select(n),
       onZoom: (n) => {
         waterfall.zoomTo(n);
@@ -322,10 +329,40 @@ export function sessionView(root, id, params) {
 
   // --- logs and details ---------------------------------------------------------------------
   function renderLogs() {
+    const records = logRecords();
     const logs = detail.logs || [];
-    const box = h('div', { class: 'scroll-pane' });
-    if (!logs.length) box.appendChild(h('div', { class: 'empty' }, h('h3', null, 'No logs'), h('p', { class: 'muted' }, 'Output uploaded by the SDK (/v4/logs/upload/) appears here.')));
-    else for (const text of logs) box.appendChild(h('pre', { class: 'code log' }, typeof text === 'string' ? text : JSON.stringify(text, null, 2)));
+    const box = h('div', { class: 'scroll-pane logs-pane' });
+    if (!records.length && !logs.length) {
+      box.appendChild(
+        h(
+          'div',
+          { class: 'empty' },
+          h('h3', null, 'No logs'),
+          h('p', { class: 'muted' }, 'OpenTelemetry log records (/v1/logs) and output uploaded by the SDK (/v4/logs/upload/) appear here.'),
+        ),
+      );
+    }
+    if (records.length) {
+      const [t0] = bounds();
+      box.appendChild(
+        h(
+          'section',
+          { class: 'logs-section' },
+          h('h3', null, 'Log records ', h('span', { class: 'muted mono' }, formatInt(records.length))),
+          logRecordList(records, { t0, resolve, onJump: openInTimeline }),
+        ),
+      );
+    }
+    if (logs.length) {
+      box.appendChild(
+        h(
+          'section',
+          { class: 'logs-section', 'data-testid': 'uploaded-logs' },
+          records.length ? h('h3', null, 'Uploaded by the SDK') : null,
+          logs.map((text) => h('pre', { class: 'code log' }, typeof text === 'string' ? text : JSON.stringify(text, null, 2))),
+        ),
+      );
+    }
     body.appendChild(box);
   }
 
@@ -418,7 +455,8 @@ export function sessionView(root, id, params) {
     try {
       const data = await api(`/api/v1/sessions/${encodeURIComponent(id)}`);
       if (destroyed) return;
-      const grew = (data.events || []).length !== (detail.events || []).length || data.end_time !== detail.end_time || data.end_state !== detail.end_state;
+      const count = (d) => (d.events || []).length + (Array.isArray(d.log_records) ? d.log_records.length : 0);
+      const grew = count(data) !== count(detail) || data.end_time !== detail.end_time || data.end_state !== detail.end_state;
       if (grew) {
         const scrollTop = waterfall ? waterfall.scroller.scrollTop : 0;
         apply(data);

@@ -4,6 +4,23 @@
 import { h, clear, icon } from './dom.js';
 import { parseTime, formatDuration, formatTokens, formatCost, kindClass, kindLabel, isError } from './format.js';
 
+/** The events `e.tool_links` points at, by direction (`calls`, `called_by`), found in `byId`. */
+function linkedEvents(e, byId) {
+  const out = { calls: [], called_by: [] };
+  if (!Array.isArray(e.tool_links)) return out;
+  for (const l of e.tool_links) {
+    if (!l || l.event_id == null || !Object.hasOwn(out, l.direction)) continue;
+    const n = byId.get(String(l.event_id));
+    if (n && !out[l.direction].includes(n)) out[l.direction].push(n);
+  }
+  return out;
+}
+
+function names(nodes) {
+  const list = nodes.slice(0, 3).map((n) => n.e.name || kindLabel(n.e.kind));
+  return list.join(', ') + (nodes.length > 3 ? ` and ${nodes.length - 3} more` : '');
+}
+
 export const ROW_H = 30;
 const OVERSCAN = 8;
 
@@ -185,6 +202,35 @@ export function createWaterfall({ tree, t0, t1, isRunning, onSelect, onFilterCle
     return isRunning() ? full1 : n.start;
   }
 
+  /** ↪ (calls tools) or ↩ (called by an LLM call) on a row with tool links: its tooltip names
+   * them, a click selects the first. */
+  function linkMarker(n) {
+    const linked = linkedEvents(n.e, tree.byId);
+    const targets = linked.calls.concat(linked.called_by);
+    if (!targets.length) return null;
+    const lines = [];
+    if (linked.calls.length) lines.push(`Called ${linked.calls.length === 1 ? 'tool' : 'tools'}: ${names(linked.calls)}`);
+    if (linked.called_by.length) lines.push(`Called by ${names(linked.called_by)}`);
+    const title = `${lines.join(' · ')} (click to select ${targets.length === 1 ? 'it' : 'the first'})`;
+    return h(
+      'button',
+      {
+        type: 'button',
+        class: 'wf-link',
+        tabindex: '-1',
+        title,
+        'aria-label': title,
+        'data-testid': 'wf-tool-link',
+        onclick: (ev) => {
+          ev.stopPropagation();
+          reveal(targets[0]);
+          select(targets[0], { scroll: true });
+        },
+      },
+      linked.calls.length ? '↪' : '↩',
+    );
+  }
+
   function makeRow(n, index) {
     const e = n.e;
     const start = n.start;
@@ -216,6 +262,7 @@ export function createWaterfall({ tree, t0, t1, isRunning, onSelect, onFilterCle
       caret,
       h('span', { class: `kind-dot ${kindClass(e.kind)}`, title: kindLabel(e.kind) }),
       h('span', { class: 'wf-label', title: name }, name),
+      linkMarker(n),
       isCollapsed && n.size > 1 ? h('span', { class: 'wf-count' }, `+${n.size - 1}`) : null,
       n.error ? h('span', { class: 'wf-err', title: e.status_message || 'error' }, icon('alert', 12)) : isCollapsed && n.errorBelow ? h('span', { class: 'wf-err dim', title: 'errors inside' }, icon('alert', 12)) : null,
     );
