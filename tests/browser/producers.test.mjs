@@ -28,11 +28,7 @@ const ANSWER = 'It is sunny in Paris, 22 °C.';
 const CALL_ID = 'call_weather_1';
 // Gaps in the server's mapping (tests/python/genai/test_producers.py GAPS says the same):
 // checks that run as `todo` until it is fixed.
-const GAPS = {
-  'openllmetry-legacy-events': {
-    firstCallAsksForTool: "server gap: OpenLLMetry's gen_ai.choice log record puts tool_calls beside `message`, which messages.rs does not read",
-  },
-};
+const GAPS = {};
 // What a package itself does not send: its tool message has no tool_call_id, so the result is a
 // tool message's text rather than a result card tied to the call.
 const NO_RESULT_ID = new Set(['openllmetry-legacy-events']);

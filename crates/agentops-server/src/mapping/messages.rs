@@ -96,7 +96,30 @@ pub fn for_event(
     if messages.output.is_empty() {
         messages.output = from_records.output;
     }
+    fill_finish_reasons(&mut messages.output, attributes);
     (!messages.input.is_empty() || !messages.output.is_empty()).then_some(messages)
+}
+
+/// Gives the answer's messages that lack one the finish reason the span states beside them:
+/// `gen_ai.response.finish_reasons` (one per choice) or OpenInference's `llm.finish_reason`.
+fn fill_finish_reasons(output: &mut [Value], attributes: &Value) {
+    let reasons: Vec<String> = match attributes
+        .get("gen_ai.response.finish_reasons")
+        .or_else(|| attributes.get("llm.finish_reason"))
+        .map(maybe_json)
+    {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|r| r.as_str().unwrap_or_default().to_owned())
+            .collect(),
+        Some(Value::String(one)) => vec![one],
+        _ => return,
+    };
+    for (message, reason) in output.iter_mut().zip(reasons) {
+        if message.get("finish_reason").is_none() && !reason.is_empty() {
+            message["finish_reason"] = Value::String(reason);
+        }
+    }
 }
 
 /// Messages from any stored shape; `default_role` for bare strings and role-less messages.
@@ -147,7 +170,14 @@ fn str_of<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a str> {
 fn message(obj: &Map<String, Value>, default_role: &str) -> Option<Value> {
     // a choice: `{"index", "finish_reason", "message": {...}}`
     if let Some(Value::Object(inner)) = obj.get("message") {
-        let mut m = message(&unflatten(inner), default_role)?;
+        let mut inner = unflatten(inner);
+        // OpenLLMetry's `gen_ai.choice` puts the tool calls beside the message
+        if let Some(calls) = obj.get("tool_calls").filter(|c| c.is_array()) {
+            if !inner.get("tool_calls").is_some_and(Value::is_array) {
+                inner.insert("tool_calls".into(), calls.clone());
+            }
+        }
+        let mut m = message(&inner, default_role)?;
         if let Some(reason) = str_of(obj, &["finish_reason"]) {
             m["finish_reason"] = Value::String(reason.to_owned());
         }
@@ -239,7 +269,14 @@ fn block_part(block: &Value) -> Vec<Value> {
             .to_owned()
     };
     match kind {
-        "text" | "input_text" | "output_text" => vec![text_part(text(&["text", "content"]))],
+        "text" | "input_text" | "output_text" => {
+            let text = text(&["text", "content"]);
+            if text.trim().is_empty() {
+                Vec::new()
+            } else {
+                vec![text_part(text)]
+            }
+        }
         "thinking" | "reasoning" => {
             vec![json!({"type": "reasoning", "content": text(&["thinking", "content", "text"])})]
         }
@@ -268,7 +305,8 @@ fn part(value: &Value) -> Option<Value> {
     let obj = value.as_object()?;
     let kind = obj.get("type")?.as_str()?;
     Some(match kind {
-        "text" => text_part(str_of(obj, &["content", "text"]).unwrap_or_default()),
+        // an empty text beside a tool call (OpenLLMetry's streaming) says nothing
+        "text" => text_part(str_of(obj, &["content", "text"]).filter(|t| !t.trim().is_empty())?),
         "tool_call" => {
             let mut p = value.clone();
             if let Some(arguments) = obj.get("arguments") {
@@ -629,6 +667,55 @@ mod tests {
             vec![text("assistant", "Hi")]
         );
         assert!(from_value(&json!({"temperature": 0.2}), "user").is_empty());
+    }
+
+    #[test]
+    fn tool_calls_beside_a_choices_message_are_its_own() {
+        // OpenLLMetry 0.47 / 0.62 in event mode
+        let body = json!({"index": 0, "finish_reason": "tool_calls", "message": {"content": null},
+            "tool_calls": [{"id": "call_weather_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]});
+        let record = GenAiRecord {
+            name: "gen_ai.choice",
+            body: &body,
+            attributes: &json!({"gen_ai.system": "openai"}),
+        };
+        let m = for_event(None, None, &Value::Null, &[record]).unwrap();
+        assert_eq!(m.output_call_ids(), ["call_weather_1"]);
+        assert_eq!(
+            m.output[0]["parts"][0]["arguments"],
+            json!({"city": "Paris"})
+        );
+        assert_eq!(m.output[0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn finish_reasons_beside_the_messages_fill_the_answer() {
+        let completion = json!([{"role": "assistant", "content": "Sunny."}]);
+        for attributes in [
+            json!({"llm.finish_reason": "stop"}),
+            json!({"gen_ai.response.finish_reasons": ["stop"]}),
+        ] {
+            let m = for_event(None, Some(&completion), &attributes, &[]).unwrap();
+            assert_eq!(m.output[0]["finish_reason"], "stop", "{attributes}");
+        }
+        // the message's own reason wins
+        let own = json!([{"role": "assistant", "content": "x", "finish_reason": "length"}]);
+        let m = for_event(None, Some(&own), &json!({"llm.finish_reason": "stop"}), &[]).unwrap();
+        assert_eq!(m.output[0]["finish_reason"], "length");
+    }
+
+    #[test]
+    fn empty_text_parts_are_left_out() {
+        let output = json!([{"role": "assistant", "finish_reason": "tool_call", "parts": [
+            {"type": "text", "content": ""},
+            {"type": "tool_call", "id": "c1", "name": "get_weather", "arguments": {"city": "Paris"}}]}]);
+        let m = from_value(&output, "assistant");
+        let parts = m[0]["parts"].as_array().unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0]["type"], "tool_call");
+        let blocks = json!([{"role": "assistant", "content": [{"type": "text", "text": " "}]}]);
+        assert_eq!(from_value(&blocks, "assistant")[0]["parts"], json!([]));
     }
 
     #[test]
