@@ -74,12 +74,7 @@ extern "C" fn at_exit() {
 pub(crate) fn end_all(end_state: EndState, reason: &str) {
     let workers = live_workers();
     let mut deadline = Instant::now();
-    // The clients whose sessions this ends: their metrics are exported once more after.
-    let mut ended_here = Vec::new();
     for worker in &workers {
-        if worker.live().iter().any(|state| !state.is_closed()) {
-            ended_here.push(worker.clone());
-        }
         for state in worker.live() {
             let until = Instant::now() + state.config.shutdown_timeout;
             if !state.close() {
@@ -101,8 +96,10 @@ pub(crate) fn end_all(end_state: EndState, reason: &str) {
     for worker in &workers {
         worker.wait_drained(deadline);
     }
+    // Every client's metrics are exported once more: what was recorded since the last
+    // periodic export (a program that ended its sessions but not its client) is not lost.
     let metrics_deadline = deadline.max(Instant::now() + METRICS_FLUSH_MIN);
-    let flushes: Vec<_> = ended_here
+    let flushes: Vec<_> = workers
         .iter()
         .filter_map(|worker| worker.flush_metrics(metrics_deadline))
         .collect();
