@@ -238,6 +238,18 @@ fn the_rust_sdks_metrics_are_stored_and_read_back_by_model() {
             .unwrap();
     }
     session.end(agentops::EndState::Success, "done").unwrap();
+    let tagged = client
+        .start_session(SessionOptions::tags(["prod", "eu"]))
+        .unwrap();
+    tagged
+        .record(
+            Event::llm("gpt-4o-mini")
+                .prompt("q")
+                .completion("a")
+                .tokens(7, 3),
+        )
+        .unwrap();
+    tagged.end(agentops::EndState::Success, "done").unwrap();
     client.shutdown();
 
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -259,12 +271,35 @@ fn the_rust_sdks_metrics_are_stored_and_read_back_by_model() {
                 .sum()
         };
         let counts = (calls("gpt-4o-mini"), calls("claude-sonnet-4-5"));
-        if counts == (2.0, 1.0) || Instant::now() > deadline {
+        if counts == (3.0, 1.0) || Instant::now() > deadline {
             break counts;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(by_model, (2.0, 1.0));
+    assert_eq!(by_model, (3.0, 1.0));
+    // the tagged session's tokens, one series per tag; the untagged ones apart
+    let by_tag: Value = server
+        .get(
+            "/api/v1/metrics?name=agentops.llm.tokens&group_by=session.tags",
+            &[KEY],
+        )
+        .json();
+    let tokens = |tag: Option<&str>| -> f64 {
+        by_tag["series"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["attributes"].get("session.tags").and_then(Value::as_str) == tag)
+            .flat_map(|s| s["points"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p["value"].as_f64())
+            .sum()
+    };
+    assert_eq!(
+        (tokens(Some("prod")), tokens(Some("eu")), tokens(None)),
+        (10.0, 10.0, 175.0)
+    );
+    let keys = by_tag["attribute_keys"].as_array().unwrap();
+    assert!(keys.contains(&json!("session.tags")), "{keys:?}");
     let names = server.get("/api/v1/metrics", &[KEY]).json();
     let names: Vec<&str> = names["metrics"]
         .as_array()

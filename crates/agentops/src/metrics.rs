@@ -244,8 +244,10 @@ impl Metrics {
         let mut operation = None;
         let mut provider = None;
         let mut system = None;
+        let mut tags = None;
         for kv in &span.attributes {
             match kv.key.as_str() {
+                attr::SESSION_TAGS => tags = Some(kv.value.clone()),
                 attr::EVENT_TYPE => kind = Some(kv.value.as_str()),
                 attr::EVENT_DATA => data = Some(kv.value.as_str()),
                 "gen_ai.operation.name" => operation = Some(kv.value.as_str()),
@@ -275,11 +277,19 @@ impl Metrics {
         }
         let with =
             |extra: &[KeyValue]| -> Vec<KeyValue> { common.iter().chain(extra).cloned().collect() };
+        // The session's tags split the AgentOps LLM counters (not the semantic-convention
+        // histograms, whose attributes the convention fixes): a chart per tag.
+        let tagged = |mut attributes: Vec<KeyValue>| {
+            if let Some(tags) = tags.as_ref().filter(|tags| !is_empty_array(tags)) {
+                attributes.push(KeyValue::new(attr::SESSION_TAGS, tags.clone()));
+            }
+            attributes
+        };
         let operation = KeyValue::new(
             "gen_ai.operation.name",
             operation.map_or_else(|| "chat".to_owned(), |op| op.into_owned()),
         );
-        instruments.llm_calls.add(1, &common);
+        instruments.llm_calls.add(1, &tagged(common.clone()));
         if let Ok(took) = span.end_time.duration_since(span.start_time) {
             instruments
                 .operation_duration
@@ -298,7 +308,9 @@ impl Metrics {
                     .token_usage
                     .record(tokens, &with(&[operation.clone(), token_type.clone()]));
             }
-            instruments.llm_tokens.add(tokens, &with(&[token_type]));
+            instruments
+                .llm_tokens
+                .add(tokens, &tagged(with(&[token_type])));
         }
         let cost = data
             .cost
@@ -312,7 +324,7 @@ impl Metrics {
                 prices().cost(model?, &usage)
             });
         if let Some(cost) = cost {
-            instruments.llm_cost.add(cost, &common);
+            instruments.llm_cost.add(cost, &tagged(common.clone()));
         }
     }
 
@@ -379,6 +391,19 @@ impl Metrics {
         } else {
             tracing::debug!(target: "agentops", %url, %why, "metrics not exported");
         }
+    }
+}
+
+fn is_empty_array(value: &opentelemetry::Value) -> bool {
+    match value {
+        opentelemetry::Value::Array(array) => match array {
+            opentelemetry::Array::String(items) => items.is_empty(),
+            opentelemetry::Array::Bool(items) => items.is_empty(),
+            opentelemetry::Array::I64(items) => items.is_empty(),
+            opentelemetry::Array::F64(items) => items.is_empty(),
+            _ => false,
+        },
+        _ => false,
     }
 }
 

@@ -4,7 +4,9 @@
 //! "last_time"}]}`). With `name`: that metric's points in `[from, to)` (default: the last 24
 //! hours), filtered by `attr.<key>=<value>` (all must match), summed per time bucket (`bucket`
 //! seconds, or `1m`, `5m`, `1h`, `1d`; default: about 60 buckets) and per value of the
-//! `group_by` attributes (repeatable, or `a,b`):
+//! `group_by` attributes (repeatable, or `a,b`; an array attribute such as `session.tags` puts a
+//! point in one series per element, and `attr.session.tags=x` matches the arrays holding `x`);
+//! `attribute_keys` lists the keys seen in the range:
 //! - sums: what was added in the bucket (cumulative sums are turned into their increases,
 //!   series by series; a reset starts again from its value); an up-down counter's last value;
 //! - gauges: the mean of the bucket's values (`min`, `max` beside it);
@@ -137,6 +139,7 @@ pub async fn metrics(
         .read(move |s| s.metric_points(&project, &name, Some(&f), Some(&t)))
         .await?;
     let series = aggregate(&points, &query);
+    let attribute_keys = attribute_keys(&points);
     let first = points.first();
     Ok(Json(json!({
         "name": query.name,
@@ -146,6 +149,7 @@ pub async fn metrics(
         "from": from,
         "to": to,
         "bucket_seconds": bucket,
+        "attribute_keys": attribute_keys,
         "series": series,
     })))
 }
@@ -217,29 +221,26 @@ pub fn aggregate(points: &[MetricPoint], query: &MetricsQuery) -> Vec<Series> {
         let matches = query.filters.iter().all(|(k, v)| {
             attrs
                 .and_then(|a| a.get(k))
-                .is_some_and(|value| attribute_text(value) == *v)
+                .is_some_and(|value| values_of(value).any(|one| attribute_text(one) == *v))
         });
         if !matches {
             continue;
         }
         let contribution = contribution(point, &mut previous);
-        let group: Map<String, Value> = query
-            .group_by
-            .iter()
-            .filter_map(|k| Some((k.clone(), attrs?.get(k)?.clone())))
-            .collect();
-        let key = Value::Object(group.clone()).to_string();
         let start = seconds(&point.time).div_euclid(bucket) * bucket;
-        let (_, buckets) = groups
-            .entry(key)
-            .or_insert_with(|| (group, BTreeMap::new()));
-        let b = buckets.entry(start).or_insert_with(|| Bucket {
-            time: chrono::DateTime::from_timestamp(start, 0)
-                .map(agentops_core::timestamp::format)
-                .unwrap_or_default(),
-            ..Bucket::default()
-        });
-        add(b, point, contribution);
+        for group in groups_of(attrs, &query.group_by) {
+            let key = Value::Object(group.clone()).to_string();
+            let (_, buckets) = groups
+                .entry(key)
+                .or_insert_with(|| (group, BTreeMap::new()));
+            let b = buckets.entry(start).or_insert_with(|| Bucket {
+                time: chrono::DateTime::from_timestamp(start, 0)
+                    .map(agentops_core::timestamp::format)
+                    .unwrap_or_default(),
+                ..Bucket::default()
+            });
+            add(b, point, contribution);
+        }
     }
     groups
         .into_values()
@@ -248,6 +249,50 @@ pub fn aggregate(points: &[MetricPoint], query: &MetricsQuery) -> Vec<Series> {
             points: buckets.into_values().map(finish).collect(),
         })
         .collect()
+}
+
+/// An attribute's values: an array's elements (a point tagged `["a", "b"]` counts for `a` and
+/// for `b`), or the value itself.
+fn values_of(value: &Value) -> Box<dyn Iterator<Item = &Value> + '_> {
+    match value {
+        Value::Array(items) => Box::new(items.iter()),
+        one => Box::new(std::iter::once(one)),
+    }
+}
+
+/// The groups a point belongs to for `group_by`: one, unless an attribute is an array, which
+/// puts the point in one group per element (an empty array counts as absent).
+fn groups_of(attrs: Option<&Map<String, Value>>, group_by: &[String]) -> Vec<Map<String, Value>> {
+    let mut groups = vec![Map::new()];
+    for key in group_by {
+        let Some(value) = attrs
+            .and_then(|a| a.get(key))
+            .filter(|v| v.as_array().is_none_or(|items| !items.is_empty()))
+        else {
+            continue;
+        };
+        groups = groups
+            .into_iter()
+            .flat_map(|group| {
+                values_of(value).map(move |one| {
+                    let mut group = group.clone();
+                    group.insert(key.clone(), one.clone());
+                    group
+                })
+            })
+            .collect();
+    }
+    groups
+}
+
+/// The attribute keys of `points`, sorted: what a query may filter or group by.
+pub fn attribute_keys(points: &[MetricPoint]) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&str> = points
+        .iter()
+        .filter_map(|p| p.attributes.as_object())
+        .flat_map(|a| a.keys().map(String::as_str))
+        .collect();
+    keys.into_iter().map(str::to_owned).collect()
 }
 
 fn contribution<'a>(
@@ -405,6 +450,37 @@ mod tests {
         ];
         let g = &aggregate(&gauges, &query(&[]))[0].points[0];
         assert_eq!((g.value, g.min, g.max), (Some(3.0), Some(2.0), Some(4.0)));
+    }
+
+    #[test]
+    fn array_attributes_split_into_one_series_per_element_and_filter_by_membership() {
+        let mut a = point("sum", "delta", "10:00:10", 5.0, "m1");
+        a.attributes = json!({"model": "m1", "session.tags": ["prod", "eu"]});
+        let mut b = point("sum", "delta", "10:00:20", 2.0, "m1");
+        b.attributes = json!({"model": "m1", "session.tags": ["prod"]});
+        let mut c = point("sum", "delta", "10:00:30", 1.0, "m2");
+        c.attributes = json!({"model": "m2", "session.tags": []});
+        let points = [a, b, c];
+        let series = aggregate(&points, &query(&["session.tags"]));
+        let by_tag: Vec<(Value, f64)> = series
+            .iter()
+            .map(|s| (json!(s.attributes), s.points[0].value.unwrap()))
+            .collect();
+        // the untagged point keeps its own series, without the key
+        assert_eq!(
+            by_tag,
+            [
+                (json!({"session.tags": "eu"}), 5.0),
+                (json!({"session.tags": "prod"}), 7.0),
+                (json!({}), 1.0)
+            ]
+        );
+        let mut q = query(&["model"]);
+        q.filters = vec![("session.tags".into(), "prod".into())];
+        let series = aggregate(&points, &q);
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].points[0].value, Some(7.0));
+        assert_eq!(attribute_keys(&points), ["model", "session.tags"]);
     }
 
     #[test]

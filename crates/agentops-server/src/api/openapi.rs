@@ -285,6 +285,10 @@ pub fn document() -> Value {
                     "unit": nullable("string"),
                     "temporality": nullable("string"),
                     "bucket_seconds": {"type": "integer", "minimum": 1},
+                    "from": {"type": "string", "format": "date-time"},
+                    "to": {"type": "string", "format": "date-time"},
+                    "attribute_keys": {"type": "array", "items": {"type": "string"},
+                        "description": "The attribute keys of the points in the range: what group_by and attr.<key> can use."},
                     "series": {"type": "array", "items": {"type": "object", "required": ["attributes", "points"], "properties": {
                         "attributes": {"type": "object"},
                         "points": {"type": "array", "items": {"type": "object", "required": ["time"], "properties": {
