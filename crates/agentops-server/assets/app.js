@@ -1,4 +1,4 @@
-// The AgentOps dashboard: a hash router over three views (sessions, one session, stats) and the
+// The AgentOps dashboard: a hash router over four views (sessions, one session, stats, metrics) and the
 // sign-in form shown whenever the API answers 401.
 
 import { signIn, signOut, hasCredentials } from './api.js';
@@ -6,6 +6,7 @@ import { h, clear, icon } from './dom.js';
 import { sessionsView } from './sessions.js';
 import { sessionView } from './session.js';
 import { statsView } from './stats.js';
+import { metricsView } from './metrics.js';
 
 const main = document.getElementById('main');
 const signoutButton = document.getElementById('signout');
@@ -48,6 +49,10 @@ function route() {
     highlightNav('stats');
     document.body.dataset.view = 'stats';
     current = statsView(main, params);
+  } else if (section === 'metrics') {
+    highlightNav('metrics');
+    document.body.dataset.view = 'metrics';
+    current = metricsView(main, params);
   } else if (section === 'sessions') {
     highlightNav('sessions');
     document.body.dataset.view = 'sessions';

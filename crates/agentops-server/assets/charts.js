@@ -1,4 +1,4 @@
-// Small SVG charts drawn by hand: vertical (stacked) bars over days, horizontal bars.
+// Small SVG charts drawn by hand: vertical (stacked) bars, lines, horizontal bars.
 
 import { h, s, clear } from './dom.js';
 
@@ -18,6 +18,13 @@ function axis(max, integer) {
   return { step, top: Math.ceil(max / step - 1e-9) * step };
 }
 
+/** The left padding that fits the widest axis label (about 7 px a character at 11 px mono). */
+function labelRoom(step, max, format) {
+  let widest = 0;
+  for (let k = 0; k * step <= max + 1e-9; k++) widest = Math.max(widest, String(format(k * step)).length);
+  return Math.max(56, 14 + widest * 7);
+}
+
 /**
  * Stacked bars. `rows`: [{label, values: [..]}]; `series`: [{name, cls}]; `format(v)` for the
  * axis and the tooltips. Redraws itself when its width changes.
@@ -34,14 +41,14 @@ export function barChart({ rows, series, format, height = 200, testid = null, in
   function draw() {
     const width = Math.max(240, area.clientWidth || 600);
     clear(area);
-    const padL = 56;
+    const totals = rows.map((r) => r.values.reduce((a, b) => a + (b || 0), 0));
+    const { step, top: max } = axis(Math.max(0, ...totals), integer);
+    const padL = labelRoom(step, max, format);
     const padR = 8;
     const padT = 10;
     const padB = 24;
     const plotW = width - padL - padR;
     const plotH = height - padT - padB;
-    const totals = rows.map((r) => r.values.reduce((a, b) => a + (b || 0), 0));
-    const { step, top: max } = axis(Math.max(0, ...totals), integer);
     const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img' });
     for (let k = 0; k * step <= max + 1e-9; k++) {
       const v = k * step;
@@ -107,4 +114,74 @@ export function hbarChart({ rows, format, testid = null, cls = 'c1' }) {
       ),
     ),
   );
+}
+
+/**
+ * Lines over shared x labels. `labels`: [{label, short}]; `series`: [{name, cls, values: [v|null]}]
+ * (a null leaves a gap); `format(v)` for the axis and the tooltips. Redraws when resized.
+ */
+export function lineChart({ labels, series, format, height = 220, testid = null }) {
+  const box = h('div', { class: 'chart', 'data-testid': testid });
+  const area = h('div', { class: 'chart-area' });
+  const tip = h('div', { class: 'chart-tip' });
+  tip.hidden = true;
+  const legend = h('div', { class: 'chart-legend' }, series.map((x) => h('span', { class: 'legend-item' }, h('span', { class: `swatch ${x.cls}` }), x.name)));
+  box.append(area, tip, legend);
+
+  function draw() {
+    const width = Math.max(240, area.clientWidth || 600);
+    clear(area);
+    const all = series.flatMap((x) => x.values.filter((v) => v != null));
+    const { step, top: max } = axis(Math.max(0, ...all), false);
+    const padL = labelRoom(step, max, format);
+    const padR = 8;
+    const padT = 10;
+    const padB = 24;
+    const plotW = width - padL - padR;
+    const plotH = height - padT - padB;
+    const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img' });
+    for (let k = 0; k * step <= max + 1e-9; k++) {
+      const y = padT + plotH - ((k * step) / max) * plotH;
+      svg.appendChild(s('line', { x1: padL, x2: width - padR, y1: y, y2: y, class: 'grid' }));
+      svg.appendChild(s('text', { x: padL - 8, y: y + 4, class: 'axis', 'text-anchor': 'end', text: format(k * step) }));
+    }
+    const n = Math.max(1, labels.length);
+    const slot = plotW / n;
+    const xOf = (i) => padL + i * slot + slot / 2;
+    const yOf = (v) => padT + plotH - (v / max) * plotH;
+    for (const x of series) {
+      let d = '';
+      x.values.forEach((v, i) => {
+        if (v == null) return;
+        d += `${d && x.values[i - 1] != null ? 'L' : 'M'}${xOf(i).toFixed(1)},${yOf(v).toFixed(1)}`;
+        // a lone point (gaps on both sides) would draw nothing: mark it
+        if (x.values[i - 1] == null && x.values[i + 1] == null) svg.appendChild(s('circle', { cx: xOf(i), cy: yOf(v), r: 2.5, class: `dot ${x.cls}` }));
+      });
+      if (d) svg.appendChild(s('path', { d, class: `line ${x.cls}` }));
+    }
+    const every = Math.max(1, Math.ceil(n / Math.max(1, Math.floor(plotW / 64))));
+    labels.forEach((l, i) => {
+      const hit = s('rect', { x: padL + i * slot, y: padT, width: slot, height: plotH, class: 'hit' });
+      hit.addEventListener('mouseenter', () => {
+        tip.textContent = '';
+        tip.appendChild(h('div', { class: 'tip-title' }, l.label));
+        for (const x of series) if (x.values[i] != null) tip.appendChild(h('div', null, h('span', { class: `swatch ${x.cls}` }), `${x.name}: ${format(x.values[i])}`));
+        tip.hidden = false;
+        tip.style.left = `${Math.min(width - 160, xOf(i) + 8)}px`;
+        tip.style.top = '8px';
+      });
+      hit.addEventListener('mouseleave', () => {
+        tip.hidden = true;
+      });
+      svg.appendChild(hit);
+      if ((n - 1 - i) % every === 0) svg.appendChild(s('text', { x: xOf(i), y: height - 6, class: 'axis', 'text-anchor': 'middle', text: l.short || l.label }));
+    });
+    area.appendChild(svg);
+  }
+
+  const observer = new ResizeObserver(() => draw());
+  observer.observe(area);
+  requestAnimationFrame(draw);
+  box._destroy = () => observer.disconnect();
+  return box;
 }

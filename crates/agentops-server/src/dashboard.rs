@@ -54,6 +54,7 @@ const ASSETS: &[Asset] = &[
     asset!("chat.js", "text/javascript; charset=utf-8"),
     asset!("stats.js", "text/javascript; charset=utf-8"),
     asset!("charts.js", "text/javascript; charset=utf-8"),
+    asset!("metrics.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
