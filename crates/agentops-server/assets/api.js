@@ -1,17 +1,13 @@
-// The read API client: credentials (kept in sessionStorage), JSON fetches, feature detection.
+// The read API client: credentials (kept in sessionStorage) and JSON fetches.
 
 const TOKEN = 'agentops.dashboard.token';
 const TOKEN_EXPIRES = 'agentops.dashboard.token_expires_at';
-const API_KEY = 'agentops.dashboard.api_key';
 
 export class ApiError extends Error {
   constructor(status, message, body) {
     super(message);
     this.status = status;
     this.body = body;
-  }
-  get missing() {
-    return this.status === 404 || this.status === 405 || this.status === 501;
   }
 }
 
@@ -39,8 +35,6 @@ export function authHeaders() {
   const token = get(TOKEN);
   const expires = Date.parse(get(TOKEN_EXPIRES) || '');
   if (token && !(expires && expires < Date.now())) return { Authorization: `Bearer ${token}` };
-  const key = get(API_KEY);
-  if (key) return { 'X-Agentops-Api-Key': key };
   return {};
 }
 
@@ -51,7 +45,6 @@ export function hasCredentials() {
 export function signOut() {
   put(TOKEN, null);
   put(TOKEN_EXPIRES, null);
-  put(API_KEY, null);
 }
 
 async function readBody(res) {
@@ -93,8 +86,8 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
 }
 
 /**
- * Signs in with an API key: exchanges it for a short-lived dashboard token when the server has
- * `/api/v1/auth/dashboard-token`, else keeps the key itself and sends it as X-Agentops-Api-Key.
+ * Signs in with an API key: exchanges it for a short-lived read-only dashboard token
+ * (`/api/v1/auth/dashboard-token`); the key itself is not kept.
  */
 export async function signIn(apiKey) {
   const key = apiKey.trim();
@@ -118,49 +111,8 @@ export async function signIn(apiKey) {
     put(TOKEN_EXPIRES, typeof data.expires_at === 'string' ? data.expires_at : null);
     return { method: 'token' };
   }
-  if (res.status === 404 || res.status === 405) {
-    // An older server: send the key itself, and check it.
-    put(API_KEY, key);
-    try {
-      await api('/api/v1/sessions?limit=1');
-    } catch (e) {
-      signOut();
-      throw e.status === 401 ? new ApiError(401, 'This API key was not accepted.') : e;
-    }
-    return { method: 'key' };
-  }
   if (res.status === 401 || res.status === 403) throw new ApiError(401, 'This API key was not accepted.');
   throw new ApiError(res.status, (data && data.error) || `Sign-in failed (HTTP ${res.status}).`);
-}
-
-/** Endpoints found missing (404) on this server, so that views degrade instead of failing. */
-const missing = new Set();
-
-export function isMissing(feature) {
-  return missing.has(feature);
-}
-
-/**
- * Like `api`, but an endpoint this server does not have (404 from its fallback, 405, 501) marks
- * `feature` missing and answers null. With `resource: true` (a path naming an id) a plain 404
- * is the resource's, not the endpoint's, and is raised.
- */
-export async function optional(feature, path, { resource = false, ...options } = {}) {
-  if (missing.has(feature)) return null;
-  try {
-    return await api(path, options);
-  } catch (e) {
-    const endpointGone =
-      e instanceof ApiError &&
-      (e.status === 405 ||
-        e.status === 501 ||
-        (e.status === 404 && (!resource || /no such endpoint/i.test(String(e.body?.error || '')))));
-    if (endpointGone) {
-      missing.add(feature);
-      return null;
-    }
-    throw e;
-  }
 }
 
 export function query(params) {

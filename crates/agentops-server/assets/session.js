@@ -2,7 +2,7 @@
 // of its LLM calls, its logs (OTLP log records and uploaded SDK logs) and details. Refreshed
 // while the session runs.
 
-import { api, optional, ApiError } from './api.js';
+import { api, ApiError } from './api.js';
 import { h, append, clear, icon, copyText, safeHref, debounce } from './dom.js';
 import {
   parseTime,
@@ -318,7 +318,7 @@ export function sessionView(root, id, params) {
   /** An event listed without its payloads (a lighter session answer): fetch it whole. */
   async function loadFull(n, inspector, ctx) {
     try {
-      const full = await optional('event', `/api/v1/sessions/${encodeURIComponent(id)}/events/${encodeURIComponent(n.e.id)}`, { resource: true });
+      const full = await api(`/api/v1/sessions/${encodeURIComponent(id)}/events/${encodeURIComponent(n.e.id)}`);
       if (!full || destroyed) return;
       Object.assign(n.e, full);
       if (waterfall && waterfall.selected() === n) renderInspector(inspector, n, ctx);

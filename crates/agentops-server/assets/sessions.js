@@ -1,6 +1,6 @@
 // The sessions list: filters (kept in the URL), search, sort, paging, live status.
 
-import { api, optional, query, ApiError } from './api.js';
+import { api, query, ApiError } from './api.js';
 import { h, clear, icon, debounce } from './dom.js';
 import {
   parseTime,
@@ -86,39 +86,11 @@ function apiParams(f, limit) {
   return p;
 }
 
-/** The same filters applied in the page, for a server without them. */
-function filterLocally(sessions, f) {
-  const q = f.q.trim().toLowerCase();
-  const from = RANGE_MS[f.range] ? Date.now() - RANGE_MS[f.range] : null;
-  let out = sessions.filter((s) => {
-    const state = sessionState(s);
-    if (f.end_state === 'running' && state !== 'Running') return false;
-    if (f.end_state && f.end_state !== 'running' && s.end_state !== f.end_state) return false;
-    if (from && !(parseTime(s.start_time) >= from)) return false;
-    if (f.tag && !(s.tags || []).some((t) => f.tag.split(',').map((x) => x.trim()).includes(t))) return false;
-    if (f.has_errors === 'true' && !(s.error_count > 0 || s.has_errors)) return false;
-    if (f.has_errors === 'false' && (s.error_count > 0 || s.has_errors)) return false;
-    if (q) {
-      const hay = [s.id, s.name, ...(s.tags || [])].join(' ').toLowerCase();
-      if (!hay.includes(q)) return false;
-    }
-    return true;
-  });
-  const key = f.sort || '-start_time';
-  const desc = key.startsWith('-');
-  const field = key.replace(/^-/, '');
-  const val = (s) =>
-    field === 'cost' ? s.cost : field === 'events' ? s.event_count : field === 'duration' ? sessionDuration(s) ?? -1 : parseTime(s.start_time) || 0;
-  out = out.slice().sort((a, b) => (desc ? val(b) - val(a) : val(a) - val(b)));
-  return out;
-}
-
 export function sessionsView(root, params) {
   document.title = 'Sessions · AgentOps';
   const filters = readFilters(params);
   let sessions = [];
   let nextCursor = null;
-  let localMode = false;
   let pollTimer = 0;
   let tickTimer = 0;
   let destroyed = false;
@@ -392,25 +364,10 @@ export function sessionsView(root, params) {
   }
 
   async function fetchPage(append) {
-    if (localMode) {
-      const data = await api('/api/v1/sessions' + query({ limit: 1000 }), { signal: controller.signal });
-      return { sessions: filterLocally(data.sessions || [], filters), next_cursor: null };
-    }
     const limit = append ? PAGE : Math.max(PAGE, Math.min(sessions.length, 1000));
     const p = apiParams(filters, limit);
     if (append && nextCursor) p.cursor = nextCursor;
-    try {
-      return await api('/api/v1/sessions' + query(p), { signal: controller.signal });
-    } catch (e) {
-      // An older server without these filters answers 400 naming the parameter: filter here.
-      if (e instanceof ApiError && e.status === 400 && /unknown|parameter|expected/i.test(e.message)) {
-        localMode = true;
-        notice.textContent = 'This server cannot filter sessions; filters are applied to its latest 1,000 sessions here.';
-        notice.hidden = false;
-        return fetchPage(append);
-      }
-      throw e;
-    }
+    return api('/api/v1/sessions' + query(p), { signal: controller.signal });
   }
 
   async function load(append, quiet = false) {
@@ -424,7 +381,7 @@ export function sessionsView(root, params) {
       const rows = (data && data.sessions) || [];
       sessions = append ? sessions.concat(rows) : rows;
       if (!append || !quiet) nextCursor = data.next_cursor || null;
-      if (!localMode) notice.hidden = true;
+      notice.hidden = true;
       loadedOnce = true;
       render();
     } catch (e) {
@@ -453,7 +410,7 @@ export function sessionsView(root, params) {
 
   async function loadFacets() {
     try {
-      const agents = await optional('agents', '/api/v1/agents');
+      const agents = await api('/api/v1/agents');
       if (agents && Array.isArray(agents.agents) && agents.agents.length && !destroyed) {
         for (const ag of agents.agents) {
           agentSelect.appendChild(h('option', { value: ag.id, selected: filters.agent === ag.id }, ag.name || shortId(ag.id)));
@@ -462,15 +419,15 @@ export function sessionsView(root, params) {
         agentSelect.hidden = false;
       }
     } catch {
-      /* optional */
+      /* the filters work without these suggestions */
     }
     try {
-      const stats = await optional('stats', '/api/v1/stats' + query({ from: new Date(Date.now() - 30 * 86400e3).toISOString() }));
+      const stats = await api('/api/v1/stats' + query({ from: new Date(Date.now() - 30 * 86400e3).toISOString() }));
       if (stats && Array.isArray(stats.models) && !destroyed) {
         for (const m of stats.models) if (m.model) modelList.appendChild(h('option', { value: m.model }));
       }
     } catch {
-      /* optional */
+      /* the filters work without these suggestions */
     }
   }
 

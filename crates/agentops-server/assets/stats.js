@@ -1,6 +1,6 @@
 // Statistics: cost and tokens over time and by model, error rate, durations.
 
-import { optional, query } from './api.js';
+import { api, query } from './api.js';
 import { h, clear, icon } from './dom.js';
 import { formatCost, formatDuration, formatInt, formatPercent, formatTokens } from './format.js';
 import { barChart, hbarChart } from './charts.js';
@@ -182,10 +182,9 @@ export function statsView(root, params) {
     const days = RANGES.find(([k]) => k === range)[2];
     const from = days ? new Date(Date.now() - days * 86400e3).toISOString() : null;
     try {
-      const st = await optional('stats', '/api/v1/stats' + query({ from }));
+      const st = await api('/api/v1/stats' + query({ from }));
       if (destroyed) return;
-      if (!st) unavailable('This server has no statistics endpoint (/api/v1/stats). Upgrade the server to see charts of cost, tokens and errors.');
-      else render(st);
+      render(st);
     } catch (e) {
       if (destroyed || e.status === 401) return;
       unavailable(`The server could not compute statistics: ${e.message}`);
