@@ -132,11 +132,6 @@ export function kindClass(kind) {
   return 'k-' + (k ? k[1] : 'other');
 }
 
-/** Whether an event failed: status error, or an error event. */
-export function isError(event) {
-  return event.status === 'error' || event.kind === 'errors' || event.kind === 'error';
-}
-
 /** A session's state for display: Success, Fail, Indeterminate or Running. */
 export function sessionState(session) {
   if (!session.end_time && !session.end_state) return 'Running';

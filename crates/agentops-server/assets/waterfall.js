@@ -2,7 +2,7 @@
 // the DOM (fixed row height), so a session of 10,000 events or more scrolls smoothly.
 
 import { h, clear, icon } from './dom.js';
-import { parseTime, formatDuration, formatTokens, formatCost, kindClass, kindLabel, isError } from './format.js';
+import { parseTime, formatDuration, formatTokens, formatCost, kindClass, kindLabel } from './format.js';
 
 /** The events `e.tool_links` points at, by direction (`calls`, `called_by`), found in `byId`. */
 function linkedEvents(e, byId) {
@@ -33,7 +33,7 @@ export function buildTree(events) {
   const nodes = events.map((e, i) => {
     const start = parseTime(e.start_time);
     const end = e.end_time ? parseTime(e.end_time) : NaN;
-    return { e, i, start, end, depth: 0, parent: null, children: [], pos: 0, size: 1, error: isError(e), errorBelow: 0 };
+    return { e, i, start, end, depth: 0, parent: null, children: [], pos: 0, size: 1, error: e.failed === true, errorBelow: 0 };
   });
   const sorted = nodes.slice().sort((a, b) => (a.start || 0) - (b.start || 0) || a.i - b.i);
   const byKey = new Map();

@@ -511,6 +511,19 @@ fn session_detail_has_an_event_tree_and_events_can_be_read_in_full() {
     assert_eq!(tree[1]["id"], ERROR_EVENT);
     assert_eq!(tree[1]["depth"], 1);
     assert_eq!(tree[1]["parent_id"], "bbbbbbbb-0000-4000-8000-000000000001");
+    // the error event failed, by the rule the error count uses; the LLM call did not
+    assert_eq!(
+        (tree[0]["failed"].clone(), tree[1]["failed"].clone()),
+        (json!(false), json!(true))
+    );
+    let flat: Vec<(&str, bool)> = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap(), e["failed"].as_bool().unwrap()))
+        .collect();
+    assert!(flat.contains(&(ERROR_EVENT, true)), "{flat:?}");
+    assert_eq!(flat.iter().filter(|(_, failed)| *failed).count(), 1);
     assert!(
         tree[0].get("prompt").is_none(),
         "the tree leaves payloads out"
@@ -541,6 +554,11 @@ fn session_detail_has_an_event_tree_and_events_can_be_read_in_full() {
     // OTLP spans nest by span parenthood
     let detail = server.session(OTLP_SESSION);
     let tree = detail["event_tree"].as_array().unwrap();
+    assert!(
+        tree.iter()
+            .any(|n| n["failed"] == true && n["status"] == "error"),
+        "a span with ERROR status failed: {tree:?}"
+    );
     assert_eq!(tree.len(), detail["events"].as_array().unwrap().len());
     assert!(
         tree.iter().any(|n| n["depth"].as_u64() >= Some(2)),

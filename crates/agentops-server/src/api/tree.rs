@@ -32,6 +32,8 @@ pub struct TreeNode<'a> {
     pub duration_ms: Option<f64>,
     /// `ok`, `error` or none.
     pub status: Option<&'a str>,
+    /// Whether it failed (see [`crate::store::is_failed`]).
+    pub failed: bool,
     /// LLM model.
     pub model: Option<&'a str>,
     /// Input tokens.
@@ -151,6 +153,7 @@ pub fn event_tree(events: &[EventRow]) -> Vec<TreeNode<'_>> {
                 output_tokens: e.output_tokens,
                 cost: e.cost,
                 tool_links: &e.tool_links,
+                failed: e.failed,
             }
         })
         .collect()

@@ -354,6 +354,10 @@ pub struct EventRecord<P = Value> {
     /// Its links to other events through tool calls; derived when read, not stored.
     #[serde(default, skip_deserializing)]
     pub tool_links: Vec<ToolLink>,
+    /// Whether it failed, by the one rule the totals use too ([`is_failed`]); derived when
+    /// read, so that no client needs a rule of its own.
+    #[serde(default, skip_deserializing)]
+    pub failed: bool,
     /// The payloads above packed for storage by [`Write::pack`], on the request's thread, which
     /// then leaves those fields empty; `None` until then, and when read back.
     #[serde(skip)]
@@ -399,8 +403,15 @@ impl From<&EventRecord> for EventRow {
             call_ids: e.call_ids.clone(),
             messages: None,
             tool_links: Vec::new(),
+            failed: is_failed(&e.kind, e.status.as_deref()),
         }
     }
+}
+
+/// Whether an event counts as failed: its status says `error`, or it is an error event (the
+/// v2 kind `errors`). Every total, filter and answer uses this rule.
+pub fn is_failed(kind: &str, status: Option<&str>) -> bool {
+    status == Some("error") || kind == "errors"
 }
 
 /// One write, applied atomically on its own within a batch.

@@ -18,9 +18,9 @@ pub(crate) const FACET_AGENT: &str = "agent";
 /// The facet of a session's registered agent names.
 pub(crate) const FACET_AGENT_NAME: &str = "agent_name";
 
-/// Whether an event counts as failed: its status says `error`, or it is an error event.
+/// Whether an event counts as failed (see [`crate::store::is_failed`]).
 pub(crate) fn is_error(e: &EventRecord) -> bool {
-    e.status.as_deref() == Some("error") || e.kind == "errors"
+    crate::store::is_failed(&e.kind, e.status.as_deref())
 }
 
 /// The UTC day (`YYYY-MM-DD`) of a stored start time: its first 10 characters.

@@ -103,7 +103,9 @@ pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
         call_ids: row.get(25)?,
         messages: None,
         tool_links: Vec::new(),
+        failed: false,
     };
+    event.failed = crate::store::is_failed(&event.kind, event.status.as_deref());
     if let Some(packed) = row.get_ref(24)?.as_blob_or_null()? {
         let payloads = unpack(packed)
             .map_err(|e| rusqlite::Error::FromSqlConversionFailure(24, Type::Blob, Box::new(e)))?;
