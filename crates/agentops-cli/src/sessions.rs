@@ -71,11 +71,7 @@ fn table(sessions: &[Value], now: DateTime<Utc>) -> String {
     let rows: Vec<[String; 9]> = sessions
         .iter()
         .map(|s| {
-            let state = match (s["end_state"].as_str(), s["end_time"].is_null()) {
-                (Some("Indeterminate") | None, true) => "running".to_owned(),
-                (Some(state), _) => state.to_owned(),
-                (None, false) => "-".to_owned(),
-            };
+            let state = s["state"].as_str().unwrap_or("-").to_owned();
             let tokens =
                 s["input_tokens"].as_i64().unwrap_or(0) + s["output_tokens"].as_i64().unwrap_or(0);
             [
@@ -151,7 +147,7 @@ fn timeline(detail: &Value) -> String {
         out,
         "Session {}  {}  {} events  {} tokens  {}",
         detail["id"].as_str().unwrap_or("?"),
-        detail["end_state"].as_str().unwrap_or("running"),
+        detail["state"].as_str().unwrap_or("-"),
         detail["event_count"].as_i64().unwrap_or(0),
         tokens,
         dollars(detail["cost"].as_f64().unwrap_or(0.0)),
@@ -175,7 +171,7 @@ fn timeline(detail: &Value) -> String {
             .map(|i| if i >= from && i < to { '█' } else { '·' })
             .collect();
         let depth = node["depth"].as_u64().unwrap_or(0) as usize;
-        let failed = node["status"].as_str() == Some("error");
+        let failed = node["failed"].as_bool() == Some(true);
         let mut label = format!(
             "{}{} {}",
             "  ".repeat(depth),
@@ -309,17 +305,17 @@ mod tests {
         let now = agentops_core::timestamp::parse("2026-11-22T10:00:00+00:00").unwrap();
         let sessions = [
             json!({"id": "a", "start_time": "2026-11-22T09:58:00.000000+00:00", "end_time": null,
-                   "end_state": "Indeterminate", "event_count": 3, "input_tokens": 10, "output_tokens": 5,
+                   "end_state": "Indeterminate", "state": "Running", "event_count": 3, "input_tokens": 10, "output_tokens": 5,
                    "cost": 0.0012, "tags": ["x", "y"]}),
             json!({"id": "bbbbbb", "start_time": "2026-11-22T07:00:00.000000+00:00",
                    "end_time": "2026-11-22T07:00:02.000000+00:00", "duration_ms": 2000.0,
-                   "end_state": "Fail", "event_count": 12, "error_count": 2, "cost": 2.5, "tags": []}),
+                   "end_state": "Fail", "state": "Fail", "event_count": 12, "error_count": 2, "cost": 2.5, "tags": []}),
         ];
         let text = table(&sessions, now);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("SESSION  STARTED"), "{text}");
         assert!(
-            lines[1].contains("running")
+            lines[1].contains("Running")
                 && lines[1].contains("2m ago")
                 && lines[1].contains("$0.0012")
         );
@@ -336,12 +332,12 @@ mod tests {
     #[test]
     fn the_timeline_nests_and_places_events_in_time() {
         let detail = json!({
-            "id": "s", "end_state": "Success", "event_count": 2, "cost": 0.5, "tags": ["t"],
+            "id": "s", "end_state": "Success", "state": "Success", "event_count": 2, "cost": 0.5, "tags": ["t"],
             "event_tree": [
                 {"id": "1", "depth": 0, "kind": "actions", "name": "plan",
                  "start_time": "2026-11-22T10:00:00.000000+00:00", "end_time": "2026-11-22T10:00:10.000000+00:00",
                  "duration_ms": 10000.0},
-                {"id": "2", "depth": 1, "kind": "llms", "name": "gpt-4o", "status": "error",
+                {"id": "2", "depth": 1, "kind": "llms", "name": "gpt-4o", "status": "error", "failed": true,
                  "start_time": "2026-11-22T10:00:05.000000+00:00", "end_time": "2026-11-22T10:00:10.000000+00:00",
                  "duration_ms": 5000.0, "input_tokens": 100, "output_tokens": 20, "cost": 0.5}
             ]

@@ -131,10 +131,3 @@ export function kindClass(kind) {
   const k = KINDS[String(kind || '').toLowerCase()];
   return 'k-' + (k ? k[1] : 'other');
 }
-
-/** A session's state for display: Success, Fail, Indeterminate or Running. */
-export function sessionState(session) {
-  if (!session.end_time && !session.end_state) return 'Running';
-  if (!session.end_time && session.end_state === 'Indeterminate') return 'Running';
-  return session.end_state || 'Indeterminate';
-}

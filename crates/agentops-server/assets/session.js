@@ -14,7 +14,6 @@ import {
   formatInt,
   kindClass,
   kindLabel,
-  sessionState,
   shortId,
 } from './format.js';
 import { stateBadge } from './sessions.js';
@@ -60,7 +59,7 @@ export function sessionView(root, id, params) {
   headEl.appendChild(h('div', { class: 'skeleton-head' }, h('div', { class: 'skel w40' }), h('div', { class: 'skel w70' })));
   body.appendChild(h('div', { class: 'loading-msg muted' }, 'Loading session…'));
 
-  const isRunning = () => detail && sessionState(detail) === 'Running';
+  const isRunning = () => detail && detail.state === 'Running';
 
   function bounds() {
     const start = parseTime(detail.start_time);

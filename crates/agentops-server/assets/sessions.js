@@ -10,7 +10,6 @@ import {
   formatDateTime,
   formatTokens,
   formatInt,
-  sessionState,
   shortId,
 } from './format.js';
 
@@ -48,7 +47,7 @@ const RANGE_MS = { '1h': 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, '30d': 30 * 
 
 /** A state badge: Success, Fail, Indeterminate or a pulsing Running. */
 export function stateBadge(session) {
-  const state = sessionState(session);
+  const state = session.state;
   return h(
     'span',
     { class: `badge s-${state.toLowerCase()}`, title: session.end_state_reason || state, 'data-state': state },
@@ -268,7 +267,7 @@ export function sessionsView(root, params) {
 
   function row(s) {
     const start = parseTime(s.start_time);
-    const state = sessionState(s);
+    const state = s.state;
     const errors = s.error_count ?? (s.has_errors ? 1 : 0);
     const tags = s.tags || [];
     const duration = h('span', { class: 'num mono', 'data-duration': '' }, formatDuration(sessionDuration(s)));
@@ -340,7 +339,7 @@ export function sessionsView(root, params) {
     }
     count.textContent = sessions.length ? `${formatInt(sessions.length)}${nextCursor ? '+' : ''} session${sessions.length === 1 ? '' : 's'}` : '';
     foot.hidden = !nextCursor;
-    const running = sessions.some((s) => sessionState(s) === 'Running');
+    const running = sessions.some((s) => s.state === 'Running');
     live.hidden = !running;
     schedulePoll(running);
   }
@@ -348,7 +347,7 @@ export function sessionsView(root, params) {
   function tick() {
     const now = Date.now();
     for (const a of list.children) {
-      if (a._session && sessionState(a._session) === 'Running') a._duration.textContent = formatDuration(sessionDuration(a._session, now));
+      if (a._session && a._session.state === 'Running') a._duration.textContent = formatDuration(sessionDuration(a._session, now));
     }
   }
 
@@ -432,7 +431,7 @@ export function sessionsView(root, params) {
   }
 
   const onVisible = () => {
-    if (!document.hidden && !paused && sessions.some((s) => sessionState(s) === 'Running')) load(false, true);
+    if (!document.hidden && !paused && sessions.some((s) => s.state === 'Running')) load(false, true);
   };
   document.addEventListener('visibilitychange', onVisible);
 

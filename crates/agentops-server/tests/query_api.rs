@@ -259,6 +259,16 @@ fn filters_select_the_right_sessions_and_empty_matches_are_empty_lists() {
     check("end_state=Fail", &[S2]);
     check("end_state=Success", &[S1, OTLP_SESSION]);
     check("end_state=running", &[S3]);
+    // each row's state is the rule the filter uses
+    let all = server.get("/api/v1/sessions", &[KEY]).json();
+    for row in all["sessions"].as_array().unwrap() {
+        let expected = match (row["id"].as_str().unwrap(), row["end_state"].as_str()) {
+            (S3, _) => "Running",
+            (_, Some(ended)) => ended,
+            (_, None) => "Indeterminate",
+        };
+        assert_eq!(row["state"], expected, "{row}");
+    }
     check(
         "end_state=Indeterminate&tag=filler",
         &[
@@ -497,6 +507,7 @@ fn session_detail_has_an_event_tree_and_events_can_be_read_in_full() {
     let server = seeded();
     let detail = server.session(S2);
     assert_eq!(detail["end_state"], "Fail");
+    assert_eq!(detail["state"], "Fail");
     assert_eq!(detail["duration_ms"], 60_000);
     assert_eq!(detail["has_errors"], true);
     assert_eq!(detail["error_count"], 1);

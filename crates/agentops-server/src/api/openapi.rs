@@ -174,6 +174,7 @@ pub fn document() -> Value {
                         "end_time": {"type": ["string", "null"], "format": "date-time"},
                         "end_state": {"type": ["string", "null"], "enum": ["Success", "Fail", "Indeterminate", null]},
                         "end_state_reason": nullable("string"),
+                        "state": {"type": "string", "enum": ["Running", "Success", "Fail", "Indeterminate"], "description": "For display: Running while not ended (no end time, and no end state or Indeterminate), else the end state."},
                         "tags": {"type": "array", "items": {"type": "string"}},
                         "event_count": {"type": "integer"},
                         "input_tokens": {"type": "integer", "description": "Cached tokens included."},

@@ -683,6 +683,22 @@ pub struct SessionSummary {
     /// End time minus start time in milliseconds; `None` while running.
     #[serde(default)]
     pub duration_ms: Option<i64>,
+    /// `Running`, `Success`, `Fail` or `Indeterminate` (see [`session_state`]); derived when
+    /// read, so that no client needs a rule of its own.
+    #[serde(default)]
+    pub state: String,
+}
+
+/// A session's state for display: `Running` while it has no end time and no decisive end
+/// state (the 0.3 SDK creates its sessions as `Indeterminate`), else its end state
+/// (`Indeterminate` when it ended without one). The `end_state=running` filter is the same rule.
+pub fn session_state(end_time: Option<&str>, end_state: Option<&str>) -> &'static str {
+    match (end_time, end_state) {
+        (None, None | Some("Indeterminate")) => "Running",
+        (_, Some("Success")) => "Success",
+        (_, Some("Fail")) => "Fail",
+        _ => "Indeterminate",
+    }
 }
 
 /// An agent of a session.

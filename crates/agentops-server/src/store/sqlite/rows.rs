@@ -27,12 +27,15 @@ pub(super) fn summary_columns() -> String {
 /// A session list row, read from [`summary_columns`].
 pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
     let tags: Option<String> = row.get(6)?;
+    let end_time: Option<String> = row.get(3)?;
+    let end_state: Option<String> = row.get(4)?;
+    let state = crate::store::session_state(end_time.as_deref(), end_state.as_deref()).to_owned();
     Ok(SessionSummary {
         id: row.get(0)?,
         name: row.get(1)?,
         start_time: row.get(2)?,
-        end_time: row.get(3)?,
-        end_state: row.get(4)?,
+        end_time,
+        end_state,
         end_state_reason: row.get(5)?,
         tags: tags
             .and_then(|t| serde_json::from_str(&t).ok())
@@ -44,6 +47,7 @@ pub(super) fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary
         error_count: row.get(13)?,
         has_errors: row.get::<_, i64>(13)? > 0,
         duration_ms: row.get(14)?,
+        state,
     })
 }
 
