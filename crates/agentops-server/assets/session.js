@@ -405,7 +405,7 @@ export function sessionView(root, id, params) {
   function apply(data) {
     detail = data;
     const t = performance.now();
-    tree = buildTree(Array.isArray(detail.events) ? detail.events : Array.isArray(detail.event_tree) ? detail.event_tree : []);
+    tree = buildTree(detail.event_tree || [], detail.events || []);
     timings.tree_ms = performance.now() - t;
   }
 

@@ -25,50 +25,27 @@ export const ROW_H = 30;
 const OVERSCAN = 8;
 
 /**
- * The events as a tree (parenthood from `parent_id`, an event id or a parent span id), in depth
- * first order with children by start time. An event whose parent is unknown is a root, and so is
- * one caught in a parent cycle.
+ * The waterfall's tree from the server's `event_tree` (depth first, children by start time, each
+ * node's `parent_id` set when its parent is in the session, `failed` by the server's rule), each
+ * node showing the flat event of the same id when the answer has it (payloads, messages).
  */
-export function buildTree(events) {
-  const nodes = events.map((e, i) => {
+export function buildTree(treeNodes, events = []) {
+  const full = new Map(events.map((e) => [e.id, e]));
+  const order = treeNodes.map((t, pos) => {
+    const e = full.get(t.id) || t;
     const start = parseTime(e.start_time);
     const end = e.end_time ? parseTime(e.end_time) : NaN;
-    return { e, i, start, end, depth: 0, parent: null, children: [], pos: 0, size: 1, error: e.failed === true, errorBelow: 0 };
+    return { e, start, end, depth: t.depth || 0, parent: null, children: [], pos, size: 1, error: t.failed === true, errorBelow: 0 };
   });
-  const sorted = nodes.slice().sort((a, b) => (a.start || 0) - (b.start || 0) || a.i - b.i);
-  const byKey = new Map();
-  for (const n of sorted) if (n.e.span_id && !byKey.has(n.e.span_id)) byKey.set(n.e.span_id, n);
-  for (const n of sorted) byKey.set(n.e.id, n);
-  for (const n of sorted) {
-    const p = n.e.parent_id ? byKey.get(n.e.parent_id) : null;
-    if (p && p !== n) {
+  const byId = new Map(order.map((n) => [n.e.id, n]));
+  treeNodes.forEach((t, pos) => {
+    const n = order[pos];
+    const p = t.parent_id ? byId.get(t.parent_id) : null;
+    if (p && p !== n && p.pos < n.pos) {
       n.parent = p;
       p.children.push(n);
     }
-  }
-  const order = [];
-  const seen = new Set();
-  const walk = (root) => {
-    const stack = [[root, 0]];
-    while (stack.length) {
-      const [n, depth] = stack.pop();
-      if (seen.has(n)) continue;
-      seen.add(n);
-      n.depth = depth;
-      n.pos = order.length;
-      order.push(n);
-      for (let c = n.children.length - 1; c >= 0; c--) if (!seen.has(n.children[c])) stack.push([n.children[c], depth + 1]);
-    }
-  };
-  for (const n of sorted) if (!n.parent) walk(n);
-  for (const n of sorted) {
-    if (!seen.has(n)) {
-      // caught in a cycle: show it as a root
-      n.parent.children = n.parent.children.filter((c) => c !== n);
-      n.parent = null;
-      walk(n);
-    }
-  }
+  });
   // subtree sizes (reverse preorder) and errors below
   for (let k = order.length - 1; k >= 0; k--) {
     const n = order[k];
@@ -76,7 +53,6 @@ export function buildTree(events) {
     for (const c of n.children) if (c.pos > n.pos) n.size += c.size;
     if (n.parent && (n.error || n.errorBelow)) n.parent.errorBelow += 1;
   }
-  const byId = new Map(order.map((n) => [n.e.id, n]));
   const errors = order.filter((n) => n.error);
   let t0 = Infinity;
   let t1 = -Infinity;
