@@ -26,6 +26,28 @@ function labelRoom(step, max, format) {
 }
 
 /**
+ * An empty plot of `width` × `height` for values in [0, max of `values`]: the svg with its
+ * gridlines and axis labels, and the plot's geometry.
+ */
+function frame(width, height, values, format, integer) {
+  const { step, top: max } = axis(Math.max(0, ...values), integer);
+  const padL = labelRoom(step, max, format);
+  const padR = 8;
+  const padT = 10;
+  const padB = 24;
+  const plotW = width - padL - padR;
+  const plotH = height - padT - padB;
+  const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img' });
+  for (let k = 0; k * step <= max + 1e-9; k++) {
+    const v = k * step;
+    const y = padT + plotH - (v / max) * plotH;
+    svg.appendChild(s('line', { x1: padL, x2: width - padR, y1: y, y2: y, class: 'grid' }));
+    svg.appendChild(s('text', { x: padL - 8, y: y + 4, class: 'axis', 'text-anchor': 'end', text: format(v) }));
+  }
+  return { svg, max, padL, padT, plotW, plotH };
+}
+
+/**
  * Stacked bars. `rows`: [{label, values: [..]}]; `series`: [{name, cls}]; `format(v)` for the
  * axis and the tooltips. Redraws itself when its width changes.
  */
@@ -42,20 +64,7 @@ export function barChart({ rows, series, format, height = 200, testid = null, in
     const width = Math.max(240, area.clientWidth || 600);
     clear(area);
     const totals = rows.map((r) => r.values.reduce((a, b) => a + (b || 0), 0));
-    const { step, top: max } = axis(Math.max(0, ...totals), integer);
-    const padL = labelRoom(step, max, format);
-    const padR = 8;
-    const padT = 10;
-    const padB = 24;
-    const plotW = width - padL - padR;
-    const plotH = height - padT - padB;
-    const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img' });
-    for (let k = 0; k * step <= max + 1e-9; k++) {
-      const v = k * step;
-      const y = padT + plotH - (v / max) * plotH;
-      svg.appendChild(s('line', { x1: padL, x2: width - padR, y1: y, y2: y, class: 'grid' }));
-      svg.appendChild(s('text', { x: padL - 8, y: y + 4, class: 'axis', 'text-anchor': 'end', text: format(v) }));
-    }
+    const { svg, max, padL, padT, plotW, plotH } = frame(width, height, totals, format, integer);
     const n = Math.max(1, rows.length);
     const slot = plotW / n;
     const barW = Math.max(1, Math.min(36, slot * 0.7));
@@ -132,19 +141,7 @@ export function lineChart({ labels, series, format, height = 220, testid = null 
     const width = Math.max(240, area.clientWidth || 600);
     clear(area);
     const all = series.flatMap((x) => x.values.filter((v) => v != null));
-    const { step, top: max } = axis(Math.max(0, ...all), false);
-    const padL = labelRoom(step, max, format);
-    const padR = 8;
-    const padT = 10;
-    const padB = 24;
-    const plotW = width - padL - padR;
-    const plotH = height - padT - padB;
-    const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img' });
-    for (let k = 0; k * step <= max + 1e-9; k++) {
-      const y = padT + plotH - ((k * step) / max) * plotH;
-      svg.appendChild(s('line', { x1: padL, x2: width - padR, y1: y, y2: y, class: 'grid' }));
-      svg.appendChild(s('text', { x: padL - 8, y: y + 4, class: 'axis', 'text-anchor': 'end', text: format(k * step) }));
-    }
+    const { svg, max, padL, padT, plotW, plotH } = frame(width, height, all, format, false);
     const n = Math.max(1, labels.length);
     const slot = plotW / n;
     const xOf = (i) => padL + i * slot + slot / 2;
