@@ -111,13 +111,14 @@ READ_PATHS = [
     "/api/v1/sessions/{id}/events/{event_id}",
     "/api/v1/agents",
     "/api/v1/stats",
+    "/api/v1/metrics",
     "/api/v1/openapi.json",
 ]
 
 
 # Those with query parameters, which can be given invalid values (a path parameter is any
 # string, so it has none).
-WITH_QUERY = ["/api/v1/sessions", "/api/v1/sessions/{id}", "/api/v1/stats"]
+WITH_QUERY = ["/api/v1/sessions", "/api/v1/sessions/{id}", "/api/v1/stats", "/api/v1/metrics"]
 
 
 def test_every_get_of_the_document_is_exercised(api):
