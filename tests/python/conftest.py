@@ -277,16 +277,12 @@ def openai_stub():
         stub.close()
 
 
-def run_client(server, version, script, *args, endpoint=None, extra_env=None, timeout=CLIENT_TIMEOUT):
-    """Runs clients/`script` `args` with venv `version`'s python against `server` (or
-    `endpoint`); returns the JSON object of the last stdout line that holds one."""
-    python = venv_python(version)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_", "OPENAI_"))}
+def offline_env(drop=("AGENTOPS_", "OTEL_", "OPENAI_")):
+    """This environment for a client process: without the variables starting with `drop`, and
+    without internet: anything that would leave 127.0.0.1 (0.3's PyPI version check, 0.4's
+    metrics to otlp.agentops.ai) fails at once on a closed local port instead of hanging."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(tuple(drop))}
     env.update(
-        AGENTOPS_API_KEY=API_KEY,
-        AGENTOPS_API_ENDPOINT=endpoint or server.url,
-        # No internet: the clients' own calls out (0.3's PyPI version check, 0.4's metrics to
-        # otlp.agentops.ai) fail at once on a closed local port instead of hanging.
         HTTP_PROXY="http://127.0.0.1:9",
         HTTPS_PROXY="http://127.0.0.1:9",
         NO_PROXY="127.0.0.1,localhost",
@@ -296,6 +292,15 @@ def run_client(server, version, script, *args, endpoint=None, extra_env=None, ti
     )
     for key in ("http_proxy", "https_proxy", "all_proxy", "ALL_PROXY"):
         env.pop(key, None)
+    return env
+
+
+def run_client(server, version, script, *args, endpoint=None, extra_env=None, timeout=CLIENT_TIMEOUT):
+    """Runs clients/`script` `args` with venv `version`'s python against `server` (or
+    `endpoint`); returns the JSON object of the last stdout line that holds one."""
+    python = venv_python(version)
+    env = offline_env()
+    env.update(AGENTOPS_API_KEY=API_KEY, AGENTOPS_API_ENDPOINT=endpoint or server.url)
     env.update(extra_env or {})
     try:
         done = subprocess.run(

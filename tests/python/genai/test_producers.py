@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import API_KEY, REPO, Server, server_binary
+from conftest import API_KEY, REPO, Server, offline_env, server_binary
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -110,19 +110,8 @@ def venv_python(venv):
 
 
 def producer_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTOPS_", "OTEL_", "OPENAI_", "TRACELOOP_"))}
-    env.update(
-        # No internet: anything that would leave 127.0.0.1 meets a closed local port.
-        HTTP_PROXY="http://127.0.0.1:9",
-        HTTPS_PROXY="http://127.0.0.1:9",
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-        PYTHONUNBUFFERED="1",
-        PYTHONDONTWRITEBYTECODE="1",
-        OPENAI_API_KEY="sk-fake-not-a-real-key",
-    )
-    for key in ("http_proxy", "https_proxy", "all_proxy", "ALL_PROXY"):
-        env.pop(key, None)
+    env = offline_env(drop=("AGENTOPS_", "OTEL_", "OPENAI_", "TRACELOOP_"))
+    env["OPENAI_API_KEY"] = "sk-fake-not-a-real-key"
     return env
 
 
