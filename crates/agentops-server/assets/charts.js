@@ -47,6 +47,15 @@ function frame(width, height, values, format, integer) {
   return { svg, max, padL, padT, plotW, plotH };
 }
 
+/** Draws `area` now and whenever its size changes; `box._destroy()` stops watching. */
+function drawnOnResize(box, area, draw) {
+  const observer = new ResizeObserver(() => draw());
+  observer.observe(area);
+  requestAnimationFrame(draw);
+  box._destroy = () => observer.disconnect();
+  return box;
+}
+
 /**
  * Stacked bars. `rows`: [{label, values: [..]}]; `series`: [{name, cls}]; `format(v)` for the
  * axis and the tooltips. Redraws itself when its width changes.
@@ -99,11 +108,7 @@ export function barChart({ rows, series, format, height = 200, testid = null, in
     area.appendChild(svg);
   }
 
-  const observer = new ResizeObserver(() => draw());
-  observer.observe(area);
-  requestAnimationFrame(draw);
-  box._destroy = () => observer.disconnect();
-  return box;
+  return drawnOnResize(box, area, draw);
 }
 
 /** Horizontal bars: [{label, value, note}] */
@@ -176,9 +181,5 @@ export function lineChart({ labels, series, format, height = 220, testid = null 
     area.appendChild(svg);
   }
 
-  const observer = new ResizeObserver(() => draw());
-  observer.observe(area);
-  requestAnimationFrame(draw);
-  box._destroy = () => observer.disconnect();
-  return box;
+  return drawnOnResize(box, area, draw);
 }
