@@ -93,7 +93,9 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::NotFound(m),
             StoreError::Forbidden(m) => ApiError::Forbidden(m),
             StoreError::Invalid(m) => ApiError::BadRequest(m),
-            StoreError::Unwritable(m) => ApiError::StorageUnavailable(m),
+            StoreError::Unwritable(m) | StoreError::Unavailable(m) => {
+                ApiError::StorageUnavailable(m)
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -321,6 +321,15 @@ mod tests {
         fn session_detail(&self, _: &str, _: &str) -> Result<Option<SessionDetail>, StoreError> {
             unimplemented!()
         }
+        fn session_changes(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&crate::store::SessionMark>,
+            _: bool,
+        ) -> Result<Option<crate::store::SessionChanges>, StoreError> {
+            unimplemented!()
+        }
         fn query_sessions(
             &self,
             _: &str,

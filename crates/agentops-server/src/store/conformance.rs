@@ -143,3 +143,213 @@ pub fn projects_have_their_own_session_ids(store: &dyn Store) {
     assert_eq!(events(&a, "t1"), Some(0));
     assert_eq!(events(&a, "t2"), None);
 }
+
+/// [`Store::session_changes`]: a mark hands out only what was stored after it (events, OTLP
+/// log records, uploaded logs), with every event's outline and the session as it is now; no
+/// mark, or one that no longer matches the stored rows, gets the whole session.
+pub fn session_changes_hand_out_what_was_stored_after_a_mark(store: &dyn Store) {
+    use super::{LogRecord, RowMark, SessionMark};
+
+    let p = store.create_project("changes").unwrap();
+    let at = |s: u32| format!("2026-11-20T10:00:{s:02}.000000+00:00");
+    let with_payload = |id: &str, start: &str, parent: Option<&str>| EventRecord {
+        parent_id: parent.map(Into::into),
+        prompt: Some(serde_json::json!([{"role": "user", "content": format!("q {id}")}])),
+        attributes: serde_json::json!({"n": id}),
+        ..event(id, "live", start, Some(0.25))
+    };
+    let record = |time: &str, body: &str| LogRecord {
+        session_id: "live".into(),
+        time: time.into(),
+        body: serde_json::json!(body),
+        attributes: serde_json::json!({}),
+        ..LogRecord::default()
+    };
+    let ok = |writes: &[Write]| {
+        let results = store.commit(writes).unwrap();
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+    };
+    ok(&[
+        Write::CreateSession {
+            project_id: p.clone(),
+            session: SessionRecord {
+                id: "live".into(),
+                start_time: Some(at(0)),
+                ..Default::default()
+            },
+        },
+        Write::CreateEvents {
+            project_id: p.clone(),
+            session_id: "live".into(),
+            events: vec![
+                with_payload("e2", &at(5), None),
+                with_payload("e1", &at(1), None),
+            ],
+        },
+        Write::IngestLogs {
+            project_id: p.clone(),
+            records: vec![record(&at(2), "first")],
+        },
+        Write::AppendLog {
+            project_id: p.clone(),
+            session_id: "live".into(),
+            body: "uploaded 1".into(),
+        },
+    ]);
+
+    // no mark: everything, as the detail has it
+    let whole = store
+        .session_changes(&p, "live", None, true)
+        .unwrap()
+        .unwrap();
+    assert!(whole.whole);
+    assert!(whole.outline.is_empty());
+    let ids = |events: &[super::EventRow]| events.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&whole.detail.events), ["e1", "e2"]);
+    assert!(whole.detail.events[0].prompt.is_some());
+    assert_eq!(whole.detail.log_records.len(), 1);
+    assert_eq!(whole.detail.logs, ["uploaded 1"]);
+    let mark = whole.mark;
+    assert_eq!(
+        (mark.events.count, mark.log_records.count, mark.logs.count),
+        (2, 1, 1)
+    );
+    assert!(mark.events.last > 0 && mark.log_records.last > 0 && mark.logs.last > 0);
+    let without = store
+        .session_changes(&p, "live", None, false)
+        .unwrap()
+        .unwrap();
+    assert!(without.whole && without.detail.events[0].prompt.is_none());
+    assert_eq!(without.mark, mark);
+
+    // nothing new: an empty delta, the same mark, every event's outline by start time
+    let same = store
+        .session_changes(&p, "live", Some(&mark), true)
+        .unwrap()
+        .unwrap();
+    assert!(!same.whole);
+    assert!(same.detail.events.is_empty());
+    assert!(same.detail.log_records.is_empty() && same.detail.logs.is_empty());
+    assert_eq!(same.mark, mark);
+    let outline: Vec<&str> = same.outline.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(outline, ["e1", "e2"]);
+    assert_eq!(same.detail.summary.event_count, 2);
+
+    // new rows (an event that starts between the others, nested under e1; a retried one that
+    // is stored already; a log record; an uploaded log): only they come, the outline has all
+    ok(&[
+        Write::CreateEvents {
+            project_id: p.clone(),
+            session_id: "live".into(),
+            events: vec![
+                with_payload("e3", &at(3), Some("e1")),
+                with_payload("e1", &at(1), None),
+            ],
+        },
+        Write::IngestLogs {
+            project_id: p.clone(),
+            records: vec![record(&at(1), "second, earlier in time")],
+        },
+        Write::AppendLog {
+            project_id: p.clone(),
+            session_id: "live".into(),
+            body: "uploaded 2".into(),
+        },
+    ]);
+    for payloads in [true, false] {
+        let delta = store
+            .session_changes(&p, "live", Some(&mark), payloads)
+            .unwrap()
+            .unwrap();
+        assert!(!delta.whole);
+        assert_eq!(ids(&delta.detail.events), ["e3"]);
+        assert_eq!(delta.detail.events[0].parent_id.as_deref(), Some("e1"));
+        assert_eq!(delta.detail.events[0].prompt.is_some(), payloads);
+        let outline: Vec<(&str, Option<&str>)> = delta
+            .outline
+            .iter()
+            .map(|o| (o.id.as_str(), o.parent_id.as_deref()))
+            .collect();
+        assert_eq!(outline, [("e1", None), ("e3", Some("e1")), ("e2", None)]);
+        let bodies: Vec<&serde_json::Value> =
+            delta.detail.log_records.iter().map(|r| &r.body).collect();
+        assert_eq!(bodies, [&serde_json::json!("second, earlier in time")]);
+        assert_eq!(delta.detail.logs, ["uploaded 2"]);
+        assert_eq!(delta.detail.summary.event_count, 3);
+        assert!((delta.detail.summary.cost - 0.75).abs() < 1e-12);
+        assert_eq!(
+            (
+                delta.mark.events.count,
+                delta.mark.log_records.count,
+                delta.mark.logs.count
+            ),
+            (3, 2, 2)
+        );
+        assert!(delta.mark.events.last > mark.events.last);
+        assert!(delta.mark.log_records.last > mark.log_records.last);
+        assert!(delta.mark.logs.last > mark.logs.last);
+        // and from the new mark, nothing again
+        let after = store
+            .session_changes(&p, "live", Some(&delta.mark), payloads)
+            .unwrap()
+            .unwrap();
+        assert!(!after.whole && after.detail.events.is_empty());
+        assert_eq!(after.outline.len(), 3);
+    }
+
+    // nothing seen yet: every row is new
+    let all = store
+        .session_changes(&p, "live", Some(&SessionMark::default()), false)
+        .unwrap()
+        .unwrap();
+    assert!(!all.whole);
+    assert_eq!(ids(&all.detail.events), ["e1", "e3", "e2"]);
+    assert_eq!(all.detail.log_records.len(), 2);
+    assert_eq!(all.detail.logs.len(), 2);
+
+    // marks that do not match what is stored (rows deleted or renumbered since): the whole
+    // session
+    let now = all.mark;
+    let beyond = SessionMark {
+        events: RowMark {
+            last: now.events.last + 1000,
+            count: now.events.count,
+        },
+        ..now
+    };
+    let fewer = SessionMark {
+        log_records: RowMark {
+            last: now.log_records.last,
+            count: now.log_records.count + 1,
+        },
+        ..now
+    };
+    let logs_gone = SessionMark {
+        logs: RowMark {
+            last: now.logs.last + 1,
+            count: now.logs.count,
+        },
+        ..now
+    };
+    for stale in [beyond, fewer, logs_gone] {
+        let answer = store
+            .session_changes(&p, "live", Some(&stale), false)
+            .unwrap()
+            .unwrap();
+        assert!(answer.whole, "{stale:?}");
+        assert!(answer.outline.is_empty());
+        assert_eq!(ids(&answer.detail.events), ["e1", "e3", "e2"]);
+        assert_eq!(answer.mark, now);
+    }
+
+    // another project's session, or none: not found
+    let other = store.create_project("changes, other").unwrap();
+    assert!(store
+        .session_changes(&other, "live", None, false)
+        .unwrap()
+        .is_none());
+    assert!(store
+        .session_changes(&p, "missing", Some(&now), false)
+        .unwrap()
+        .is_none());
+}

@@ -17,6 +17,7 @@
 mod columns;
 #[cfg(test)]
 pub(crate) mod conformance;
+pub(crate) mod fingerprint;
 mod json;
 pub mod payload;
 mod rollup;
@@ -43,6 +44,13 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL refused or failed a statement (its own message).
+    #[error("database error: {0}")]
+    Postgres(String),
+    /// The database cannot be reached now (down, unreachable, or every connection busy for
+    /// too long); the same request may succeed later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// The database files could not be reached.
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -54,6 +62,31 @@ pub enum StoreError {
     /// succeed once space is back.
     #[error("storage cannot be written (disk full or failing): {0}")]
     Unwritable(String),
+}
+
+/// A stored `retention_days` as a retention: `NULL` the server's (`Some(None)`), `0` forever,
+/// `N` days; `None` for a value no server writes.
+pub(crate) fn retention_from_days(days: Option<i64>) -> Option<Option<Retention>> {
+    match days {
+        None => Some(None),
+        Some(0) => Some(Some(Retention::Forever)),
+        Some(days) => {
+            let days = u32::try_from(days).ok()?;
+            Some(Some(Retention::Days(days)))
+        }
+    }
+}
+
+/// A key id as `agentops keys revoke` takes it (the start of the key's hash, as `agentops
+/// keys list` shows it), lowercased; [`StoreError::Invalid`] unless it is at least 8 hex digits.
+pub(crate) fn key_id_prefix(id: &str) -> Result<String, StoreError> {
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StoreError::Invalid(format!(
+            "{id:?} is not a key id: give at least 8 hex digits, as `agentops keys list` shows"
+        )));
+    }
+    Ok(id)
 }
 
 /// How long sessions are kept: the server's `--retention-days`, or a project's own setting.
@@ -731,6 +764,61 @@ pub struct SessionDetail {
     pub log_records: Vec<LogRecord>,
 }
 
+/// What a reader has seen of one table of a session's rows (its events, its OTLP log records or
+/// its uploaded logs), by row number (see [`Store::session_changes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowMark {
+    /// The highest number among the session's rows of that table; 0 when it had none.
+    pub last: i64,
+    /// How many rows of the session that table held (all numbered at most `last`).
+    pub count: i64,
+}
+
+/// Where a reader of a session stands: what it has seen of the session's insert-only rows.
+/// Handed out by [`Store::session_changes`] and given back to it to get only what was stored
+/// after; as a `since`, [`SessionMark::default`] (nothing seen) makes every row new.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionMark {
+    /// Its events.
+    pub events: RowMark,
+    /// Its OTLP log records.
+    pub log_records: RowMark,
+    /// Its uploaded logs (`/v4/logs/upload/`).
+    pub logs: RowMark,
+}
+
+/// An event's place in its session's tree, without the rest of it: what a tree of the whole
+/// session is built from when only the new events are read in full.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventOutline {
+    /// The event id.
+    pub id: String,
+    /// The parent event or span, as stored.
+    pub parent_id: Option<String>,
+    /// Its OTLP span id, hex.
+    pub span_id: Option<String>,
+    /// Its start time.
+    pub start_time: String,
+}
+
+/// A session as it is now, and what of it was stored after a [`SessionMark`] (see
+/// [`Store::session_changes`]).
+#[derive(Debug, Clone)]
+pub struct SessionChanges {
+    /// The session now: summary, host environment, video and agents as they are; its
+    /// `events`, `log_records` and `logs` only the rows stored after the mark, or every one
+    /// (as [`Store::session_detail`] has them) when `whole`.
+    pub detail: SessionDetail,
+    /// When not `whole`: every event of the session (the new ones too) as its outline, by
+    /// start time then id. Empty when `whole` (`detail.events` holds them all).
+    pub outline: Vec<EventOutline>,
+    /// What this answer covers: the mark to give next time.
+    pub mark: SessionMark,
+    /// Whether `detail` holds everything: no mark was given, or the one given no longer
+    /// matches what is stored (rows were deleted or renumbered since it was handed out).
+    pub whole: bool,
+}
+
 /// What a session list is ordered by (ties broken by session id, in the same direction).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionSortKey {
@@ -963,6 +1051,46 @@ pub trait Store: Send + Sync + 'static {
         session_id: &str,
         event_id: &str,
     ) -> Result<Option<EventRow>, StoreError>;
+    /// A session of the project and what of it was stored after `since`: `None` when the
+    /// project has no such session. For a live view that polls: events, OTLP log records and
+    /// uploaded logs are insert-only (a row, once stored, never changes), so what a reader has
+    /// seen of them is a [`SessionMark`], and a later read needs only the rows stored after it.
+    ///
+    /// Every row of those three tables has a number (SQLite: the `rowid` of `events`, the
+    /// `seq` of `otel_logs` and of `logs`) that never changes while the row exists and that is
+    /// larger than every number visible when it was stored: a row that becomes visible after
+    /// a mark was handed out has a number above that mark's `last`. (An engine whose numbers
+    /// can become visible out of order, such as sequences used by concurrent transactions, must
+    /// not hand out a `last` above a number whose transaction may still commit.)
+    ///
+    /// Everything is read from one consistent snapshot. The answer's `mark` holds, for each
+    /// table, the highest number among the session's rows (0 when none) and how many rows of
+    /// the session it holds.
+    ///
+    /// `since` is valid when, for each of the three tables, `since.last` is at most the
+    /// session's highest number now (0 when it has none) and the session has exactly
+    /// `since.count` rows numbered at most `since.last`. Then the answer is not `whole`:
+    /// `detail.events` are the session's events numbered above `since.events.last`, by start
+    /// time then id (payloads as for `payloads`, see below); `detail.log_records` those
+    /// numbered above `since.log_records.last`, by time then number, at most
+    /// [`MAX_SESSION_LOG_RECORDS`], `event_id` not filled; `detail.logs` the uploaded logs
+    /// numbered above `since.logs.last`, oldest first; and `outline` holds every event of the
+    /// session, by start time then id.
+    ///
+    /// Otherwise (no `since`, or one that is not valid: rows were deleted, by retention for
+    /// example, or renumbered, by a `VACUUM` of a table whose numbers are not stable), the
+    /// answer is `whole`: `detail` is what [`Store::session_detail`] (with `payloads`) or
+    /// [`Store::session_detail_without_payloads`] (without) answers, and `outline` is empty.
+    ///
+    /// `payloads`: whether the events carry their prompt, completion, params, returns and
+    /// attributes (as [`Store::session_detail_without_payloads`] leaves them out otherwise).
+    fn session_changes(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        since: Option<&SessionMark>,
+        payloads: bool,
+    ) -> Result<Option<SessionChanges>, StoreError>;
     /// The OTLP log records of a session by time (the oldest
     /// [`MAX_SESSION_LOG_RECORDS`]), or only those of
     /// one span of it; their `event_id` is not filled.
@@ -1014,6 +1142,15 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Invalid(
             "this store keeps no project settings".into(),
         ))
+    }
+
+    /// The secret named `name` that every server on this store shares (the JWT signing
+    /// secret): the one stored, or `candidate` once stored as it (the first server to start
+    /// picks it). `None`: this store keeps no secrets, and the server keeps its own (the
+    /// embedded store's server has its data directory for that).
+    fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = (name, candidate);
+        Ok(None)
     }
 
     /// The dictionary new payloads are packed with ([`payload`]), if the store has one.

@@ -108,12 +108,7 @@ pub(super) fn list_api_keys(conn: &Connection) -> Result<Vec<ApiKeyInfo>, StoreE
 
 /// Deletes the one key whose hash starts with `id` (at least 8 hex digits); the key's project.
 pub(super) fn revoke_api_key(conn: &Connection, id: &str) -> Result<String, StoreError> {
-    let id = id.trim().to_ascii_lowercase();
-    if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(StoreError::Invalid(format!(
-            "{id:?} is not a key id: give at least 8 hex digits, as `agentops keys list` shows"
-        )));
-    }
+    let id = crate::store::key_id_prefix(id)?;
     let pattern = format!("{id}%");
     let matches: Vec<(String, String)> = conn
         .prepare("SELECT key_hash, project_id FROM api_keys WHERE key_hash LIKE ?1")?
@@ -149,7 +144,7 @@ pub(super) fn list_projects(conn: &Connection) -> Result<Vec<ProjectInfo>, Store
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
         .map(|(id, name, created_at, days)| {
-            let retention = retention_from_sql(days).ok_or_else(|| {
+            let retention = crate::store::retention_from_days(days).ok_or_else(|| {
                 StoreError::Corrupt(format!("project {id} has retention_days {days:?}"))
             })?;
             Ok(ProjectInfo {
@@ -179,17 +174,4 @@ pub(super) fn set_project_retention(
         )));
     }
     Ok(())
-}
-
-/// `projects.retention_days` as a retention: `NULL` the server's (`Some(None)`), `0` forever,
-/// `N` days; `None` for a value no server writes.
-fn retention_from_sql(days: Option<i64>) -> Option<Option<Retention>> {
-    match days {
-        None => Some(None),
-        Some(0) => Some(Some(Retention::Forever)),
-        Some(days) => {
-            let days = u32::try_from(days).ok()?;
-            Some(Some(Retention::Days(days)))
-        }
-    }
 }

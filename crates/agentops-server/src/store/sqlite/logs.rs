@@ -48,32 +48,10 @@ pub(super) fn insert_logs(
             r.body.to_string(),
             r.attributes.to_string(),
             r.call_ids,
-            fingerprint(r),
+            crate::store::fingerprint::log_record(r),
         ])?;
     }
     Ok(Outcome::Inserted(inserted))
-}
-
-/// What tells a resent record from a new one: a hash of everything it says.
-fn fingerprint(record: &LogRecord) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    for part in [
-        record.trace_id.as_deref().unwrap_or_default(),
-        record.span_id.as_deref().unwrap_or_default(),
-        &record.time,
-        record.severity.as_deref().unwrap_or_default(),
-        record.event_name.as_deref().unwrap_or_default(),
-        &record.body.to_string(),
-        &record.attributes.to_string(),
-    ] {
-        hash.update(part.len().to_le_bytes());
-        hash.update(part.as_bytes());
-    }
-    hash.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A session's log records by time (at most [`MAX_SESSION_LOG_RECORDS`]), or only those of one

@@ -36,36 +36,10 @@ pub(super) fn insert_points(
             p.min,
             p.max,
             buckets,
-            fingerprint(p, &attributes, buckets.as_deref()),
+            crate::store::fingerprint::metric_point(p, &attributes, buckets.as_deref()),
         ])?;
     }
     Ok(Outcome::Inserted(inserted))
-}
-
-/// What tells a resent point from a new one: its series, its times and its values.
-fn fingerprint(p: &MetricPoint, attributes: &str, buckets: Option<&str>) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    let numbers = format!(
-        "{:?} {:?} {:?} {:?} {:?}",
-        p.value, p.count, p.sum, p.min, p.max
-    );
-    for part in [
-        p.name.as_str(),
-        p.kind.as_str(),
-        attributes,
-        p.start_time.as_deref().unwrap_or_default(),
-        &p.time,
-        &numbers,
-        buckets.unwrap_or_default(),
-    ] {
-        hash.update(part.len().to_le_bytes());
-        hash.update(part.as_bytes());
-    }
-    hash.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The project's metrics by name.

@@ -239,6 +239,16 @@ impl Store for SqliteStore {
         self.read(|c| read::session_detail(c, project_id, session_id, false))
     }
 
+    fn session_changes(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        since: Option<&crate::store::SessionMark>,
+        payloads: bool,
+    ) -> Result<Option<crate::store::SessionChanges>, StoreError> {
+        self.read(|c| read::session_changes(c, project_id, session_id, since, payloads))
+    }
+
     fn query_sessions(
         &self,
         project_id: &str,
@@ -324,6 +334,7 @@ mod tests {
         let (store, dir) = temp_store();
         crate::store::conformance::writes_are_idempotent_and_project_scoped(&store);
         crate::store::conformance::projects_have_their_own_session_ids(&store);
+        crate::store::conformance::session_changes_hand_out_what_was_stored_after_a_mark(&store);
         std::fs::remove_dir_all(dir).ok();
     }
 

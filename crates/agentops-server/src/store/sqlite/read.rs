@@ -11,7 +11,9 @@ use super::schema::DURATION_SQL;
 use crate::store::columns::event_select_list;
 use crate::store::json::parse_json;
 use crate::store::{
-    AgentRecord, AgentSummary, DayStats, EventRow, ModelStats, RawStats, SessionDetail, StoreError,
+    AgentRecord, AgentSummary, DayStats, EventOutline, EventRow, LogRecord, ModelStats, RawStats,
+    RowMark, SessionChanges, SessionDetail, SessionMark, SessionSummary, StoreError,
+    MAX_SESSION_LOG_RECORDS,
 };
 
 /// A session's events (`?1` project, `?2` session), in index order.
@@ -26,6 +28,22 @@ static EVENTS_OF_SESSION: LazyLock<String> = LazyLock::new(|| {
 static EVENTS_OF_SESSION_WITHOUT_PAYLOADS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {} FROM events WHERE project_id = ?1 AND session_id = ?2",
+        event_select_list(false)
+    )
+});
+
+/// A session's events numbered above `?3` (`?1` project, `?2` session).
+static EVENTS_OF_SESSION_AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM events WHERE project_id = ?1 AND session_id = ?2 AND rowid > ?3",
+        event_select_list(true)
+    )
+});
+
+/// [`EVENTS_OF_SESSION_AFTER`] without the payloads.
+static EVENTS_OF_SESSION_AFTER_WITHOUT_PAYLOADS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM events WHERE project_id = ?1 AND session_id = ?2 AND rowid > ?3",
         event_select_list(false)
     )
 });
@@ -46,26 +64,10 @@ pub(super) fn session_detail(
     session_id: &str,
     payloads: bool,
 ) -> Result<Option<SessionDetail>, StoreError> {
-    let sql = format!(
-        "SELECT {} FROM sessions s WHERE s.project_id = ?1 AND s.id = ?2",
-        summary_columns()
-    );
-    let found = c
-        .prepare_cached(&sql)?
-        .query_row(params![project_id, session_id], |row| {
-            Ok((
-                summary_from_row(row)?,
-                row.get::<_, Option<String>>(11)?,
-                row.get::<_, Option<String>>(12)?,
-            ))
-        })
-        .optional()?;
-    let Some((summary, host_env, video)) = found else {
+    let Some((summary, host_env, video)) = session_head(c, project_id, session_id)? else {
         return Ok(None);
     };
-    // Read in index order and sorted here: cheaper than SQLite's sorter, which would copy
-    // every row (payloads included) and spill to temporary files. Text compares bytewise
-    // in both (SQLite's BINARY collation), and (start_time, id) is unique in a session.
+    // Read in index order and sorted here (see sort_by_start).
     let sql = if payloads {
         &*EVENTS_OF_SESSION
     } else {
@@ -77,34 +79,241 @@ pub(super) fn session_detail(
     while let Some(row) = rows.next()? {
         events.push(event_from_row(row)?);
     }
-    events.sort_unstable_by(|a: &EventRow, b: &EventRow| {
-        (a.start_time.as_str(), a.id.as_str()).cmp(&(b.start_time.as_str(), b.id.as_str()))
-    });
-    let agents = c
-        .prepare_cached(
-            "SELECT id, name FROM agents WHERE project_id = ?1 AND session_id = ?2 ORDER BY rowid",
-        )?
-        .query_map(params![project_id, session_id], |r| {
-            Ok(AgentRecord {
-                id: r.get(0)?,
-                name: r.get(1)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let logs = c
-        .prepare_cached(
-            "SELECT body FROM logs WHERE project_id = ?1 AND session_id = ?2 ORDER BY seq",
-        )?
-        .query_map(params![project_id, session_id], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+    sort_by_start(&mut events);
     Ok(Some(SessionDetail {
         summary,
         host_env: parse_json(host_env),
         video,
-        agents,
+        agents: agents_of(c, project_id, session_id)?,
         events,
-        logs,
+        logs: uploaded_logs_after(c, project_id, session_id, 0)?,
         log_records: super::logs::log_records(c, project_id, session_id, None)?,
+    }))
+}
+
+/// A session's summary, host environment and video.
+type SessionHead = (SessionSummary, Option<String>, Option<String>);
+
+/// The session's row: its summary, host environment (JSON text) and video.
+fn session_head(
+    c: &Connection,
+    project_id: &str,
+    session_id: &str,
+) -> Result<Option<SessionHead>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM sessions s WHERE s.project_id = ?1 AND s.id = ?2",
+        summary_columns()
+    );
+    Ok(c.prepare_cached(&sql)?
+        .query_row(params![project_id, session_id], |row| {
+            Ok((
+                summary_from_row(row)?,
+                row.get::<_, Option<String>>(11)?,
+                row.get::<_, Option<String>>(12)?,
+            ))
+        })
+        .optional()?)
+}
+
+/// By start time, then id. Sorted here rather than by SQLite's sorter, which would copy every
+/// row (payloads included) and spill to temporary files. Text compares bytewise in both
+/// (SQLite's BINARY collation), and (start_time, id) is unique in a session.
+fn sort_by_start(events: &mut [EventRow]) {
+    events.sort_unstable_by(|a: &EventRow, b: &EventRow| {
+        (a.start_time.as_str(), a.id.as_str()).cmp(&(b.start_time.as_str(), b.id.as_str()))
+    });
+}
+
+/// The agents registered in a session, in the order they were.
+fn agents_of(
+    c: &Connection,
+    project_id: &str,
+    session_id: &str,
+) -> Result<Vec<AgentRecord>, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT id, name FROM agents WHERE project_id = ?1 AND session_id = ?2 ORDER BY rowid",
+    )?
+    .query_map(params![project_id, session_id], |r| {
+        Ok(AgentRecord {
+            id: r.get(0)?,
+            name: r.get(1)?,
+        })
+    })?
+    .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A session's uploaded logs numbered above `after`, oldest first.
+fn uploaded_logs_after(
+    c: &Connection,
+    project_id: &str,
+    session_id: &str,
+    after: i64,
+) -> Result<Vec<String>, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT body FROM logs WHERE project_id = ?1 AND session_id = ?2 AND seq > ?3
+         ORDER BY seq",
+    )?
+    .query_map(params![project_id, session_id, after], |r| r.get(0))?
+    .collect::<Result<Vec<String>, _>>()?)
+}
+
+/// A session's OTLP log records numbered above `after`, by time then number (the oldest
+/// [`MAX_SESSION_LOG_RECORDS`]); `event_id` is left for the caller.
+fn log_records_after(
+    c: &Connection,
+    project_id: &str,
+    session_id: &str,
+    after: i64,
+) -> Result<Vec<LogRecord>, StoreError> {
+    let mut select = c.prepare_cached(
+        "SELECT session_id, time, severity, event_name, body, attributes, trace_id, span_id,
+                call_ids
+         FROM otel_logs WHERE project_id = ?1 AND session_id = ?2 AND seq > ?3
+         ORDER BY time, seq LIMIT ?4",
+    )?;
+    let rows = select.query_map(
+        params![
+            project_id,
+            session_id,
+            after,
+            MAX_SESSION_LOG_RECORDS as i64
+        ],
+        |r| {
+            let json = |text: String| parse_json(Some(text)).unwrap_or_default();
+            Ok(LogRecord {
+                session_id: r.get(0)?,
+                time: r.get(1)?,
+                severity: r.get(2)?,
+                event_name: r.get(3)?,
+                body: json(r.get(4)?),
+                attributes: json(r.get(5)?),
+                trace_id: r.get(6)?,
+                span_id: r.get(7)?,
+                event_id: None,
+                call_ids: r.get(8)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The mark of one table's rows of a session now (`mark`), and whether `since` still holds
+/// for them (see [`crate::store::Store::session_changes`]). `sql` selects, for `?1` project
+/// and `?2` session, the highest number, the count and the count numbered at most `?3`.
+fn row_mark(
+    c: &Connection,
+    sql: &str,
+    project_id: &str,
+    session_id: &str,
+    since: Option<&RowMark>,
+) -> Result<(RowMark, bool), StoreError> {
+    let last_seen = since.map_or(0, |m| m.last);
+    let (last, count, at_or_below): (i64, i64, i64) = c
+        .prepare_cached(sql)?
+        .query_row(params![project_id, session_id, last_seen], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    let holds = since.is_some_and(|m| m.last <= last && m.count == at_or_below);
+    Ok((RowMark { last, count }, holds))
+}
+
+/// See [`crate::store::Store::session_changes`].
+pub(super) fn session_changes(
+    c: &Connection,
+    project_id: &str,
+    session_id: &str,
+    since: Option<&SessionMark>,
+    payloads: bool,
+) -> Result<Option<SessionChanges>, StoreError> {
+    // One snapshot for the marks and the rows (a read transaction; nothing is written).
+    let tx = c.unchecked_transaction()?;
+    let (events, events_hold) = row_mark(
+        &tx,
+        "SELECT COALESCE(MAX(rowid), 0), COUNT(*), COALESCE(SUM(rowid <= ?3), 0)
+         FROM events WHERE project_id = ?1 AND session_id = ?2",
+        project_id,
+        session_id,
+        since.map(|m| &m.events),
+    )?;
+    let (log_records, records_hold) = row_mark(
+        &tx,
+        "SELECT COALESCE(MAX(seq), 0), COUNT(*), COALESCE(SUM(seq <= ?3), 0)
+         FROM otel_logs WHERE project_id = ?1 AND session_id = ?2",
+        project_id,
+        session_id,
+        since.map(|m| &m.log_records),
+    )?;
+    let (logs, logs_hold) = row_mark(
+        &tx,
+        "SELECT COALESCE(MAX(seq), 0), COUNT(*), COALESCE(SUM(seq <= ?3), 0)
+         FROM logs WHERE project_id = ?1 AND session_id = ?2",
+        project_id,
+        session_id,
+        since.map(|m| &m.logs),
+    )?;
+    let mark = SessionMark {
+        events,
+        log_records,
+        logs,
+    };
+    let since = since.filter(|_| events_hold && records_hold && logs_hold);
+    let Some(since) = since else {
+        let detail = session_detail(&tx, project_id, session_id, payloads)?;
+        return Ok(detail.map(|detail| SessionChanges {
+            detail,
+            outline: Vec::new(),
+            mark,
+            whole: true,
+        }));
+    };
+    let Some((summary, host_env, video)) = session_head(&tx, project_id, session_id)? else {
+        return Ok(None);
+    };
+    let sql = if payloads {
+        &*EVENTS_OF_SESSION_AFTER
+    } else {
+        &*EVENTS_OF_SESSION_AFTER_WITHOUT_PAYLOADS
+    };
+    let mut new_events = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(sql)?;
+        let mut rows = stmt.query(params![project_id, session_id, since.events.last])?;
+        while let Some(row) = rows.next()? {
+            new_events.push(event_from_row(row)?);
+        }
+    }
+    sort_by_start(&mut new_events);
+    let mut outline = tx
+        .prepare_cached(
+            "SELECT id, parent_id, span_id, start_time FROM events
+             WHERE project_id = ?1 AND session_id = ?2",
+        )?
+        .query_map(params![project_id, session_id], |r| {
+            Ok(EventOutline {
+                id: r.get(0)?,
+                parent_id: r.get(1)?,
+                span_id: r.get(2)?,
+                start_time: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    outline.sort_unstable_by(|a, b| {
+        (a.start_time.as_str(), a.id.as_str()).cmp(&(b.start_time.as_str(), b.id.as_str()))
+    });
+    let detail = SessionDetail {
+        summary,
+        host_env: parse_json(host_env),
+        video,
+        agents: agents_of(&tx, project_id, session_id)?,
+        events: new_events,
+        logs: uploaded_logs_after(&tx, project_id, session_id, since.logs.last)?,
+        log_records: log_records_after(&tx, project_id, session_id, since.log_records.last)?,
+    };
+    Ok(Some(SessionChanges {
+        detail,
+        outline,
+        mark,
+        whole: false,
     }))
 }
 
