@@ -970,3 +970,113 @@ fn the_openapi_document_describes_every_endpoint_and_they_all_answer() {
         }
     }
 }
+
+fn detail_since(server: &TestServer, id: &str, query: &str) -> Value {
+    let reply = server.get(&format!("/api/v1/sessions/{id}?{query}"), &[KEY]);
+    assert_eq!(
+        reply.status,
+        200,
+        "{query}: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
+fn event_ids(answer: &Value, field: &str) -> Vec<String> {
+    answer[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("{field} in {answer}"))
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_live_view_gets_only_what_was_stored_after_its_cursor() {
+    use base64::Engine as _;
+    let server = TestServer::start();
+    let session = "44444444-4444-4444-8444-444444444444";
+    let first = "cccccccc-0000-4000-8000-000000000001";
+    let second = "cccccccc-0000-4000-8000-000000000002";
+    let jwt = create_session(
+        &server,
+        KEY,
+        session,
+        "2026-11-20T10:00:00.000000+00:00",
+        &[],
+    );
+    post_events(
+        &server,
+        &jwt,
+        json!([{"id": first, "event_type": "actions", "action_type": "plan",
+            "init_timestamp": "2026-11-20T10:00:01.000000+00:00",
+            "end_timestamp": "2026-11-20T10:00:02.000000+00:00"}]),
+    );
+
+    // the first answer is whole and hands out a cursor
+    let whole = detail_since(&server, session, "events=tree");
+    assert_eq!(whole["delta"], false);
+    assert_eq!(event_ids(&whole, "event_tree"), [first]);
+    let cursor = whole["cursor"].as_str().unwrap().to_owned();
+
+    // nothing stored since: a delta with nothing in it, and the same cursor
+    let same = detail_since(&server, session, &format!("events=tree&since={cursor}"));
+    assert_eq!(same["delta"], true);
+    assert!(same.get("events").is_none() && same.get("event_tree").is_none());
+    assert_eq!(same["cursor"], cursor.as_str());
+    assert_eq!(same["event_count"], 1);
+
+    // a new event: only it in full, every event's outline, a new cursor
+    post_events(
+        &server,
+        &jwt,
+        json!([{"id": second, "event_type": "llms", "parent_id": first,
+            "init_timestamp": "2026-11-20T10:00:01.500000+00:00",
+            "end_timestamp": "2026-11-20T10:00:01.900000+00:00",
+            "prompt": "Plan the trip", "completion": "Go by train", "model": "gpt-4o"}]),
+    );
+    let delta = detail_since(&server, session, &format!("events=full&since={cursor}"));
+    assert_eq!(delta["delta"], true);
+    assert_eq!(event_ids(&delta, "events"), [second]);
+    assert_eq!(delta["events"][0]["prompt"], "Plan the trip");
+    assert_eq!(event_ids(&delta, "event_tree"), [first, second]);
+    assert_eq!(delta["event_tree"][1]["parent_id"], first);
+    assert_eq!(delta["event_tree"][1]["depth"], 1);
+    assert_eq!(delta["event_count"], 2);
+    let next = delta["cursor"].as_str().unwrap().to_owned();
+    assert_ne!(next, cursor);
+    // as tree nodes with events=tree
+    let nodes = detail_since(&server, session, &format!("events=tree&since={cursor}"));
+    assert_eq!(event_ids(&nodes, "events"), [second]);
+    assert!(nodes["events"][0].get("prompt").is_none());
+
+    // the end shows in the next delta, with no events
+    end_session(
+        &server,
+        &jwt,
+        session,
+        "2026-11-20T10:00:05.000000+00:00",
+        "Success",
+    );
+    let ended = detail_since(&server, session, &format!("events=tree&since={next}"));
+    assert_eq!(
+        (ended["delta"].clone(), ended["end_state"].clone()),
+        (json!(true), json!("Success"))
+    );
+    assert!(ended.get("events").is_none());
+
+    // a cursor that no longer matches what is stored gets the whole session back
+    let stale =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"["s1",[999999,7,0,0,0,0]]"#);
+    let again = detail_since(&server, session, &format!("events=tree&since={stale}"));
+    assert_eq!(again["delta"], false);
+    assert_eq!(event_ids(&again, "event_tree"), [first, second]);
+
+    // one that is not a cursor is a 400 naming since
+    for bad in ["garbage", "eyJ4IjoxfQ"] {
+        let message = server
+            .get(&format!("/api/v1/sessions/{session}?since={bad}"), &[KEY])
+            .error(400);
+        assert!(message.contains("since"), "{bad}: {message}");
+    }
+}

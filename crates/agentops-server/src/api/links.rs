@@ -127,6 +127,45 @@ pub fn enrich_session(detail: &mut SessionDetail, with_messages: bool) {
     }
 }
 
+/// Fills what a session's changes derive ([`crate::store::Store::session_changes`]): each new
+/// log record's event, every event's tool links (from the session's `refs`, log records'
+/// calls included), and the new events' messages when `session_records` (every log record of
+/// the session: a new event's records may have been stored before it) is given. `events` is
+/// every event of the session, `is_new[i]` whether `events[i]` was stored after the mark.
+pub fn enrich_changes(
+    events: &mut [EventRow],
+    is_new: &[bool],
+    new_records: &mut [LogRecord],
+    refs: &[CallRef],
+    session_records: Option<&[LogRecord]>,
+) {
+    let by_span: HashMap<String, String> = events_by_span(events)
+        .into_iter()
+        .map(|(span, id)| (span.to_owned(), id.to_owned()))
+        .collect();
+    for record in new_records.iter_mut() {
+        record.event_id = record
+            .span_id
+            .as_deref()
+            .and_then(|s| by_span.get(s))
+            .cloned();
+    }
+    let mut links = tool_links(refs, &[], &HashMap::new());
+    let mut records_of: HashMap<&str, Vec<&LogRecord>> = HashMap::new();
+    for record in session_records.unwrap_or_default() {
+        if let Some(event) = record.span_id.as_deref().and_then(|s| by_span.get(s)) {
+            records_of.entry(event.as_str()).or_default().push(record);
+        }
+    }
+    for (event, new) in events.iter_mut().zip(is_new) {
+        event.tool_links = links.remove(&event.id).unwrap_or_default();
+        if *new && session_records.is_some() {
+            event.messages =
+                messages_of(event, records_of.get(event.id.as_str()).map(Vec::as_slice));
+        }
+    }
+}
+
 /// Fills what one event derives: its messages (from its payloads and `records`, its span's log
 /// records) and its tool links (from the session's `refs`, log records' calls included).
 pub fn enrich_event(event: &mut EventRow, records: &mut [LogRecord], refs: &[CallRef]) {

@@ -28,10 +28,15 @@ use crate::auth;
 use crate::caller::{api_key, Reader};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{AgentRecord, EventRow, LogRecord, SessionDetail, SessionSummary};
+use crate::store::{
+    AgentRecord, CallRef, EventRow, LogRecord, SessionChanges, SessionDetail, SessionMark,
+    SessionSummary,
+};
 
-pub use params::{decode_cursor, encode_cursor, parse_session_query};
-pub use tree::{event_tree, TreeNode};
+pub use params::{
+    decode_cursor, decode_session_mark, encode_cursor, encode_session_mark, parse_session_query,
+};
+pub use tree::{event_tree, OutlineNode, TreeNode};
 
 /// Default number of sessions listed.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -74,6 +79,11 @@ pub struct SessionDetailResponse<'a> {
     pub detail: &'a SessionDetail,
     /// The events as a tree, depth first (see [`TreeNode`]).
     pub event_tree: Vec<TreeNode<'a>>,
+    /// What the answer covers, to pass as `since` for only what is stored after it.
+    pub cursor: &'a str,
+    /// Whether the answer carries only what changed after `since` (see [`get_session`]);
+    /// `false` here: it is whole.
+    pub delta: bool,
 }
 
 /// About how many bytes a session detail's JSON takes: its events' stored text (payloads
@@ -138,30 +148,51 @@ pub enum EventsView {
     None,
 }
 
-fn parse_events_view(pairs: &[(String, String)]) -> Result<EventsView, ApiError> {
+/// The parameters of a session detail: `events` (default full) and `since`.
+fn parse_detail_params(
+    pairs: &[(String, String)],
+) -> Result<(EventsView, Option<SessionMark>), ApiError> {
     let mut view = EventsView::Full;
+    let mut since = None;
     for (name, value) in pairs {
-        if name != "events" {
-            return Err(ApiError::bad(format!(
-                "{name}: unknown parameter (expected events)"
-            )));
-        }
-        view = match value.as_str() {
-            "full" => EventsView::Full,
-            "tree" => EventsView::Tree,
-            "none" => EventsView::None,
-            other => {
+        match name.as_str() {
+            "events" => {
+                view = match value.as_str() {
+                    "full" => EventsView::Full,
+                    "tree" => EventsView::Tree,
+                    "none" => EventsView::None,
+                    other => {
+                        return Err(ApiError::bad(format!(
+                            "events: expected full, tree or none, got {other:?}"
+                        )))
+                    }
+                }
+            }
+            "since" => since = Some(decode_session_mark(value)?),
+            _ => {
                 return Err(ApiError::bad(format!(
-                    "events: expected full, tree or none, got {other:?}"
+                    "{name}: unknown parameter (expected events, since)"
                 )))
             }
-        };
+        }
     }
-    Ok(view)
+    Ok((view, since))
 }
 
-/// `GET /api/v1/sessions/{id}?events=full|tree|none`: the session with its agents, events (by
-/// start time), event tree and logs (see [`EventsView`]).
+/// `GET /api/v1/sessions/{id}?events=full|tree|none&since=<cursor>`: the session with its
+/// agents, events (by start time), event tree and logs (see [`EventsView`]), and a `cursor`.
+///
+/// With `since` (the `cursor` of an earlier answer for this session), for a live view that
+/// polls: when the cursor still holds, the answer is a delta (`"delta": true`): the session's
+/// summary (totals, state, end), agents, host environment and video as they are now; when an
+/// event or OTLP log record was stored after the cursor, its `event_tree` whole but as
+/// outlines (id, parent, depth, tool links: parenthood and links can change as events
+/// arrive) and as `events` only the events stored after the cursor (every field with
+/// `events=full`, tree nodes with `events=tree`), both left out when none was (the tree is
+/// as it was); as `log_records` and `logs` only those stored after it; and a new `cursor`. An event already sent is not sent again: a new
+/// log record names its event (`event_id`), whose messages may have changed. A cursor that no
+/// longer holds (rows were deleted or renumbered since) gets the whole answer
+/// (`"delta": false`), to replace what the client has; one that does not decode is a 400.
 pub async fn get_session(
     State(state): State<AppState>,
     caller: Reader,
@@ -170,28 +201,47 @@ pub async fn get_session(
 ) -> Result<Response, ApiError> {
     let Path(id) = path?;
     let project = caller.session(&id)?.to_owned();
-    let view = parse_events_view(&query_pairs(query)?)?;
+    let (view, since) = parse_detail_params(&query_pairs(query)?)?;
     let lookup = id.clone();
     // Read, build the tree and serialise on the blocking pool: thousands of events take
     // milliseconds of CPU that must not hold an async worker.
     let answer = state
         .read(move |s| {
-            let mut detail = if view == EventsView::Full {
-                s.session_detail(&project, &lookup)
-            } else {
-                s.session_detail_without_payloads(&project, &lookup)
-            }?;
-            if let Some(detail) = detail.as_mut() {
-                links::enrich_session(detail, view == EventsView::Full);
+            let full = view == EventsView::Full;
+            let Some(changes) = s.session_changes(&project, &lookup, since.as_ref(), full)? else {
+                return Ok(None);
+            };
+            if changes.whole {
+                let mut detail = changes.detail;
+                links::enrich_session(&mut detail, full);
+                let cursor = encode_session_mark(&changes.mark);
+                return Ok(Some((detail_json(&detail, view, &cursor), Some(detail))));
             }
-            Ok(detail.map(|detail| (detail_json(&detail, view), detail)))
+            // nothing new that the tree is made of: the tree cannot have changed
+            let tree_changed =
+                !changes.detail.events.is_empty() || !changes.detail.log_records.is_empty();
+            let refs = if view == EventsView::None || !tree_changed {
+                Vec::new()
+            } else {
+                s.call_refs(&project, &lookup)?
+            };
+            // a new event's messages may come from log records stored before it
+            let records = if full && !changes.detail.events.is_empty() {
+                Some(s.log_records(&project, &lookup, None)?)
+            } else {
+                None
+            };
+            Ok(Some((
+                delta_json(changes, view, &refs, records.as_deref()),
+                None,
+            )))
         })
         .await?;
     let Some((body, detail)) = answer else {
         return Err(ApiError::NotFound(format!("session {id} not found")));
     };
     // Freeing thousands of rows takes a while too: not before the answer goes out.
-    if !detail.events.is_empty() {
+    if let Some(detail) = detail.filter(|d| !d.events.is_empty()) {
         tokio::task::spawn_blocking(move || drop(detail));
     }
     let body = body.map_err(|e| ApiError::Internal(format!("serialising the answer: {e}")))?;
@@ -205,13 +255,25 @@ pub async fn get_session(
         .into_response())
 }
 
-/// The JSON answer of a session detail, in a buffer sized for it.
-fn detail_json(detail: &SessionDetail, view: EventsView) -> Result<Vec<u8>, serde_json::Error> {
+/// The JSON answer of a whole session detail, in a buffer sized for it.
+fn detail_json(
+    detail: &SessionDetail,
+    view: EventsView,
+    cursor: &str,
+) -> Result<Vec<u8>, serde_json::Error> {
     let size_hint = detail_size_hint(detail, view == EventsView::Full, view != EventsView::None);
     let mut body = Vec::with_capacity(size_hint);
     if view == EventsView::Full {
         let event_tree = event_tree(&detail.events);
-        serde_json::to_writer(&mut body, &SessionDetailResponse { detail, event_tree })?;
+        serde_json::to_writer(
+            &mut body,
+            &SessionDetailResponse {
+                detail,
+                event_tree,
+                cursor,
+                delta: false,
+            },
+        )?;
     } else {
         let event_tree = (view == EventsView::Tree).then(|| event_tree(&detail.events));
         serde_json::to_writer(
@@ -224,9 +286,134 @@ fn detail_json(detail: &SessionDetail, view: EventsView) -> Result<Vec<u8>, serd
                 logs: &detail.logs,
                 log_records: &detail.log_records,
                 event_tree,
+                cursor,
+                delta: false,
             },
         )?;
     }
+    Ok(body)
+}
+
+/// The new events of a delta: every field, or as tree nodes.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum NewEvents<'a> {
+    Full(Vec<&'a EventRow>),
+    Tree(Vec<&'a TreeNode<'a>>),
+}
+
+/// A session detail's delta: what changed after `since` (see [`get_session`]).
+#[derive(Debug, Serialize)]
+struct DeltaResponse<'a> {
+    #[serde(flatten)]
+    summary: &'a SessionSummary,
+    host_env: &'a Option<Value>,
+    video: &'a Option<String>,
+    agents: &'a [AgentRecord],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events: Option<NewEvents<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_tree: Option<Vec<OutlineNode<'a>>>,
+    logs: &'a [String],
+    log_records: &'a [LogRecord],
+    cursor: &'a str,
+    delta: bool,
+}
+
+/// The JSON answer of a session's changes that are not whole: every event's outline, the new
+/// events, log records and logs. `refs`: the session's tool call references; `records`: all
+/// its log records, for the new events' messages (with `events=full`).
+fn delta_json(
+    changes: SessionChanges,
+    view: EventsView,
+    refs: &[CallRef],
+    records: Option<&[LogRecord]>,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let SessionChanges {
+        mut detail,
+        outline,
+        mark,
+        ..
+    } = changes;
+    let cursor = encode_session_mark(&mark);
+    // Every event, the new ones read in full and the others from their outline.
+    let mut new: std::collections::HashMap<String, EventRow> =
+        detail.events.drain(..).map(|e| (e.id.clone(), e)).collect();
+    let mut all: Vec<(EventRow, bool)> = outline
+        .into_iter()
+        .map(|o| match new.remove(&o.id) {
+            Some(event) => (event, true),
+            None => (
+                EventRow {
+                    id: o.id,
+                    parent_id: o.parent_id,
+                    span_id: o.span_id,
+                    start_time: o.start_time,
+                    ..EventRow::default()
+                },
+                false,
+            ),
+        })
+        .collect();
+    // (the outline holds every new event, read in the same snapshot; this is belt and braces)
+    if !new.is_empty() {
+        all.extend(new.into_values().map(|e| (e, true)));
+        all.sort_by(|(a, _), (b, _)| {
+            (a.start_time.as_str(), a.id.as_str()).cmp(&(b.start_time.as_str(), b.id.as_str()))
+        });
+    }
+    let (mut events, is_new): (Vec<EventRow>, Vec<bool>) = all.into_iter().unzip();
+    links::enrich_changes(
+        &mut events,
+        &is_new,
+        &mut detail.log_records,
+        refs,
+        records.filter(|_| view == EventsView::Full),
+    );
+    let tree_changed = is_new.contains(&true) || !detail.log_records.is_empty();
+    let tree = (view != EventsView::None && tree_changed).then(|| event_tree(&events));
+    let new_events = tree.as_ref().map(|tree| match view {
+        EventsView::Full => NewEvents::Full(
+            events
+                .iter()
+                .zip(&is_new)
+                .filter_map(|(e, new)| new.then_some(e))
+                .collect(),
+        ),
+        _ => {
+            let mut nodes: Vec<&TreeNode<'_>> = tree
+                .iter()
+                .filter(|n| {
+                    events
+                        .binary_search_by(|e| {
+                            (e.start_time.as_str(), e.id.as_str()).cmp(&(n.start_time, n.id))
+                        })
+                        .is_ok_and(|i| is_new[i])
+                })
+                .collect();
+            nodes.sort_by(|a, b| (a.start_time, a.id).cmp(&(b.start_time, b.id)));
+            NewEvents::Tree(nodes)
+        }
+    });
+    let event_tree = tree
+        .as_ref()
+        .map(|tree| tree.iter().map(OutlineNode::from).collect());
+    let mut body = Vec::with_capacity(4096 + 64 * events.len());
+    serde_json::to_writer(
+        &mut body,
+        &DeltaResponse {
+            summary: &detail.summary,
+            host_env: &detail.host_env,
+            video: &detail.video,
+            agents: &detail.agents,
+            events: new_events,
+            event_tree,
+            logs: &detail.logs,
+            log_records: &detail.log_records,
+            cursor: &cursor,
+            delta: true,
+        },
+    )?;
     Ok(body)
 }
 
@@ -242,6 +429,8 @@ struct SessionOnlyResponse<'a> {
     log_records: &'a [LogRecord],
     #[serde(skip_serializing_if = "Option::is_none")]
     event_tree: Option<Vec<TreeNode<'a>>>,
+    cursor: &'a str,
+    delta: bool,
 }
 
 /// One event as answered: every stored field plus its duration and its log records.
@@ -275,7 +464,14 @@ pub async fn get_event(
                 Some(span) => s.log_records(&project, &session, Some(span))?,
                 None => Vec::new(),
             };
-            let refs = s.call_refs(&project, &session)?;
+            // links join events that name the same tool call: none unless this one names one
+            let names_calls =
+                event.call_ids.is_some() || records.iter().any(|r| r.call_ids.is_some());
+            let refs = if names_calls {
+                s.call_refs(&project, &session)?
+            } else {
+                Vec::new()
+            };
             links::enrich_event(&mut event, &mut records, &refs);
             Ok(Some((event, records)))
         })

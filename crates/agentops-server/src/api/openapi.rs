@@ -105,8 +105,15 @@ pub fn document() -> Value {
                 "parameters": [path("id", "Session id."),
                     query("events", "full: the flat events (every field) and the event tree; tree: only the tree \
                         (no payloads; fetch an event for those); none: neither.",
-                        json!({"type": "string", "enum": ["full", "tree", "none"], "default": "full"}))],
-                "responses": ok("The session (events and event_tree as asked).", "SessionDetail", &["400", "401", "403", "404"])
+                        json!({"type": "string", "enum": ["full", "tree", "none"], "default": "full"})),
+                    query("since", "The cursor of an earlier answer for this session (opaque; any other value is a 400). \
+                        While the cursor holds, the answer is a delta (delta: true): the session's summary, agents, \
+                        host_env and video as they are now; log_records and logs stored after the cursor; and, when an \
+                        event or log record was stored after it, every event's outline as event_tree and the new events \
+                        as events (both left out otherwise). A cursor that no longer holds (rows deleted since) gets \
+                        the whole answer (delta: false). For a live view: poll with the last answer's cursor.",
+                        json!({"type": "string", "minLength": 1}))],
+                "responses": ok("The session (events and event_tree as asked), whole or as a delta.", "SessionDetail", &["400", "401", "403", "404"])
             }},
             "/api/v1/sessions/{id}/events/{event_id}": {"get": {
                 "operationId": "getEvent",
@@ -247,6 +254,12 @@ pub fn document() -> Value {
                 "EventDetail": {"allOf": [{"$ref": "#/components/schemas/Event"},
                     {"type": "object", "required": ["log_records"], "properties": {"duration_ms": nullable("number"),
                         "log_records": {"type": "array", "items": {"$ref": "#/components/schemas/LogRecord"}}}}]},
+                "EventOutline": {"type": "object", "required": ["id", "depth"], "properties": {
+                    "id": {"type": "string"},
+                    "parent_id": nullable("string"),
+                    "depth": {"type": "integer", "minimum": 0},
+                    "tool_links": {"type": "array", "items": {"$ref": "#/components/schemas/ToolLink"}}
+                }},
                 "TreeNode": {"type": "object", "required": ["id", "depth", "children", "kind", "start_time"], "properties": {
                     "id": {"type": "string"},
                     "parent_id": nullable("string"),
@@ -271,10 +284,12 @@ pub fn document() -> Value {
                     "video": nullable("string"),
                     "agents": {"type": "array", "items": {"type": "object", "properties": {
                         "id": {"type": "string"}, "name": {"type": "string"}}}},
-                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"},
-                        "description": "Flat, by start time."},
-                    "event_tree": {"type": "array", "items": {"$ref": "#/components/schemas/TreeNode"},
-                        "description": "Depth first, children by start time."},
+                    "events": {"type": "array", "items": {"anyOf": [{"$ref": "#/components/schemas/Event"}, {"$ref": "#/components/schemas/TreeNode"}]},
+                        "description": "Flat, by start time (in a delta: only the new ones; tree nodes with events=tree)."},
+                    "event_tree": {"type": "array", "items": {"anyOf": [{"$ref": "#/components/schemas/TreeNode"}, {"$ref": "#/components/schemas/EventOutline"}]},
+                        "description": "Depth first, children by start time (in a delta: outlines)."},
+                    "cursor": {"type": "string", "description": "What this answer covers: pass it as since for only what is stored after."},
+                    "delta": {"type": "boolean", "description": "Whether this answer holds only what changed after since."},
                     "logs": {"type": "array", "items": {"type": "string"}, "description": "Output uploaded by agentops 0.4 (/v4/logs/upload)."},
                     "log_records": {"type": "array", "items": {"$ref": "#/components/schemas/LogRecord"},
                         "description": "OTLP log records (/v1/logs), by time."}

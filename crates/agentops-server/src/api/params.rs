@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use super::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::error::ApiError;
-use crate::store::{EndStateFilter, SessionCursor, SessionQuery, SessionSortKey, SortValue};
+use crate::store::{
+    EndStateFilter, RowMark, SessionCursor, SessionMark, SessionQuery, SessionSortKey, SortValue,
+};
 
 /// Parameters of `GET /api/v1/sessions`.
 pub const SESSION_LIST_PARAMS: &[&str] = &[
@@ -298,6 +300,39 @@ pub fn decode_cursor(text: &str, sort: Sort) -> Result<SessionCursor, ApiError> 
     })
 }
 
+/// The tag that starts a session detail's cursor (its format's version).
+const MARK_TAG: &str = "s1";
+
+/// The opaque cursor of a session detail (`cursor` of `GET /api/v1/sessions/{id}`, given back
+/// as `since`): base64url of `["s1", events last, events count, log records last, log records
+/// count, logs last, logs count]`.
+pub fn encode_session_mark(mark: &SessionMark) -> String {
+    let parts = [mark.events, mark.log_records, mark.logs];
+    let numbers: Vec<i64> = parts.iter().flat_map(|m| [m.last, m.count]).collect();
+    URL_SAFE_NO_PAD.encode(json!([MARK_TAG, numbers]).to_string())
+}
+
+/// Reads a cursor made by [`encode_session_mark`], or a 400 naming `since`.
+pub fn decode_session_mark(text: &str) -> Result<SessionMark, ApiError> {
+    let bad = || {
+        ApiError::bad("since: invalid; pass the cursor of a previous answer for this session as is")
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| bad())?;
+    let (tag, numbers): (String, Vec<i64>) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if tag != MARK_TAG || numbers.iter().any(|n| *n < 0) {
+        return Err(bad());
+    }
+    let [el, ec, rl, rc, ll, lc] = numbers[..] else {
+        return Err(bad());
+    };
+    let mark = |last, count| RowMark { last, count };
+    Ok(SessionMark {
+        events: mark(el, ec),
+        log_records: mark(rl, rc),
+        logs: mark(ll, lc),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +365,32 @@ mod tests {
         assert!(decode_cursor("!!", (SessionSortKey::Cost, true)).is_err());
         let wrong_type = URL_SAFE_NO_PAD.encode(r#"["-cost","t","x","id"]"#);
         assert!(decode_cursor(&wrong_type, (SessionSortKey::Cost, true)).is_err());
+    }
+
+    #[test]
+    fn session_marks_round_trip_and_refuse_anything_else() {
+        let mark = SessionMark {
+            events: RowMark {
+                last: 9_000_000_123,
+                count: 10_000,
+            },
+            log_records: RowMark { last: 7, count: 2 },
+            logs: RowMark::default(),
+        };
+        let text = encode_session_mark(&mark);
+        assert_eq!(decode_session_mark(&text).unwrap(), mark);
+        for bad in [
+            "".to_owned(),
+            "!!".to_owned(),
+            URL_SAFE_NO_PAD.encode(r#"["s1",[1,2,3,4,5]]"#),
+            URL_SAFE_NO_PAD.encode(r#"["s2",[1,2,3,4,5,6]]"#),
+            URL_SAFE_NO_PAD.encode(r#"["s1",[1,2,3,4,5,-6]]"#),
+            URL_SAFE_NO_PAD.encode(r#"["s1",[1,2,3,4,5,"6"]]"#),
+            URL_SAFE_NO_PAD.encode(r#"["-cost","t","x","id"]"#),
+        ] {
+            let err = decode_session_mark(&bad).unwrap_err();
+            assert!(err.to_string().starts_with("since"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -46,6 +46,32 @@ pub struct TreeNode<'a> {
     pub tool_links: &'a [crate::store::ToolLink],
 }
 
+/// One event's place in its session's tree, without the rest of it: what a live view's
+/// refresh (`since`) carries of every event, the ones it already has included.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutlineNode<'a> {
+    /// The event id.
+    pub id: &'a str,
+    /// The parent event's id, when the parent is in the session.
+    pub parent_id: Option<&'a str>,
+    /// 0 for a root.
+    pub depth: usize,
+    /// Its links to other events through tool calls (left out when it has none).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub tool_links: &'a [crate::store::ToolLink],
+}
+
+impl<'a> From<&TreeNode<'a>> for OutlineNode<'a> {
+    fn from(node: &TreeNode<'a>) -> Self {
+        Self {
+            id: node.id,
+            parent_id: node.parent_id,
+            depth: node.depth,
+            tool_links: node.tool_links,
+        }
+    }
+}
+
 /// Microseconds since midnight of a stored timestamp (`YYYY-MM-DDTHH:MM:SS.ffffff+00:00`).
 fn micros_of_day(ts: &str) -> Option<i64> {
     let b = ts.as_bytes();

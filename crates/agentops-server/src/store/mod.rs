@@ -809,8 +809,10 @@ pub struct SessionChanges {
     /// `events`, `log_records` and `logs` only the rows stored after the mark, or every one
     /// (as [`Store::session_detail`] has them) when `whole`.
     pub detail: SessionDetail,
-    /// When not `whole`: every event of the session (the new ones too) as its outline, by
-    /// start time then id. Empty when `whole` (`detail.events` holds them all).
+    /// When not `whole` and some event or OTLP log record is new: every event of the
+    /// session (the new ones too) as its outline, by start time then id. Empty otherwise:
+    /// when `whole` (`detail.events` holds them all), and when no event and no log record was
+    /// stored after the mark (the tree cannot have changed).
     pub outline: Vec<EventOutline>,
     /// What this answer covers: the mark to give next time.
     pub mark: SessionMark,
@@ -1075,7 +1077,7 @@ pub trait Store: Send + Sync + 'static {
     /// numbered above `since.log_records.last`, by time then number, at most
     /// [`MAX_SESSION_LOG_RECORDS`], `event_id` not filled; `detail.logs` the uploaded logs
     /// numbered above `since.logs.last`, oldest first; and `outline` holds every event of the
-    /// session, by start time then id.
+    /// session, by start time then id, unless no event and no log record is new.
     ///
     /// Otherwise (no `since`, or one that is not valid: rows were deleted, by retention for
     /// example, or renumbered, by a `VACUUM` of a table whose numbers are not stable), the

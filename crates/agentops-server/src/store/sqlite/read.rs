@@ -10,6 +10,7 @@ use super::rows::{event_from_row, summary_columns, summary_from_row};
 use super::schema::DURATION_SQL;
 use crate::store::columns::event_select_list;
 use crate::store::json::parse_json;
+use crate::store::rollup::{by_cost, stats_spans, OPEN_END};
 use crate::store::{
     AgentRecord, AgentSummary, DayStats, EventOutline, EventRow, LogRecord, ModelStats, RawStats,
     RowMark, SessionChanges, SessionDetail, SessionMark, SessionSummary, StoreError,
@@ -283,8 +284,12 @@ pub(super) fn session_changes(
         }
     }
     sort_by_start(&mut new_events);
-    let mut outline = tx
-        .prepare_cached(
+    let tree_may_change =
+        mark.events.count > since.events.count || mark.log_records.count > since.log_records.count;
+    let mut outline = if !tree_may_change {
+        Vec::new()
+    } else {
+        tx.prepare_cached(
             "SELECT id, parent_id, span_id, start_time FROM events
              WHERE project_id = ?1 AND session_id = ?2",
         )?
@@ -296,7 +301,8 @@ pub(super) fn session_changes(
                 start_time: r.get(3)?,
             })
         })?
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+    };
     outline.sort_unstable_by(|a, b| {
         (a.start_time.as_str(), a.id.as_str()).cmp(&(b.start_time.as_str(), b.id.as_str()))
     });
@@ -403,7 +409,7 @@ pub(super) fn stats(
 ) -> Result<RawStats, StoreError> {
     // Open bounds as bounds that every stored timestamp passes.
     let from = from.unwrap_or("");
-    let to = to.unwrap_or("\u{10ffff}");
+    let to = to.unwrap_or(OPEN_END);
     let mut days: BTreeMap<String, DayStats> = BTreeMap::new();
     let mut stats = RawStats::default();
     {
@@ -427,26 +433,30 @@ pub(super) fn stats(
             }
         }
     }
-    // Events: from the daily totals when the range is whole UTC days, else from the
-    // events themselves.
-    let whole_days = [from, to].iter().all(|t| {
-        t.is_empty() || t.starts_with('\u{10ffff}') || t.get(10..) == Some("T00:00:00.000000+00:00")
-    });
-    let (events_sql, models_sql) = if whole_days {
-        (
+    // Events: the whole UTC days from the daily totals, the partial days at the ends from
+    // the events themselves.
+    let spans = stats_spans(from, to);
+    let mut models: BTreeMap<String, ModelStats> = BTreeMap::new();
+    if let Some((first, end)) = &spans.days {
+        add_event_stats(
+            c,
             "SELECT day, SUM(events), SUM(error_events), SUM(input_tokens),
                 SUM(output_tokens), SUM(cost)
              FROM daily_totals
-             WHERE project_id = ?1 AND day >= substr(?2, 1, 10) AND day < substr(?3, 1, 10)
+             WHERE project_id = ?1 AND day >= ?2 AND day < ?3
              GROUP BY day",
             "SELECT model, SUM(events), SUM(input_tokens), SUM(output_tokens), SUM(cost)
              FROM daily_totals
-             WHERE project_id = ?1 AND model != ''
-               AND day >= substr(?2, 1, 10) AND day < substr(?3, 1, 10)
-             GROUP BY model ORDER BY 5 DESC, 2 DESC, model",
-        )
-    } else {
-        (
+             WHERE project_id = ?1 AND model != '' AND day >= ?2 AND day < ?3
+             GROUP BY model",
+            [project_id, first, end],
+            &mut days,
+            &mut models,
+        )?;
+    }
+    for (from, to) in &spans.partial {
+        add_event_stats(
+            c,
             "SELECT substr(start_time, 1, 10), COUNT(*),
                 SUM(status = 'error' OR kind = 'errors'),
                 COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
@@ -459,37 +469,55 @@ pub(super) fn stats(
              FROM events
              WHERE project_id = ?1 AND model IS NOT NULL
                AND start_time >= ?2 AND start_time < ?3
-             GROUP BY model ORDER BY 5 DESC, 2 DESC, model",
-        )
-    };
-    {
-        let mut stmt = c.prepare_cached(events_sql)?;
-        let mut rows = stmt.query(params![project_id, from, to])?;
-        while let Some(row) = rows.next()? {
-            let date: String = row.get(0)?;
-            let d = day(&mut days, date);
-            d.events += row.get::<_, i64>(1)?;
-            d.error_events += row.get::<_, Option<i64>>(2)?.unwrap_or(0);
-            d.input_tokens += row.get::<_, i64>(3)?;
-            d.output_tokens += row.get::<_, i64>(4)?;
-            d.cost += row.get::<_, f64>(5)?;
-        }
+             GROUP BY model",
+            [project_id, from, to],
+            &mut days,
+            &mut models,
+        )?;
     }
-    stats.models = c
-        .prepare_cached(models_sql)?
-        .query_map(params![project_id, from, to], |r| {
-            Ok(ModelStats {
-                model: r.get(0)?,
-                calls: r.get(1)?,
-                input_tokens: r.get(2)?,
-                output_tokens: r.get(3)?,
-                cost: r.get(4)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    stats.models = by_cost(models);
     stats.durations_ms.sort_unstable();
     stats.days = days.into_values().collect();
     Ok(stats)
+}
+
+/// Adds what `days_sql` (day, events, error events, input and output tokens, cost) and
+/// `models_sql` (model, calls, input and output tokens, cost) answer for `params`.
+fn add_event_stats(
+    c: &Connection,
+    days_sql: &str,
+    models_sql: &str,
+    params: [&str; 3],
+    days: &mut BTreeMap<String, DayStats>,
+    models: &mut BTreeMap<String, ModelStats>,
+) -> Result<(), StoreError> {
+    let mut stmt = c.prepare_cached(days_sql)?;
+    let mut rows = stmt.query(params)?;
+    while let Some(row) = rows.next()? {
+        let d = day(days, row.get(0)?);
+        d.events += row.get::<_, i64>(1)?;
+        d.error_events += row.get::<_, Option<i64>>(2)?.unwrap_or(0);
+        d.input_tokens += row.get::<_, i64>(3)?;
+        d.output_tokens += row.get::<_, i64>(4)?;
+        d.cost += row.get::<_, f64>(5)?;
+    }
+    let mut stmt = c.prepare_cached(models_sql)?;
+    let mut rows = stmt.query(params)?;
+    while let Some(row) = rows.next()? {
+        let model: String = row.get(0)?;
+        let m = models.entry(model.clone()).or_insert_with(|| ModelStats {
+            model,
+            calls: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost: 0.0,
+        });
+        m.calls += row.get::<_, i64>(1)?;
+        m.input_tokens += row.get::<_, i64>(2)?;
+        m.output_tokens += row.get::<_, i64>(3)?;
+        m.cost += row.get::<_, f64>(4)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
