@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::EventRecord;
+use super::{EventRecord, ModelStats};
 
 /// The facet of a session's event names.
 pub(crate) const FACET_NAME: &str = "name";
@@ -161,6 +161,79 @@ impl<'a> Rollup<'a> {
     }
 }
 
+/// Models by cost, most first (then by calls, most first, then by name).
+pub(crate) fn by_cost(models: impl IntoIterator<Item = (String, ModelStats)>) -> Vec<ModelStats> {
+    let mut models: Vec<ModelStats> = models.into_iter().map(|(_, m)| m).collect();
+    models.sort_by(|a, b| {
+        b.cost
+            .total_cmp(&a.cost)
+            .then(b.calls.cmp(&a.calls))
+            .then_with(|| a.model.cmp(&b.model))
+    });
+    models
+}
+
+/// A statistics range cut where the per-day totals can answer for it: the whole UTC days
+/// inside it, and the parts of a day at either end, which only the events can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StatsSpans {
+    /// The whole days `[first, end)`, as `YYYY-MM-DD` (`""` and `"\u{10ffff}"` when open);
+    /// `None` when the range holds no whole day.
+    pub days: Option<(String, String)>,
+    /// The time ranges `[from, to)` outside those days, to read from the events.
+    pub partial: Vec<(String, String)>,
+}
+
+/// The bound of a range open at its end: after every stored timestamp.
+pub(crate) const OPEN_END: &str = "\u{10ffff}";
+/// What follows the date in a stored timestamp at midnight UTC.
+const MIDNIGHT: &str = "T00:00:00.000000+00:00";
+
+/// Cuts `[from, to)` (stored timestamps; `from` `""` and `to` [`OPEN_END`] when open) into
+/// whole days and the partial days at its ends: a 30-day range from noon reads 29 days of
+/// totals and two half days of events instead of a month of events.
+pub(crate) fn stats_spans(from: &str, to: &str) -> StatsSpans {
+    let scan_all = || StatsSpans {
+        days: None,
+        partial: vec![(from.to_owned(), to.to_owned())],
+    };
+    let date = |t: &str| chrono::NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok();
+    let at_midnight = |t: &str| t.get(10..) == Some(MIDNIGHT);
+    let midnight = |d: chrono::NaiveDate| format!("{}{MIDNIGHT}", d.format("%Y-%m-%d"));
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let (first, head) = if from.is_empty() {
+        (String::new(), None)
+    } else {
+        let Some(d) = date(from) else {
+            return scan_all();
+        };
+        if at_midnight(from) {
+            (day(d), None)
+        } else {
+            let Some(next) = d.succ_opt() else {
+                return scan_all();
+            };
+            (day(next), Some((from.to_owned(), midnight(next))))
+        }
+    };
+    let (end, tail) = if to.starts_with(OPEN_END) {
+        (OPEN_END.to_owned(), None)
+    } else {
+        let Some(d) = date(to) else {
+            return scan_all();
+        };
+        let tail = (!at_midnight(to)).then(|| (midnight(d), to.to_owned()));
+        (day(d), tail)
+    };
+    if first >= end {
+        return scan_all();
+    }
+    StatsSpans {
+        days: Some((first, end)),
+        partial: head.into_iter().chain(tail).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +342,42 @@ mod tests {
                 model: ""
             }
         );
+    }
+
+    #[test]
+    fn stats_ranges_read_whole_days_from_the_totals_and_the_ends_from_the_events() {
+        let t = |d: &str, time: &str| format!("2026-11-{d}T{time}+00:00");
+        let pair = |a: String, b: String| (a, b);
+        // from noon to noon 30 days later: 29 whole days and two half days
+        let spans = stats_spans(&t("01", "12:00:00.000000"), &t("30", "12:00:00.000000"));
+        assert_eq!(spans.days, Some(("2026-11-02".into(), "2026-11-30".into())));
+        assert_eq!(
+            spans.partial,
+            [
+                pair(t("01", "12:00:00.000000"), t("02", "00:00:00.000000")),
+                pair(t("30", "00:00:00.000000"), t("30", "12:00:00.000000")),
+            ]
+        );
+        // whole days only
+        let whole = stats_spans(&t("01", "00:00:00.000000"), &t("08", "00:00:00.000000"));
+        assert_eq!(whole.days, Some(("2026-11-01".into(), "2026-11-08".into())));
+        assert!(whole.partial.is_empty());
+        // open ends
+        let open = stats_spans("", OPEN_END);
+        assert_eq!(open.days, Some((String::new(), OPEN_END.into())));
+        assert!(open.partial.is_empty());
+        let since = stats_spans(&t("03", "06:30:00.000000"), OPEN_END);
+        assert_eq!(since.days, Some(("2026-11-04".into(), OPEN_END.into())));
+        assert_eq!(since.partial.len(), 1);
+        // no whole day inside, or a bound that is not a stored timestamp: every event
+        for (from, to) in [
+            (t("01", "10:00:00.000000"), t("02", "09:00:00.000000")),
+            (t("01", "10:00:00.000000"), t("01", "11:00:00.000000")),
+            ("yesterday".to_owned(), t("05", "00:00:00.000000")),
+        ] {
+            let spans = stats_spans(&from, &to);
+            assert_eq!(spans.days, None, "{from} {to}");
+            assert_eq!(spans.partial, [(from.clone(), to.clone())]);
+        }
     }
 }
