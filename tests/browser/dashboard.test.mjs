@@ -10,6 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { randomUUID } from 'node:crypto';
 
 import { startServer, API_KEY } from './lib/server.mjs';
 import { launchBrowser, signIn, ARTIFACTS } from './lib/browser.mjs';
@@ -233,6 +234,49 @@ test('a running session is live: its end appears without a reload', T, async () 
   await page.locator(`[data-session-id="${ids.running.id}"] [data-state="Running"]`).waitFor();
   await ids.running.end('Success', 'finished while watched', Date.now());
   await page.locator(`[data-session-id="${ids.running.id}"] [data-state="Success"]`).waitFor({ timeout: 15000 });
+});
+
+test('a running session\'s page takes in only what is new, and opens an event\'s payloads on demand', T, async () => {
+  const t0 = Date.now() - 30e3;
+  const iso = (ms) => new Date(ms).toISOString().replace('Z', '000+00:00');
+  const s = await new V2Session(server.url, { start: t0, tags: ['live'] }).create();
+  const plan = randomUUID();
+  const call = randomUUID();
+  await s.events([{ id: plan, event_type: 'actions', action_type: 'plan_trip', init_timestamp: iso(t0 + 100), end_timestamp: iso(t0 + 5000), params: { city: 'Lyon' }, returns: 'planned' }]);
+  const urls = [];
+  const onRequest = (r) => { if (r.url().includes(`/api/v1/sessions/${s.id}`)) urls.push(r.url()); };
+  page.on('request', onRequest);
+  try {
+    await page.goto(`${server.url}/#/sessions/${s.id}`);
+    await page.locator('[data-testid="wf-row"]').first().waitFor();
+    assert.equal(await page.locator('[data-testid="wf-row"]').count(), 1);
+    // the page loads the tree without payloads
+    assert.ok(urls.some((u) => u.includes('events=tree')), urls.join(' '));
+
+    // a new event, nested under the first: it appears without a reload, from a delta
+    await s.events([{ id: call, event_type: 'llms', parent_id: plan, init_timestamp: iso(t0 + 200), end_timestamp: iso(t0 + 1200), model: 'gpt-4o', prompt: 'Which train to Lyon?', completion: 'The 9:04 TGV.', prompt_tokens: 9, completion_tokens: 5 }]);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="wf-row"]').length === 2, null, { timeout: 15000 });
+    assert.ok(urls.some((u) => u.includes('since=')), `a refresh asked only for what changed: ${urls.join(' ')}`);
+    assert.equal(await page.locator(`[data-testid="wf-row"][data-event-id="${call}"]`).getAttribute('data-kind'), 'llms');
+
+    // opening it fetches its payloads, once
+    const before = urls.filter((u) => u.includes(`/events/${call}`)).length;
+    await page.click(`[data-testid="wf-row"][data-event-id="${call}"]`);
+    await page.locator('[data-testid="inspector-prompt"]').waitFor();
+    assert.match(await page.textContent('[data-testid="inspector-prompt"]'), /Which train to Lyon\?/);
+    assert.equal(urls.filter((u) => u.includes(`/events/${call}`)).length, before + 1);
+
+    // the end arrives: the page shows it and stops asking
+    await s.end('Success', 'booked', Date.now());
+    await page.locator('[data-testid="end-state-reason"]').waitFor({ timeout: 15000 });
+    assert.equal(await page.textContent('[data-testid="end-state-reason"]'), 'booked');
+    const settled = urls.length;
+    await page.waitForTimeout(6000);
+    assert.equal(urls.filter((u) => u.includes('since=')).length, urls.slice(0, settled).filter((u) => u.includes('since=')).length, 'no polling once ended');
+    await shot('12b-live-session');
+  } finally {
+    page.off('request', onRequest);
+  }
 });
 
 test('dark mode and no page errors', T, async () => {

@@ -204,7 +204,8 @@ function rawEvent(e) {
 
 /**
  * Fills `container` with `node`'s details. `ctx`: `{t0, agents, onJump(node), onZoom(node),
- * resolve(eventId) → node, logRecords}` (the session's log records).
+ * resolve(eventId) → node, logRecords}` (the session's log records); `loading`: its payloads
+ * are being fetched (only what the tree knows is shown); `loadError`: fetching them failed.
  */
 export function renderInspector(container, node, ctx) {
   clear(container);
@@ -261,6 +262,17 @@ export function renderInspector(container, node, ctx) {
   );
 
   const parts = [head, metrics];
+
+  // The payloads are being fetched: the rest once they are here.
+  if (ctx.loading) {
+    parts.push(h('div', { class: 'loading-msg muted small', 'data-testid': 'inspector-loading' }, 'Loading the event…'));
+    container.appendChild(h('div', { class: 'insp', 'data-testid': 'inspector' }, parts));
+    container.scrollTop = 0;
+    return;
+  }
+  if (ctx.loadError) {
+    parts.push(h('div', { class: 'error-box', 'data-testid': 'inspector-load-error' }, icon('alert', 14), `Could not load the event's payloads: ${ctx.loadError}`));
+  }
 
   // What went wrong and what triggered it.
   if (node.error) {

@@ -1,6 +1,11 @@
 // One session: its summary, a waterfall of its events with the inspector, the chat transcript
-// of its LLM calls, its logs (OTLP log records and uploaded SDK logs) and details. Refreshed
-// while the session runs.
+// of its LLM calls, its logs (OTLP log records and uploaded SDK logs) and details.
+//
+// The page loads the session's tree without payloads (`?events=tree`) and fetches an event's
+// payloads (prompt, completion, params, returns, attributes, messages) when it is opened,
+// keeping them; the chat view fetches those of the calls it shows. While the session runs, the
+// page asks every few seconds only for what was stored after the answer it has (`since`, the
+// answer's cursor) and merges it in; once the session has ended it reloads it whole, once.
 
 import { api, ApiError } from './api.js';
 import { h, append, clear, icon, copyText, safeHref, debounce } from './dom.js';
@@ -22,6 +27,10 @@ import { renderInspector, jsonView, logRecordList } from './inspector.js';
 import { chatView, isLlmCall } from './chat.js';
 
 const POLL_MS = 5000;
+/** Set on an event object once it holds its payloads (a symbol: not part of its JSON). */
+const FULL = Symbol('payloads');
+/** More events than this without payloads: the chat view fetches the whole session at once. */
+const CHAT_FETCH_EACH_MAX = 50;
 const TABS = [
   ['timeline', 'Timeline'],
   ['chat', 'Chat'],
@@ -40,6 +49,13 @@ export function sessionView(root, id, params) {
   const startedAt = performance.now();
   let detail = null;
   let tree = null;
+  // what the live refresh asks after (the last answer's cursor)
+  let cursor = null;
+  // the events shown, by id (tree node fields; every field once fetched)
+  let known = new Map();
+  // events fetched in full, by id, and the fetches in flight
+  const payloads = new Map();
+  const inflight = new Map();
   let waterfall = null;
   let chat = null;
   let tab = TABS.some(([k]) => k === params.get('tab')) ? params.get('tab') : 'timeline';
@@ -87,8 +103,7 @@ export function sessionView(root, id, params) {
     const s = detail;
     document.title = `${s.name || 'Session ' + shortId(s.id)} · AgentOps`;
     const start = parseTime(s.start_time);
-    const events = s.events || [];
-    const llmCalls = events.filter((e) => e.kind === 'llms' || e.kind === 'llm').length;
+    const llmCalls = tree ? tree.order.filter((n) => n.e.kind === 'llms' || n.e.kind === 'llm').length : 0;
     const errors = s.error_count ?? (tree ? tree.errors.length : 0);
     const agents = s.agents || [];
     const tags = s.tags || [];
@@ -109,7 +124,7 @@ export function sessionView(root, id, params) {
         { class: 'stats-strip' },
         stat('Started', formatRelative(start), { title: formatDateTime(start) }),
         stat('Duration', durationValue, { cls: 'mono' }),
-        stat('Events', formatInt(s.event_count ?? events.length), { cls: 'mono', testid: 'session-events' }),
+        stat('Events', formatInt(s.event_count ?? (tree ? tree.order.length : 0)), { cls: 'mono', testid: 'session-events' }),
         stat('LLM calls', formatInt(llmCalls), { cls: 'mono' }),
         stat('Tokens', formatTokens((s.input_tokens || 0) + (s.output_tokens || 0)), { cls: 'mono', title: `${formatInt(s.input_tokens)} input · ${formatInt(s.output_tokens)} output` }),
         stat('Cost', formatCost(s.cost), { cls: 'mono cost', testid: 'session-cost' }),
@@ -170,11 +185,8 @@ export function sessionView(root, id, params) {
     chat = null;
     clear(body);
     if (tab === 'timeline') renderTimeline();
-    else if (tab === 'chat') {
-      const box = h('div', { class: 'scroll-pane' });
-      body.appendChild(box);
-      chat = chatView(box, tree, { onOpen: openInTimeline });
-    } else if (tab === 'logs') renderLogs();
+    else if (tab === 'chat') renderChat();
+    else if (tab === 'logs') renderLogs();
     else renderDetails();
   }
 
@@ -226,8 +238,16 @@ export function sessionView(root, id, params) {
       onSelect: (n) => {
         selectedId = n ? n.e.id : null;
         syncUrl();
-        renderInspector(inspector, n, ctx);
-        if (n && !('attributes' in n.e)) loadFull(n, inspector, ctx);
+        if (!n || withPayloads(n.e)) return renderInspector(inspector, n, ctx);
+        renderInspector(inspector, n, { ...ctx, loading: true });
+        fetchPayloads(n.e.id)
+          .then((full) => {
+            mergePayloads(n.e, full);
+            if (!destroyed && waterfall && waterfall.selected() === n) renderInspector(inspector, n, ctx);
+          })
+          .catch((e) => {
+            if (!destroyed && waterfall && waterfall.selected() === n) renderInspector(inspector, n, { ...ctx, loadError: e.message || String(e) });
+          });
       },
     });
     const zoomLabel = h('span', { class: 'zoom-label mono', 'data-testid': 'zoom-level' });
@@ -314,16 +334,83 @@ export function sessionView(root, id, params) {
     if (!initial) waterfall.scroller.focus({ preventScroll: true });
   }
 
-  /** An event listed without its payloads (a lighter session answer): fetch it whole. */
-  async function loadFull(n, inspector, ctx) {
-    try {
-      const full = await api(`/api/v1/sessions/${encodeURIComponent(id)}/events/${encodeURIComponent(n.e.id)}`);
-      if (!full || destroyed) return;
-      Object.assign(n.e, full);
-      if (waterfall && waterfall.selected() === n) renderInspector(inspector, n, ctx);
-    } catch {
-      /* the listed fields stay shown */
+  // --- payloads, fetched when an event is opened and kept ------------------------------------
+  /** Whether the event object holds its payloads (fetched, or kept from an earlier fetch). */
+  function withPayloads(e) {
+    if (e[FULL]) return true;
+    const kept = payloads.get(e.id);
+    if (kept) mergePayloads(e, kept);
+    return Boolean(kept);
+  }
+
+  function mergePayloads(e, full) {
+    Object.assign(e, full);
+    e[FULL] = true;
+  }
+
+  /** The event in full (`/events/{id}`), fetched once. */
+  function fetchPayloads(eventId) {
+    if (payloads.has(eventId)) return Promise.resolve(payloads.get(eventId));
+    if (!inflight.has(eventId)) {
+      const p = api(`/api/v1/sessions/${encodeURIComponent(id)}/events/${encodeURIComponent(eventId)}`)
+        .then((full) => {
+          payloads.set(eventId, full);
+          return full;
+        })
+        .finally(() => inflight.delete(eventId));
+      inflight.set(eventId, p);
     }
+    return inflight.get(eventId);
+  }
+
+  /** Forget what was fetched of an event whose derived fields may have changed (a new log
+   * record of its span can add to its messages). */
+  function forgetPayloads(eventId) {
+    payloads.delete(eventId);
+    const e = known.get(eventId);
+    if (e) delete e[FULL];
+  }
+
+  /** The payloads of every event the chat view may show: the whole session at once when many
+   * are missing (the first time), else each missing event. */
+  async function loadChatPayloads() {
+    const missing = tree.order.filter((n) => !withPayloads(n.e));
+    if (!missing.length) return;
+    if (missing.length > CHAT_FETCH_EACH_MAX) {
+      const data = await api(`/api/v1/sessions/${encodeURIComponent(id)}?events=full`);
+      for (const full of data.events || []) {
+        payloads.set(full.id, full);
+        const e = known.get(full.id);
+        if (e) mergePayloads(e, full);
+      }
+      return;
+    }
+    const queue = missing.slice();
+    const worker = async () => {
+      for (let n = queue.shift(); n; n = queue.shift()) mergePayloads(n.e, await fetchPayloads(n.e.id));
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+  }
+
+  function renderChat() {
+    const box = h('div', { class: 'scroll-pane' });
+    body.appendChild(box);
+    const show = () => {
+      clear(box);
+      chat = chatView(box, tree, { onOpen: openInTimeline });
+    };
+    if (tree.order.every((n) => withPayloads(n.e))) return show();
+    box.appendChild(h('div', { class: 'loading-msg muted', 'data-testid': 'chat-loading' }, 'Loading the conversation…'));
+    const shownTree = tree;
+    loadChatPayloads()
+      .then(() => {
+        if (!destroyed && tab === 'chat' && box.isConnected && tree === shownTree) show();
+      })
+      .catch((e) => {
+        if (destroyed || !box.isConnected) return;
+        clear(box);
+        box.appendChild(h('div', { class: 'empty error-state', 'data-testid': 'chat-error' }, h('h3', null, 'Could not load the conversation'), h('p', { class: 'muted' }, e.message || String(e))));
+      });
   }
 
   // --- logs and details ---------------------------------------------------------------------
@@ -402,20 +489,51 @@ export function sessionView(root, id, params) {
     });
   }
 
-  function apply(data) {
-    detail = data;
+  const detailPath = () => `/api/v1/sessions/${encodeURIComponent(id)}?events=tree`;
+
+  /** A whole answer: replaces what the page has (payloads fetched before are kept). */
+  function applyWhole(data) {
+    const { events, event_tree: treeNodes = [], ...rest } = data;
+    detail = rest;
+    cursor = typeof data.cursor === 'string' ? data.cursor : null;
+    const flat = new Map((events || []).map((e) => [e.id, e]));
+    known = new Map(treeNodes.map((t) => [t.id, flat.get(t.id) || t]));
     const t = performance.now();
-    tree = buildTree(detail.event_tree || [], detail.events || []);
+    tree = buildTree(treeNodes, [...known.values()]);
     timings.tree_ms = performance.now() - t;
+  }
+
+  /** A delta (`since`): the session now, every event's place in the tree, and what was stored
+   * after the cursor; merged into what the page has. Whether anything was added. */
+  function applyDelta(data) {
+    const { events: added = [], event_tree: outline, log_records: records = [], logs = [], ...rest } = data;
+    const before = detail;
+    detail = { ...rest, log_records: logRecords().concat(records), logs: (before.logs || []).concat(logs) };
+    cursor = typeof data.cursor === 'string' ? data.cursor : cursor;
+    const grew = added.length > 0 || records.length > 0 || logs.length > 0 || before.end_time !== detail.end_time || before.end_state !== detail.end_state || before.event_count !== detail.event_count;
+    // (nothing new: the tree the waterfall shows stays, nodes and all)
+    if (!grew) return false;
+    // (no outline: no event and no log record is new, the tree is as it was)
+    if (!Array.isArray(outline)) return true;
+    for (const e of added) known.set(e.id, e);
+    for (const r of records) if (r && r.event_id != null) forgetPayloads(String(r.event_id));
+    // parenthood and tool links can change as events arrive: the outline says them all
+    const treeNodes = outline.map((o) => {
+      const e = known.get(o.id);
+      if (e) e.tool_links = Array.isArray(o.tool_links) ? o.tool_links : [];
+      return { id: o.id, parent_id: o.parent_id, depth: o.depth, failed: Boolean(e && e.failed) };
+    });
+    tree = buildTree(treeNodes, [...known.values()]);
+    return true;
   }
 
   async function load() {
     try {
       const t = performance.now();
-      const data = await api(`/api/v1/sessions/${encodeURIComponent(id)}`);
+      const data = await api(detailPath());
       timings.fetch_ms = performance.now() - t;
       if (destroyed) return;
-      apply(data);
+      applyWhole(data);
       renderHead();
       renderTabs();
       const r = performance.now();
@@ -452,13 +570,21 @@ export function sessionView(root, id, params) {
     if (destroyed || paused) return;
     if (document.hidden) return schedulePoll();
     try {
-      const data = await api(`/api/v1/sessions/${encodeURIComponent(id)}`);
+      let data = await api(detailPath() + (cursor ? `&since=${encodeURIComponent(cursor)}` : ''));
       if (destroyed) return;
-      const count = (d) => (d.events || []).length + (Array.isArray(d.log_records) ? d.log_records.length : 0);
-      const grew = count(data) !== count(detail) || data.end_time !== detail.end_time || data.end_state !== detail.end_state;
+      let grew = true;
+      if (data.delta === true) {
+        grew = applyDelta(data);
+        // ended: the whole session once more, then no more polling
+        if (!isRunning()) {
+          data = await api(detailPath());
+          if (destroyed) return;
+          applyWhole(data);
+          grew = true;
+        }
+      } else applyWhole(data);
       if (grew) {
         const scrollTop = waterfall ? waterfall.scroller.scrollTop : 0;
-        apply(data);
         renderHead();
         renderTabs();
         if (tab === 'timeline') {

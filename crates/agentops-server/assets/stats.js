@@ -180,7 +180,9 @@ export function statsView(root, params) {
     clear(content);
     content.appendChild(h('div', { class: 'loading-msg muted' }, 'Loading stats…'));
     const days = RANGES.find(([k]) => k === range)[2];
-    const from = days ? new Date(Date.now() - days * 86400e3).toISOString() : null;
+    // From the start of the first UTC day shown: the days drawn are whole, and the server
+    // answers whole days from its daily totals instead of reading every event.
+    const from = days ? new Date(dayKey(new Date(Date.now() - (days - 1) * 86400e3)) + 'T00:00:00Z').toISOString() : null;
     try {
       const st = await api('/api/v1/stats' + query({ from }));
       if (destroyed) return;
