@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 
 import { startServer } from './lib/server.mjs';
 import { launchBrowser, signIn } from './lib/browser.mjs';
-import { V2Session } from './lib/seed.mjs';
 import { seedGenAi, waitEnded, SYSTEM, QUESTION, ANSWER, REASONING, TOOL_RESULT, CALL_ID } from './lib/otlp.mjs';
 
 const T = { timeout: 120000 };
@@ -170,60 +169,6 @@ test('the Logs tab lists the log records in time order, as text, linked to their
   await waitSelected(ids.tool);
   assert.match(await page.textContent('[data-testid="inspector-logs"]'), /weather cache miss/);
   assert.doesNotMatch(await page.textContent('[data-testid="inspector-logs"]'), /planning a trip/, 'only its own records');
-});
-
-test('without messages (an older server) an LLM call shows its prompt and completion as before', T, async () => {
-  const s = await new V2Session(server.url, { start: Date.now() - 120e3, tags: ['older-server'] }).create();
-  const llm = '5e0c0f0e-1d2a-4b3c-8d4e-5f6a7b8c9d0e';
-  await s.events([
-    {
-      id: llm,
-      event_type: 'llms',
-      init_timestamp: new Date(s.start + 10).toISOString(),
-      end_timestamp: new Date(s.start + 900).toISOString(),
-      model: 'gpt-4o-mini',
-      prompt: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Name a <em>colour</em>.' }],
-      completion: { role: 'assistant', content: 'Teal.' },
-      prompt_tokens: 12,
-      completion_tokens: 2,
-    },
-  ]);
-  await s.end('Success', null, s.start + 1000);
-  const tab = await browser.context.newPage();
-  const errors = [];
-  tab.on('pageerror', (e) => errors.push(String(e)));
-  // the session answer of a server before the message model: no messages, links or log records
-  const older = (e) => {
-    const { messages, tool_links, log_records, ...rest } = e;
-    return rest;
-  };
-  await tab.route(`**/api/v1/sessions/${s.id}`, async (route) => {
-    const res = await route.fetch();
-    const body = older(await res.json());
-    body.events = (body.events || []).map(older);
-    body.event_tree = (body.event_tree || []).map(older);
-    await route.fulfill({ response: res, json: body });
-  });
-  try {
-    await signIn(tab, server.url); // a new tab: its own sessionStorage
-    await tab.goto(`${server.url}/#/sessions/${s.id}?tab=chat`);
-    await tab.locator('[data-testid="chat-card"]').waitFor();
-    const texts = await tab.locator('[data-testid="message-text"]').allTextContents();
-    assert.deepEqual(texts, ['Be brief.', 'Name a <em>colour</em>.', 'Teal.']);
-    assert.equal(await tab.locator('[data-testid="conversation"]').count(), 0, 'the fallback rendering, not the message model');
-    assert.equal(await tab.locator('[data-testid="chat"] em').count(), 0);
-    await tab.click('[data-testid="tab-logs"]');
-    await tab.locator('.empty h3').waitFor();
-    assert.equal(await tab.textContent('.empty h3'), 'No logs');
-    await tab.goto(`${server.url}/#/sessions/${s.id}?event=${llm}`);
-    await tab.locator('[data-testid="inspector-prompt"]').waitFor();
-    assert.match(await tab.textContent('[data-testid="inspector-prompt"] > summary'), /^Prompt/);
-    assert.ok((await tab.textContent('[data-testid="inspector-completion"]')).includes('Teal.'));
-    assert.equal(await tab.locator('[data-testid="wf-tool-link"]').count(), 0);
-    assert.deepEqual(errors, []);
-  } finally {
-    await tab.close();
-  }
 });
 
 test('GenAI views in dark mode, and no page errors', T, async () => {
