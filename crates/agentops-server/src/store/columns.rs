@@ -67,9 +67,16 @@ pub(crate) const EVENT_INSERT_COLUMN_COUNT: usize = EVENT_COLUMNS.len() + 1;
 /// `id, session_id, …, attributes`: what reads an event back; with `payloads` false, the payload
 /// columns are `NULL` and the attributes `'{}'`.
 pub(crate) fn event_select_list(payloads: bool) -> String {
+    event_select_list_with(payloads, "NULL")
+}
+
+/// [`event_select_list`] for an engine whose `NULL` needs a type to read as bytes: without
+/// payloads, `packed` is selected as `null_packed` (PostgreSQL: `NULL::bytea`).
+pub(crate) fn event_select_list_with(payloads: bool, null_packed: &str) -> String {
     EVENT_COLUMNS
         .iter()
         .map(|c| match c.without_payloads {
+            Some(_) if !payloads && c.name == "packed" => null_packed,
             Some(replacement) if !payloads => replacement,
             _ => c.name,
         })

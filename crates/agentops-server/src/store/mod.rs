@@ -14,14 +14,22 @@
 //! events (`rollup`), the event columns in their one order (`columns`) and how JSON payloads are
 //! stored and read back (`json`).
 
+mod changes;
 mod columns;
 #[cfg(test)]
 pub(crate) mod conformance;
+mod decode;
 pub(crate) mod fingerprint;
 mod json;
+mod list_sql;
+pub mod migrate;
 pub mod payload;
+pub mod postgres;
+#[cfg(test)]
+pub(crate) mod read_checks;
 mod rollup;
 pub mod sqlite;
+mod stats;
 
 use agentops_core::EndState;
 use json::raw_json;
@@ -1153,6 +1161,16 @@ pub trait Store: Send + Sync + 'static {
     fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let _ = (name, candidate);
         Ok(None)
+    }
+
+    /// How many bytes the store takes on disk (SQLite: the file and its WAL; PostgreSQL: the
+    /// database), for the `agentops_database_bytes` metric.
+    fn size_bytes(&self) -> Result<u64, StoreError>;
+
+    /// Whether the store answers now (a load balancer's health check asks through
+    /// `GET /health`); an embedded store always does.
+    fn check(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// The dictionary new payloads are packed with ([`payload`]), if the store has one.

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection};
 
-use crate::store::json::parse_json;
+use crate::store::decode::{log_record_from, LOG_RECORD_COLUMNS};
 use crate::store::{LogRecord, Outcome, SessionRecord, StoreError, MAX_SESSION_LOG_RECORDS};
 
 /// Stores the records not stored yet, creating their sessions on first sight (a record may
@@ -62,11 +62,11 @@ pub(super) fn log_records(
     session_id: &str,
     span_id: Option<&str>,
 ) -> Result<Vec<LogRecord>, StoreError> {
-    let mut select = conn.prepare_cached(
-        "SELECT session_id, time, severity, event_name, body, attributes, trace_id, span_id, call_ids
+    let mut select = conn.prepare_cached(&format!(
+        "SELECT {LOG_RECORD_COLUMNS}
          FROM otel_logs WHERE project_id = ?1 AND session_id = ?2 AND (?3 IS NULL OR span_id = ?3)
-         ORDER BY time, seq LIMIT ?4",
-    )?;
+         ORDER BY time, seq LIMIT ?4"
+    ))?;
     let rows = select.query_map(
         params![
             project_id,
@@ -74,21 +74,7 @@ pub(super) fn log_records(
             span_id,
             MAX_SESSION_LOG_RECORDS as i64
         ],
-        |r| {
-            let json = |text: String| parse_json(Some(text)).unwrap_or_default();
-            Ok(LogRecord {
-                session_id: r.get(0)?,
-                time: r.get(1)?,
-                severity: r.get(2)?,
-                event_name: r.get(3)?,
-                body: json(r.get(4)?),
-                attributes: json(r.get(5)?),
-                trace_id: r.get(6)?,
-                span_id: r.get(7)?,
-                event_id: None,
-                call_ids: r.get(8)?,
-            })
-        },
+        |r| log_record_from(r),
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

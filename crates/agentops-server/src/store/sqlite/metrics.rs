@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection};
 
-use crate::store::json::parse_json;
+use crate::store::decode::{metric_info_from, metric_point_from, METRIC_POINT_COLUMNS};
 use crate::store::{MetricInfo, MetricPoint, Outcome, StoreError, MAX_METRIC_POINTS};
 
 /// Stores the points not stored yet; how many were new.
@@ -52,15 +52,7 @@ pub(super) fn metric_names(
             "SELECT name, kind, unit, COUNT(*), MAX(time) FROM metric_points
              WHERE project_id = ?1 GROUP BY name ORDER BY name",
         )?
-        .query_map([project_id], |r| {
-            Ok(MetricInfo {
-                name: r.get(0)?,
-                kind: r.get(1)?,
-                unit: r.get(2)?,
-                points: r.get(3)?,
-                last_time: r.get(4)?,
-            })
-        })?
+        .query_map([project_id], |r| metric_info_from(r))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -74,34 +66,16 @@ pub(super) fn metric_points(
     to: Option<&str>,
 ) -> Result<Vec<MetricPoint>, StoreError> {
     let rows = c
-        .prepare_cached(
-            "SELECT name, kind, unit, temporality, monotonic, attributes, start_time, time, value,
-                    count, sum, min, max, buckets
+        .prepare_cached(&format!(
+            "SELECT {METRIC_POINT_COLUMNS}
              FROM metric_points
              WHERE project_id = ?1 AND name = ?2 AND (?3 IS NULL OR time >= ?3)
                AND (?4 IS NULL OR time < ?4)
-             ORDER BY time, seq LIMIT ?5",
-        )?
+             ORDER BY time, seq LIMIT ?5"
+        ))?
         .query_map(
             params![project_id, name, from, to, MAX_METRIC_POINTS as i64],
-            |r| {
-                Ok(MetricPoint {
-                    name: r.get(0)?,
-                    kind: r.get(1)?,
-                    unit: r.get(2)?,
-                    temporality: r.get(3)?,
-                    monotonic: r.get(4)?,
-                    attributes: parse_json(r.get(5)?).unwrap_or_default(),
-                    start_time: r.get(6)?,
-                    time: r.get(7)?,
-                    value: r.get(8)?,
-                    count: r.get::<_, Option<i64>>(9)?.map(|c| c.max(0) as u64),
-                    sum: r.get(10)?,
-                    min: r.get(11)?,
-                    max: r.get(12)?,
-                    buckets: parse_json(r.get(13)?),
-                })
-            },
+            |r| metric_point_from(r),
         )?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)

@@ -53,6 +53,8 @@ pub struct SqliteStore {
     readers: Vec<Mutex<Connection>>,
     /// The dictionary new payloads are packed with (the newest stored).
     dictionary: std::sync::RwLock<Option<DictionaryId>>,
+    /// The database file (its WAL beside it, `-wal` appended).
+    path: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -99,6 +101,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers,
             dictionary: std::sync::RwLock::new(dictionary),
+            path: path.to_path_buf(),
         })
     }
 
@@ -155,6 +158,13 @@ pub(crate) fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
 }
 
 impl Store for SqliteStore {
+    fn size_bytes(&self) -> Result<u64, StoreError> {
+        let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(size(&self.path).saturating_add(size(Path::new(&wal))))
+    }
+
     fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
         write::commit(&mut self.write_conn(), writes)
     }

@@ -1,7 +1,7 @@
 //! Helpers of the SQLite store's tests.
 
 use super::SqliteStore;
-use crate::store::{EventRecord, SessionQuery, SessionRecord, Store, Write};
+use crate::store::{EventRecord, SessionQuery, SessionRecord, Store};
 
 /// A store in a new temporary directory, and the directory (to remove at the end).
 pub(super) fn temp_store() -> (SqliteStore, std::path::PathBuf) {
@@ -17,21 +17,7 @@ pub(super) fn store_session(
     session: SessionRecord,
     events: Vec<EventRecord>,
 ) {
-    let session_id = session.id.clone();
-    let results = store
-        .commit(&[
-            Write::CreateSession {
-                project_id: project.into(),
-                session,
-            },
-            Write::CreateEvents {
-                project_id: project.into(),
-                session_id,
-                events,
-            },
-        ])
-        .unwrap();
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    crate::store::read_checks::store_session(store, project, session, events);
 }
 
 /// Stores session `s1`, named, tagged `prod` and ended, with one failed LLM event (model

@@ -1,0 +1,403 @@
+//! The PostgreSQL store, for several `agentops serve` replicas on one database.
+//!
+//! Everything a replica needs is in the database (projects, keys, sessions, the JWT secret),
+//! so replicas are interchangeable: a session begun through one may be continued through
+//! another. The [`Store`] trait blocks, so this engine owns a small Tokio runtime that drives
+//! its connections (tokio-postgres, pooled by deadpool-postgres); each method enters it and
+//! waits for its statements. The modules hold the work by concern:
+//!
+//! - `schema`: versioned migrations under an advisory lock, the monthly partitions of `events`;
+//! - `write`: the group commit and each kind of write;
+//! - `list`: the session list and its SQL builder;
+//! - `read`: a session's detail and changes, one event, agents, statistics, logs and metrics;
+//! - `expire`: retention, deleting old sessions and dropping whole partitions;
+//! - `admin`: projects, API keys and shared secrets.
+//!
+//! What does not depend on the engine (the aggregates a write adds, the event columns, how
+//! payloads are packed, the is-error rule) lives in the parent module, for both engines.
+
+mod admin;
+mod database;
+mod expire;
+mod list;
+mod read;
+mod rows;
+pub(crate) mod schema;
+#[cfg(test)]
+pub(crate) mod test_support;
+mod write;
+mod write_events;
+mod write_otel;
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::{Client, NoTls};
+
+pub use database::{create_database_if_missing, drop_database, test_database_for};
+
+use super::{
+    AgentSummary, ApiKeyInfo, CallRef, EventRow, LogRecord, MetricInfo, MetricPoint, Outcome,
+    ProjectInfo, RawStats, Retention, SessionChanges, SessionDetail, SessionMark, SessionPage,
+    SessionQuery, SessionSummary, Store, StoreError, Write,
+};
+
+/// Connections per replica: the writer's, and the readers'.
+const POOL_SIZE: usize = 8;
+
+/// How long a request waits for a free connection, or for a new one to open, before it is
+/// answered "unavailable" (503).
+const CONNECTION_WAIT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL store: the database at a `postgres://` URL.
+pub struct PgStore {
+    /// Drives the connections; shut down without waiting when the store is dropped (`None`
+    /// only then).
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+    /// The month partitions of `events` known to exist.
+    partitions: schema::Partitions,
+    /// Where the database is, without the password (for logs and errors).
+    display_url: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("url", &self.display_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which async code may not do: let it go in the background.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/database`), applying the
+    /// migrations it lacks. Fails with [`StoreError::Unavailable`] when it cannot be reached.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            StoreError::Invalid(format!("{} is not a PostgreSQL URL: {e}", redact(url)))
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("agentops-postgres")
+            .enable_all()
+            .build()?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(CONNECTION_WAIT))
+            .create_timeout(Some(CONNECTION_WAIT))
+            .recycle_timeout(Some(CONNECTION_WAIT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Invalid(format!("PostgreSQL pool: {e}")))?;
+        let store = PgStore {
+            runtime: Some(runtime),
+            pool,
+            partitions: schema::Partitions::default(),
+            display_url: redact(url),
+        };
+        store.run(async {
+            let mut client = store.client().await?;
+            schema::migrate(&mut client).await
+        })?;
+        Ok(store)
+    }
+
+    /// Runs `work` to its end on this thread, with the store's runtime entered (its
+    /// connections are driven by the runtime's threads).
+    fn run<F: Future>(&self, work: F) -> F::Output {
+        let _entered = self.runtime.as_ref().map(|r| r.enter());
+        futures_executor::block_on(work)
+    }
+
+    /// A connection from the pool, or [`StoreError::Unavailable`] after [`CONNECTION_WAIT`].
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| {
+            StoreError::Unavailable(format!("PostgreSQL at {}: {e}", self.display_url))
+        })
+    }
+
+    /// Runs `work` with a pooled connection.
+    fn with_client<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.run(async {
+            let mut client = self.client().await?;
+            work(&mut client).await
+        })
+    }
+}
+
+/// `url` without its password.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A driver error as a store error: PostgreSQL's own refusals as [`StoreError::Postgres`]
+/// (with their SQLSTATE), a lost or unreachable server as [`StoreError::Unavailable`].
+pub(super) fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            // 53xxx: out of resources (disk full, too many connections); 57P0x: shutting down
+            if code.starts_with("53") || code.starts_with("57P") {
+                StoreError::Unavailable(format!("{} ({code})", db.message()))
+            } else {
+                StoreError::Postgres(format!("{} ({code})", db.message()))
+            }
+        }
+        None if e.is_closed() || std::error::Error::source(&e).is_some() => {
+            StoreError::Unavailable(e.to_string())
+        }
+        None => StoreError::Postgres(e.to_string()),
+    }
+}
+
+/// Whether a failed transaction may succeed when run again: a serialization failure or a
+/// deadlock between replicas writing the same sessions.
+pub(super) fn is_retryable(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+impl Store for PgStore {
+    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+        self.with_client(async |c| write::commit(c, &self.partitions, writes).await)
+    }
+
+    fn create_project(&self, name: &str) -> Result<String, StoreError> {
+        self.with_client(async |c| admin::create_project(c, name).await)
+    }
+
+    fn default_project(&self) -> Result<Option<String>, StoreError> {
+        self.with_client(async |c| admin::default_project(c).await)
+    }
+
+    fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, StoreError> {
+        self.with_client(async |c| admin::add_api_key(c, project_id, key_hash).await)
+    }
+
+    fn api_key_count(&self) -> Result<u64, StoreError> {
+        self.with_client(async |c| admin::api_key_count(c).await)
+    }
+
+    fn project_for_key(&self, key_hash: &str) -> Result<Option<String>, StoreError> {
+        self.with_client(async |c| admin::project_for_key(c, key_hash).await)
+    }
+
+    fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        self.with_client(async |c| admin::list_api_keys(c).await)
+    }
+
+    fn revoke_api_key(&self, id: &str) -> Result<String, StoreError> {
+        self.with_client(async |c| admin::revoke_api_key(c, id).await)
+    }
+
+    fn find_project(&self, id_or_name: &str) -> Result<Option<String>, StoreError> {
+        self.with_client(async |c| admin::find_project(c, id_or_name).await)
+    }
+
+    fn session_exists(&self, project_id: &str, session_id: &str) -> Result<bool, StoreError> {
+        self.with_client(async |c| read::session_exists(c, project_id, session_id).await)
+    }
+
+    fn list_sessions(
+        &self,
+        project_id: &str,
+        limit: usize,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        self.with_client(async |c| list::list_sessions(c, project_id, limit).await)
+    }
+
+    fn session_detail(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> Result<Option<SessionDetail>, StoreError> {
+        self.with_client(async |c| read::session_detail(c, project_id, session_id, true).await)
+    }
+
+    fn session_detail_without_payloads(
+        &self,
+        project_id: &str,
+        session_id: &str,
+    ) -> Result<Option<SessionDetail>, StoreError> {
+        self.with_client(async |c| read::session_detail(c, project_id, session_id, false).await)
+    }
+
+    fn query_sessions(
+        &self,
+        project_id: &str,
+        query: &SessionQuery,
+    ) -> Result<SessionPage, StoreError> {
+        self.with_client(async |c| list::query_sessions(c, project_id, query).await)
+    }
+
+    fn event_detail(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        event_id: &str,
+    ) -> Result<Option<EventRow>, StoreError> {
+        self.with_client(async |c| read::event_detail(c, project_id, session_id, event_id).await)
+    }
+
+    fn session_changes(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        since: Option<&SessionMark>,
+        payloads: bool,
+    ) -> Result<Option<SessionChanges>, StoreError> {
+        self.with_client(async |c| {
+            read::session_changes(c, project_id, session_id, since, payloads).await
+        })
+    }
+
+    fn log_records(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        span_id: Option<&str>,
+    ) -> Result<Vec<LogRecord>, StoreError> {
+        self.with_client(async |c| read::log_records(c, project_id, session_id, span_id).await)
+    }
+
+    fn call_refs(&self, project_id: &str, session_id: &str) -> Result<Vec<CallRef>, StoreError> {
+        self.with_client(async |c| read::call_refs(c, project_id, session_id).await)
+    }
+
+    fn metric_names(&self, project_id: &str) -> Result<Vec<MetricInfo>, StoreError> {
+        self.with_client(async |c| read::metric_names(c, project_id).await)
+    }
+
+    fn metric_points(
+        &self,
+        project_id: &str,
+        name: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<MetricPoint>, StoreError> {
+        self.with_client(async |c| read::metric_points(c, project_id, name, from, to).await)
+    }
+
+    fn list_agents(&self, project_id: &str) -> Result<Vec<AgentSummary>, StoreError> {
+        self.with_client(async |c| read::list_agents(c, project_id).await)
+    }
+
+    fn stats(
+        &self,
+        project_id: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<RawStats, StoreError> {
+        self.with_client(async |c| read::stats(c, project_id, from, to).await)
+    }
+
+    fn list_projects(&self) -> Result<Vec<ProjectInfo>, StoreError> {
+        self.with_client(async |c| admin::list_projects(c).await)
+    }
+
+    fn set_project_retention(
+        &self,
+        project_id: &str,
+        retention: Option<Retention>,
+    ) -> Result<(), StoreError> {
+        self.with_client(async |c| admin::set_project_retention(c, project_id, retention).await)
+    }
+
+    fn size_bytes(&self) -> Result<u64, StoreError> {
+        self.with_client(async |c| {
+            let row = c
+                .query_one("SELECT pg_database_size(current_database())", &[])
+                .await
+                .map_err(pg_error)?;
+            Ok(row.get::<_, i64>(0).max(0) as u64)
+        })
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        self.with_client(async |c| {
+            c.simple_query("SELECT 1").await.map_err(pg_error)?;
+            Ok(())
+        })
+    }
+
+    fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_client(async |c| admin::shared_secret(c, name, candidate).await)
+            .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+    use super::test_support::temp_store;
+    use crate::store::Store;
+
+    #[test]
+    fn passes_the_store_conformance_suite() {
+        let (store, _db) = temp_store();
+        crate::store::conformance::writes_are_idempotent_and_project_scoped(&store);
+        crate::store::conformance::projects_have_their_own_session_ids(&store);
+        crate::store::conformance::session_changes_hand_out_what_was_stored_after_a_mark(&store);
+    }
+
+    #[test]
+    fn reconnecting_keeps_everything_and_migrations_run_once() {
+        let (store, db) = temp_store();
+        let project = store.create_project("p").unwrap();
+        store.add_api_key(&project, "hash").unwrap();
+        drop(store);
+        let store = db.connect();
+        assert_eq!(
+            store.project_for_key("hash").unwrap(),
+            Some(project.clone())
+        );
+        assert_eq!(store.default_project().unwrap(), Some(project));
+    }
+
+    #[test]
+    fn a_password_is_not_shown() {
+        assert_eq!(
+            redact("postgres://me:secret@db:5432/x"),
+            "postgres://me:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://me@db/x"), "postgres://me@db/x");
+    }
+}

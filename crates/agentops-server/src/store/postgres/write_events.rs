@@ -1,0 +1,299 @@
+//! The events' bulk insert: a write's events in one statement (one array per column,
+//! `UNNEST`ed), then what the new ones add to the aggregates kept beside them (see
+//! [`crate::store::rollup`]), each aggregate in one statement too.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Transaction;
+
+use super::write::Applied;
+use crate::store::columns::EVENT_COLUMNS;
+use crate::store::payload::PackedPayloads;
+use crate::store::rollup::Rollup;
+use crate::store::{EventRecord, StoreError};
+
+/// How an event column is inserted: from an array parameter of this PostgreSQL type, or as a
+/// constant (the payload text columns, empty once payloads are packed, as on SQLite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Insert {
+    /// From a `type[]` parameter.
+    Array(&'static str),
+    /// This SQL constant.
+    Constant(&'static str),
+}
+
+/// How the column `name` of [`EVENT_COLUMNS`] is inserted.
+fn insert_of(name: &str) -> Insert {
+    match name {
+        "prompt" | "completion" | "params" | "returns" => Insert::Constant("NULL"),
+        "attributes" => Insert::Constant("''"),
+        "input_tokens" | "output_tokens" | "cached_tokens" | "reasoning_tokens" => {
+            Insert::Array("bigint")
+        }
+        "cost" => Insert::Array("double precision"),
+        "packed" => Insert::Array("bytea"),
+        _ => Insert::Array("text"),
+    }
+}
+
+/// Inserts a write's events (`$1` the project, then one array per column inserted from one,
+/// in [`EVENT_COLUMNS`] order); answers the key of each new one (events already stored are
+/// left as they are).
+static INSERT_EVENTS: LazyLock<String> = LazyLock::new(|| {
+    let mut columns = vec!["project_id".to_owned()];
+    let mut selected = vec!["$1".to_owned()];
+    let mut arrays = Vec::new();
+    let mut names = Vec::new();
+    for column in &EVENT_COLUMNS {
+        columns.push(column.name.to_owned());
+        match insert_of(column.name) {
+            Insert::Constant(value) => selected.push(value.to_owned()),
+            Insert::Array(ty) => {
+                arrays.push(format!("${}::{ty}[]", arrays.len() + 2));
+                names.push(column.name);
+                selected.push(format!("u.{}", column.name));
+            }
+        }
+    }
+    format!(
+        "INSERT INTO events ({})
+         SELECT {} FROM UNNEST({}) AS u({})
+         ON CONFLICT DO NOTHING
+         RETURNING session_id, id, start_time",
+        columns.join(", "),
+        selected.join(", "),
+        arrays.join(", "),
+        names.join(", "),
+    )
+});
+
+/// One column's values over a write's events, as the array parameter bound to it.
+fn column_values<'a>(
+    name: &str,
+    events: &'a [EventRecord],
+    packed: &'a [&'a PackedPayloads],
+) -> Result<Box<dyn ToSql + Sync + 'a>, StoreError> {
+    fn text<'a>(
+        events: &'a [EventRecord],
+        f: impl Fn(&'a EventRecord) -> Option<&'a str>,
+    ) -> Box<dyn ToSql + Sync + 'a> {
+        Box::new(events.iter().map(f).collect::<Vec<Option<&str>>>())
+    }
+    fn int<'a>(
+        events: &'a [EventRecord],
+        f: impl Fn(&'a EventRecord) -> Option<i64>,
+    ) -> Box<dyn ToSql + Sync + 'a> {
+        Box::new(events.iter().map(f).collect::<Vec<Option<i64>>>())
+    }
+    Ok(match name {
+        "id" => text(events, |e| Some(&e.id)),
+        "session_id" => text(events, |e| Some(&e.session_id)),
+        "kind" => text(events, |e| Some(&e.kind)),
+        "name" => text(events, |e| e.name.as_deref()),
+        "parent_id" => text(events, |e| e.parent_id.as_deref()),
+        "trace_id" => text(events, |e| e.trace_id.as_deref()),
+        "span_id" => text(events, |e| e.span_id.as_deref()),
+        "start_time" => text(events, |e| Some(&e.start_time)),
+        "end_time" => text(events, |e| e.end_time.as_deref()),
+        "status" => text(events, |e| e.status.as_deref()),
+        "status_message" => text(events, |e| e.status_message.as_deref()),
+        "agent_id" => text(events, |e| e.agent_id.as_deref()),
+        "model" => text(events, |e| e.model.as_deref()),
+        "provider" => text(events, |e| e.provider.as_deref()),
+        "call_ids" => text(events, |e| e.call_ids.as_deref()),
+        "input_tokens" => int(events, |e| e.input_tokens),
+        "output_tokens" => int(events, |e| e.output_tokens),
+        "cached_tokens" => int(events, |e| e.cached_tokens),
+        "reasoning_tokens" => int(events, |e| e.reasoning_tokens),
+        "cost" => Box::new(events.iter().map(|e| e.cost).collect::<Vec<Option<f64>>>()),
+        "packed" => Box::new(packed.iter().map(|p| p.as_bytes()).collect::<Vec<&[u8]>>()),
+        other => {
+            return Err(StoreError::Invalid(format!(
+                "the PostgreSQL store does not insert the event column {other}"
+            )))
+        }
+    })
+}
+
+/// `LEAST(GREATEST(a + b, i64::MIN), i64::MAX)`: `a + b` saturating at the 64-bit bounds
+/// instead of failing.
+fn saturating_add_sql(a: &str, b: &str) -> String {
+    format!(
+        "LEAST(GREATEST({a}::numeric + {b}, -9223372036854775808), 9223372036854775807)::bigint"
+    )
+}
+
+/// Adds sessions' new events to their totals (`$1` project, then arrays of session ids,
+/// events, input tokens, output tokens, cost, errors).
+static UPDATE_SESSION_TOTALS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE sessions s SET event_count = s.event_count + u.events,
+            input_tokens = {}, output_tokens = {},
+            cost = s.cost + u.cost, error_count = s.error_count + u.errors
+         FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+                     $6::double precision[], $7::bigint[])
+              AS u(id, events, input_tokens, output_tokens, cost, errors)
+         WHERE s.project_id = $1 AND s.id = u.id",
+        saturating_add_sql("s.input_tokens", "u.input_tokens"),
+        saturating_add_sql("s.output_tokens", "u.output_tokens"),
+    )
+});
+
+/// Records session facets, once each (`$1` project, then arrays of facets, values, sessions).
+const INSERT_FACETS: &str = "INSERT INTO session_facets (project_id, facet, value, session_id)
+     SELECT $1, u.facet, u.value, u.session_id
+     FROM UNNEST($2::text[], $3::text[], $4::text[]) AS u(facet, value, session_id)
+     ON CONFLICT DO NOTHING";
+
+/// Adds events to the totals of days and models (`$1` project, then arrays of days, models,
+/// events, errors, input tokens, output tokens, cost).
+static ADD_DAILY_TOTALS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO daily_totals AS d (project_id, day, model, events, error_events, input_tokens, output_tokens, cost)
+         SELECT $1, u.day, u.model, u.events, u.errors, u.input_tokens, u.output_tokens, u.cost
+         FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+                     $7::bigint[], $8::double precision[])
+              AS u(day, model, events, errors, input_tokens, output_tokens, cost)
+         ON CONFLICT (project_id, day, model) DO UPDATE SET
+            events = d.events + excluded.events, error_events = d.error_events + excluded.error_events,
+            input_tokens = {}, output_tokens = {}, cost = d.cost + excluded.cost",
+        saturating_add_sql("d.input_tokens", "excluded.input_tokens"),
+        saturating_add_sql("d.output_tokens", "excluded.output_tokens"),
+    )
+});
+
+/// Inserts the events not stored yet, and adds those to their sessions' totals, the session
+/// facets and the daily totals; how many were new. The caller has locked the events' sessions.
+pub(super) async fn insert_events(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    events: &[EventRecord],
+) -> Applied<usize> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    // Writes that did not come through the writer's queue (tests, tools) are packed here.
+    let packed_here: Vec<Option<PackedPayloads>> = events
+        .iter()
+        .map(|e| {
+            e.packed.is_none().then(|| {
+                PackedPayloads::pack(
+                    e.prompt.as_ref(),
+                    e.completion.as_ref(),
+                    e.params.as_ref(),
+                    e.returns.as_ref(),
+                    &e.attributes,
+                    None,
+                )
+            })
+        })
+        .collect();
+    let packed: Vec<&PackedPayloads> = events
+        .iter()
+        .zip(&packed_here)
+        .filter_map(|(e, here)| e.packed.as_ref().or(here.as_ref()))
+        .collect();
+    let mut values = Vec::new();
+    for column in &EVENT_COLUMNS {
+        if let Insert::Array(_) = insert_of(column.name) {
+            values.push(column_values(column.name, events, &packed)?);
+        }
+    }
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&project_id];
+    params.extend(values.iter().map(|v| v.as_ref()));
+    let stored = tx.query(INSERT_EVENTS.as_str(), &params).await?;
+
+    // The new events, each once (the first of a key that a write repeats, as SQLite keeps).
+    let mut new: HashMap<(&str, &str, &str), bool> = HashMap::with_capacity(stored.len());
+    for row in &stored {
+        let key: (&str, &str, &str) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        new.insert(key, true);
+    }
+    let mut rollup = Rollup::default();
+    for e in events {
+        let key = (e.session_id.as_str(), e.id.as_str(), e.start_time.as_str());
+        if let Some(unseen) = new.get_mut(&key) {
+            if std::mem::take(unseen) {
+                rollup.add(e);
+            }
+        }
+    }
+    add_rollup(tx, project_id, &rollup).await?;
+    Ok(stored.len())
+}
+
+/// Adds what new events sum to onto the session totals, the facets and the daily totals.
+async fn add_rollup(tx: &Transaction<'_>, project_id: &str, rollup: &Rollup<'_>) -> Applied<()> {
+    let sessions = rollup.sessions();
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = sessions.iter().map(|t| t.session_id).collect();
+    let events: Vec<i64> = sessions.iter().map(|t| t.events).collect();
+    let input: Vec<i64> = sessions.iter().map(|t| t.input_tokens).collect();
+    let output: Vec<i64> = sessions.iter().map(|t| t.output_tokens).collect();
+    let cost: Vec<f64> = sessions.iter().map(|t| t.cost).collect();
+    let errors: Vec<i64> = sessions.iter().map(|t| t.errors).collect();
+    tx.execute(
+        UPDATE_SESSION_TOTALS.as_str(),
+        &[&project_id, &ids, &events, &input, &output, &cost, &errors],
+    )
+    .await?;
+
+    let mut facets: Vec<_> = rollup.facets().collect();
+    facets.sort_unstable_by_key(|f| (f.facet, f.value, f.session_id));
+    let kinds: Vec<&str> = facets.iter().map(|f| f.facet).collect();
+    let values: Vec<&str> = facets.iter().map(|f| f.value).collect();
+    let owners: Vec<&str> = facets.iter().map(|f| f.session_id).collect();
+    if !facets.is_empty() {
+        tx.execute(INSERT_FACETS, &[&project_id, &kinds, &values, &owners])
+            .await?;
+    }
+
+    // in key order, so that replicas adding to the same days lock their rows in one order
+    let mut days: Vec<_> = rollup.days().collect();
+    days.sort_unstable_by_key(|(key, _)| (key.day, key.model));
+    let day: Vec<&str> = days.iter().map(|(k, _)| k.day).collect();
+    let model: Vec<&str> = days.iter().map(|(k, _)| k.model).collect();
+    let events: Vec<i64> = days.iter().map(|(_, t)| t.events).collect();
+    let errors: Vec<i64> = days.iter().map(|(_, t)| t.errors).collect();
+    let input: Vec<i64> = days.iter().map(|(_, t)| t.input_tokens).collect();
+    let output: Vec<i64> = days.iter().map(|(_, t)| t.output_tokens).collect();
+    let cost: Vec<f64> = days.iter().map(|(_, t)| t.cost).collect();
+    tx.execute(
+        ADD_DAILY_TOTALS.as_str(),
+        &[
+            &project_id,
+            &day,
+            &model,
+            &events,
+            &errors,
+            &input,
+            &output,
+            &cost,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_column_but_the_payload_texts_is_bound_from_an_array() {
+        let sql = INSERT_EVENTS.as_str();
+        assert!(sql.contains("$22::text[]"), "{sql}");
+        assert!(!sql.contains("$23"), "{sql}");
+        let events = [EventRecord::default()];
+        let packed = PackedPayloads::pack(None, None, None, None, &serde_json::json!({}), None);
+        for column in &EVENT_COLUMNS {
+            if let Insert::Array(_) = insert_of(column.name) {
+                assert!(column_values(column.name, &events, &[&packed]).is_ok());
+            }
+        }
+    }
+}
