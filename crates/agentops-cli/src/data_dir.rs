@@ -1,9 +1,13 @@
-//! The data directory of the offline commands (`keys`, `projects`, `backup`): they find the
-//! database where `agentops serve --data-dir` keeps it, and refuse a directory without one.
+//! Where the offline commands (`keys`, `projects`, `create-project`, `backup`) find the store:
+//! the PostgreSQL database of `--database-url` when given, else the SQLite database that
+//! `agentops serve --data-dir` keeps (refusing a directory without one, but for
+//! `create-project`).
 
 use std::path::{Path, PathBuf};
 
+use agentops_server::store::postgres::PgStore;
 use agentops_server::store::sqlite::SqliteStore;
+use agentops_server::store::Store;
 use anyhow::{bail, Context};
 
 /// The database of an existing data directory.
@@ -18,8 +22,37 @@ pub fn existing_database(data_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(database)
 }
 
-/// Opens the store of an existing data directory.
-pub fn open_store(data_dir: &Path) -> anyhow::Result<SqliteStore> {
+/// The store at `database_url`, else that of an existing data directory.
+pub fn open_store(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Box<dyn Store>> {
+    if let Some(url) = database_url {
+        return connect(url);
+    }
     let database = existing_database(data_dir)?;
-    SqliteStore::open(&database).with_context(|| format!("cannot open {}", database.display()))
+    let store = SqliteStore::open(&database)
+        .with_context(|| format!("cannot open {}", database.display()))?;
+    Ok(Box::new(store))
+}
+
+/// The store at `database_url`, else that of `data_dir`, created when missing.
+pub fn open_or_create_store(
+    data_dir: &Path,
+    database_url: Option<&str>,
+) -> anyhow::Result<Box<dyn Store>> {
+    if let Some(url) = database_url {
+        return connect(url);
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let store = SqliteStore::open(&data_dir.join(agentops_server::DATABASE_FILE))
+        .context("cannot open the store")?;
+    Ok(Box::new(store))
+}
+
+/// The PostgreSQL store at `url`.
+fn connect(url: &str) -> anyhow::Result<Box<dyn Store>> {
+    if !agentops_server::store::postgres::is_postgres_url(url) {
+        bail!("--database-url / AGENTOPS_DATABASE_URL must be a postgres:// URL");
+    }
+    let store = PgStore::connect(url).context("cannot open the PostgreSQL store")?;
+    Ok(Box::new(store))
 }

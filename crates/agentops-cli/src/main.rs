@@ -6,6 +6,7 @@ mod config_file;
 mod data_dir;
 mod demo;
 mod keys;
+mod migrate;
 mod projects;
 mod sessions;
 
@@ -52,6 +53,15 @@ enum Command {
         /// Data directory.
         #[arg(long, global = true, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// The PostgreSQL store of `serve --database-url`, instead of the data directory.
+        #[arg(
+            long,
+            global = true,
+            env = "AGENTOPS_DATABASE_URL",
+            value_name = "URL",
+            hide_env_values = true
+        )]
+        database_url: Option<String>,
         #[command(subcommand)]
         command: KeysCommand,
     },
@@ -61,6 +71,15 @@ enum Command {
         /// Data directory.
         #[arg(long, global = true, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// The PostgreSQL store of `serve --database-url`, instead of the data directory.
+        #[arg(
+            long,
+            global = true,
+            env = "AGENTOPS_DATABASE_URL",
+            value_name = "URL",
+            hide_env_values = true
+        )]
+        database_url: Option<String>,
         #[command(subcommand)]
         command: ProjectsCommand,
     },
@@ -74,6 +93,27 @@ enum Command {
         #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Copy a whole SQLite store into a PostgreSQL database (for `serve --database-url`):
+    /// table by table, in batches, progress on standard error, then the row counts of both
+    /// compared. The source is only read (its server may be running: what it writes meanwhile
+    /// is not copied). The target must be empty; an interrupted run resumes when run again.
+    Migrate {
+        /// The SQLite store: a data directory, or its agentops.db file.
+        #[arg(long, value_name = "DATA_DIR|FILE", env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
+        from: PathBuf,
+        /// The PostgreSQL database to fill, `postgres://user:password@host:port/database`
+        /// (migrated to the current schema first).
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "AGENTOPS_DATABASE_URL",
+            hide_env_values = true
+        )]
+        to: String,
+        /// Rows copied per transaction.
+        #[arg(long, value_name = "ROWS", default_value_t = agentops_server::store::migrate::DEFAULT_BATCH_ROWS)]
+        batch_rows: usize,
+    },
     /// Create a project and print its new API key (the server may be running).
     CreateProject {
         /// The project's name.
@@ -81,6 +121,14 @@ enum Command {
         /// Data directory.
         #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// The PostgreSQL store of `serve --database-url`, instead of the data directory.
+        #[arg(
+            long,
+            env = "AGENTOPS_DATABASE_URL",
+            value_name = "URL",
+            hide_env_values = true
+        )]
+        database_url: Option<String>,
     },
 }
 
@@ -160,9 +208,19 @@ struct ServeArgs {
     /// free.
     #[arg(long, env = "AGENTOPS_GRPC_LISTEN", value_name = "IP:PORT|off")]
     grpc_listen: Option<String>,
-    /// Directory holding the SQLite database and the JWT secret.
+    /// Directory holding the SQLite database and the JWT secret (unused with --database-url).
     #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Store everything in this PostgreSQL database instead of the data directory's SQLite
+    /// file (`postgres://user[:password]@host[:port]/database`): every replica given the same
+    /// URL serves the same projects, keys, sessions and tokens.
+    #[arg(
+        long,
+        env = "AGENTOPS_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     /// A known API key (UUID) for the default project, for scripts; stored hashed.
     #[arg(long, env = "AGENTOPS_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
@@ -250,6 +308,7 @@ impl ServeArgs {
             }
         }
         let mut config = agentops_server::Config::new(self.data_dir);
+        config.database_url = self.database_url;
         config.listen = listen;
         (config.grpc_listen, config.grpc_required) = match self.grpc_listen.as_deref() {
             None => (
@@ -408,21 +467,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("  or:      agentops sessions show {}", summary.session_id);
         }
-        Command::Keys { data_dir, command } => {
-            let store = data_dir::open_store(&data_dir)?;
+        Command::Keys {
+            data_dir,
+            database_url,
+            command,
+        } => {
+            let store = data_dir::open_store(&data_dir, database_url.as_deref())?;
+            let store = store.as_ref();
             let output = match command {
-                KeysCommand::Create { project } => keys::create(&store, project.as_deref())?,
-                KeysCommand::List => keys::list(&store)?,
-                KeysCommand::Revoke { id } => keys::revoke(&store, &id)?,
+                KeysCommand::Create { project } => keys::create(store, project.as_deref())?,
+                KeysCommand::List => keys::list(store)?,
+                KeysCommand::Revoke { id } => keys::revoke(store, &id)?,
             };
             print!("{output}");
         }
-        Command::Projects { data_dir, command } => {
-            let store = data_dir::open_store(&data_dir)?;
+        Command::Projects {
+            data_dir,
+            database_url,
+            command,
+        } => {
+            let store = data_dir::open_store(&data_dir, database_url.as_deref())?;
+            let store = store.as_ref();
             let output = match command {
-                ProjectsCommand::List => projects::list(&store)?,
+                ProjectsCommand::List => projects::list(store)?,
                 ProjectsCommand::SetRetention { project, retention } => {
-                    projects::set_retention(&store, &project, retention)?
+                    projects::set_retention(store, &project, retention)?
                 }
             };
             print!("{output}");
@@ -431,14 +500,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let database = data_dir::existing_database(&data_dir)?;
             print!("{}", backup::run(&database, &file)?);
         }
-        Command::CreateProject { name, data_dir } => {
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-            let store = agentops_server::store::sqlite::SqliteStore::open(
-                &data_dir.join(agentops_server::DATABASE_FILE),
-            )
-            .context("cannot open the store")?;
-            let (project_id, key) = agentops_server::create_project(&store, &name)?;
+        Command::Migrate {
+            from,
+            to,
+            batch_rows,
+        } => {
+            print!("{}", migrate::run(&from, &to, batch_rows)?);
+        }
+        Command::CreateProject {
+            name,
+            data_dir,
+            database_url,
+        } => {
+            let store = data_dir::open_or_create_store(&data_dir, database_url.as_deref())?;
+            let store = store.as_ref();
+            let (project_id, key) = agentops_server::create_project(store, &name)?;
             println!("project_id={project_id}");
             println!("AGENTOPS_API_KEY={key}");
         }

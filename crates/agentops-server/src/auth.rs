@@ -84,6 +84,14 @@ impl JwtKeys {
         Self { secret, ttl_secs }
     }
 
+    /// A new random secret (32 bytes).
+    pub fn new_secret() -> Vec<u8> {
+        let mut secret = Vec::with_capacity(32);
+        secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        secret
+    }
+
     /// Reads the secret from `path`, creating it (32 random bytes, mode 0600) on first start.
     pub fn load_or_create(path: &Path, ttl_secs: i64) -> std::io::Result<Self> {
         match std::fs::read(path) {
@@ -97,9 +105,7 @@ impl JwtKeys {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let mut secret = Vec::with_capacity(32);
-        secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-        secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let secret = Self::new_secret();
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

@@ -48,6 +48,9 @@ pub struct Config {
     pub grpc_required: bool,
     /// Holds `agentops.db` (SQLite, WAL) and `jwt-secret`.
     pub data_dir: PathBuf,
+    /// A `postgres://` URL: the store is that PostgreSQL database (shared by every replica
+    /// given the same URL, the JWT secret included) instead of `data_dir`'s SQLite file.
+    pub database_url: Option<String>,
     /// A known API key (a UUID) for the default project, stored hashed; idempotent across restarts.
     pub api_key: Option<String>,
     /// Largest accepted request body in bytes, after gzip decompression.
@@ -101,6 +104,7 @@ impl Config {
             grpc_listen: None,
             grpc_required: true,
             data_dir: data_dir.into(),
+            database_url: None,
             api_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,

@@ -213,12 +213,28 @@ const DICTIONARY_CHECK: std::time::Duration = std::time::Duration::from_secs(20)
 /// what retention has deleted.
 async fn health(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "status": "ok",
+) -> (StatusCode, Json<serde_json::Value>) {
+    let store = state.store().clone();
+    let checked = tokio::task::spawn_blocking(move || store.check())
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Unavailable(format!("store check failed: {e}"))));
+    let (status, store) = match checked {
+        Ok(()) => (StatusCode::OK, serde_json::json!("ok")),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!(e.to_string()),
+            )
+        }
+    };
+    let body = serde_json::json!({
+        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
+        "store": store,
         "credential_less_spans": state.held().counts(),
         "retention": state.retention().to_json(),
-    }))
+    });
+    (status, Json(body))
 }
 
 async fn not_found() -> ApiError {
@@ -266,6 +282,40 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// The store `config` names (its PostgreSQL database, else the SQLite file of its data
+/// directory) and the keys tokens are signed with: the secret every replica on that database
+/// shares, else the data directory's own.
+async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, auth::JwtKeys), ServerError> {
+    let ttl = config.jwt_ttl.as_secs().max(1) as i64;
+    if let Some(url) = &config.database_url {
+        if !store::postgres::is_postgres_url(url) {
+            return Err(ServerError::Store(StoreError::Invalid(format!(
+                "--database-url must be a postgres:// URL, not {:?}",
+                url.split("://").next().unwrap_or(url)
+            ))));
+        }
+        let url = url.clone();
+        let store: Arc<dyn Store> = tokio::task::spawn_blocking(move || {
+            store::postgres::PgStore::connect(&url).map(|s| Arc::new(s) as Arc<dyn Store>)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("connecting to PostgreSQL: {e}")))??;
+        let secret = store
+            .shared_secret("jwt", &auth::JwtKeys::new_secret())?
+            .ok_or_else(|| StoreError::Invalid("the store keeps no shared secret".into()))?;
+        return Ok((store, auth::JwtKeys::new(secret, ttl)));
+    }
+    let secret_path = config.data_dir.join(SECRET_FILE);
+    let jwt = auth::JwtKeys::load_or_create(&secret_path, ttl).map_err(|source| {
+        ServerError::DataDir {
+            path: secret_path,
+            source,
+        }
+    })?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?);
+    Ok((store, jwt))
+}
+
 impl Server {
     /// Opens the store in `config.data_dir` (creating the default project and, when no key
     /// exists yet, an API key), binds `config.listen` and starts serving on the current tokio
@@ -275,10 +325,12 @@ impl Server {
             return Err(ServerError::OpenReadAccessNotLoopback(config.listen));
         }
         let data_dir = config.data_dir.clone();
-        create_private_dir(&data_dir).map_err(|source| ServerError::DataDir {
-            path: data_dir.clone(),
-            source,
-        })?;
+        if config.database_url.is_none() {
+            create_private_dir(&data_dir).map_err(|source| ServerError::DataDir {
+                path: data_dir.clone(),
+                source,
+            })?;
+        }
         let prices = match &config.prices_file {
             None => PriceTable::builtin(),
             Some(path) => {
@@ -292,14 +344,7 @@ impl Server {
                 })?
             }
         };
-        let secret_path = data_dir.join(SECRET_FILE);
-        let jwt =
-            auth::JwtKeys::load_or_create(&secret_path, config.jwt_ttl.as_secs().max(1) as i64)
-                .map_err(|source| ServerError::DataDir {
-                    path: secret_path,
-                    source,
-                })?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE))?);
+        let (store, jwt) = open_store(&config).await?;
         let (project_id, created_api_key) = bootstrap(store.as_ref(), config.api_key.as_deref())?;
 
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -366,7 +411,6 @@ impl Server {
             retention: retention_status,
             metrics: Arc::new(server_metrics::ServerMetrics::new(
                 &writer_metrics,
-                data_dir.join(DATABASE_FILE),
                 server_metrics::MetricsAccess::for_listen(local_addr, config.metrics_public),
             )),
         });
@@ -416,7 +460,11 @@ impl Server {
             tracing::info!("server stopped");
             served.map_err(ServerError::Io)
         });
-        tracing::info!(%local_addr, grpc = ?grpc_addr, data_dir = %data_dir.display(), retention = %config.retention, "AgentOps server listening");
+        let store_at = match &config.database_url {
+            Some(url) => store::postgres::redact(url),
+            None => data_dir.display().to_string(),
+        };
+        tracing::info!(%local_addr, grpc = ?grpc_addr, store = %store_at, retention = %config.retention, "AgentOps server listening");
         Ok(Server {
             local_addr,
             grpc_addr,
@@ -441,6 +489,11 @@ impl Server {
     /// `http://<local_addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.local_addr)
+    }
+
+    /// The store it serves from.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// The default project's id.

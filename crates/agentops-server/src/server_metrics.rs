@@ -21,7 +21,6 @@
 //! OpenMetrics; [`openmetrics_to_text_004`] turns that into the 0.0.4 text format.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -223,15 +222,12 @@ pub struct ServerMetrics {
     queue_depth: Gauge,
     database_bytes: Gauge,
     resident_memory: Gauge,
-    /// The SQLite database file (its WAL is beside it, `-wal` appended).
-    database: PathBuf,
     access: MetricsAccess,
 }
 
 impl ServerMetrics {
-    /// The metrics of a server whose writer records into `writer`, whose database is the
-    /// file `database`, readable as `access` says.
-    pub fn new(writer: &WriterMetrics, database: PathBuf, access: MetricsAccess) -> Self {
+    /// The metrics of a server whose writer records into `writer`, readable as `access` says.
+    pub fn new(writer: &WriterMetrics, access: MetricsAccess) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -289,7 +285,7 @@ impl ServerMetrics {
         let database_bytes = Gauge::default();
         registry.register(
             "agentops_database_bytes",
-            "Size of the SQLite database file and its WAL",
+            "Size of the store on disk: the SQLite file and its WAL, or the PostgreSQL database",
             database_bytes.clone(),
         );
         let build = Family::<VersionLabels, Gauge>::default();
@@ -320,7 +316,6 @@ impl ServerMetrics {
             queue_depth,
             database_bytes,
             resident_memory,
-            database,
             access,
         }
     }
@@ -362,12 +357,18 @@ impl ServerMetrics {
         }
     }
 
-    /// Reads what is measured at scrape time, then encodes everything: OpenMetrics if
-    /// `openmetrics`, else the 0.0.4 text format.
-    pub fn render(&self, queue_depth: usize, openmetrics: bool) -> Result<String, ApiError> {
+    /// Sets what is measured at scrape time (the write queue's depth, the store's size), then
+    /// encodes everything: OpenMetrics if `openmetrics`, else the 0.0.4 text format.
+    pub fn render(
+        &self,
+        queue_depth: usize,
+        database_bytes: u64,
+        openmetrics: bool,
+    ) -> Result<String, ApiError> {
         self.queue_depth
             .set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
-        self.database_bytes.set(database_bytes(&self.database));
+        self.database_bytes
+            .set(i64::try_from(database_bytes).unwrap_or(i64::MAX));
         if let Some(bytes) = resident_memory_bytes() {
             self.resident_memory.set(bytes);
         }
@@ -384,15 +385,6 @@ impl ServerMetrics {
             openmetrics_to_text_004(&text)
         })
     }
-}
-
-/// The size of the database file and its WAL, 0 for what cannot be read (two `stat`s).
-fn database_bytes(database: &std::path::Path) -> i64 {
-    let size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |m| m.len());
-    let mut wal = database.as_os_str().to_owned();
-    wal.push("-wal");
-    let total = size(database).saturating_add(size(std::path::Path::new(&wal)));
-    i64::try_from(total).unwrap_or(i64::MAX)
 }
 
 /// The process's resident memory (`VmRSS` of `/proc/self/status`), on Linux.
@@ -552,7 +544,16 @@ pub async fn scrape(State(state): State<AppState>, mut parts: Parts) -> Result<R
             .project()?;
     }
     let openmetrics = wants_openmetrics(&parts.headers);
-    let text = metrics.render(state.writer().queue_depth(), openmetrics)?;
+    let store = state.store().clone();
+    let database_bytes = match tokio::task::spawn_blocking(move || store.size_bytes()).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics: the store's size could not be read");
+            0
+        }
+        Err(_) => 0,
+    };
+    let text = metrics.render(state.writer().queue_depth(), database_bytes, openmetrics)?;
     let content_type = if openmetrics { OPENMETRICS } else { TEXT_004 };
     Ok((
         [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
@@ -570,7 +571,6 @@ mod tests {
     fn metrics() -> Arc<ServerMetrics> {
         Arc::new(ServerMetrics::new(
             &WriterMetrics::default(),
-            std::env::temp_dir().join(format!("agentops-metrics-{}.db", uuid::Uuid::new_v4())),
             MetricsAccess::Loopback,
         ))
     }
@@ -603,7 +603,7 @@ mod tests {
         assert_eq!(send(&metrics, "GET", "/no/such/path/xyz").await, 404);
         assert_eq!(send(&metrics, "GET", "/v1/traces").await, 405);
         assert_eq!(send(&metrics, "BREW", "/v1/traces").await, 405);
-        let text = metrics.render(0, false).unwrap();
+        let text = metrics.render(0, 0, false).unwrap();
         assert!(
             text.contains(
                 r#"agentops_http_requests_total{route="/api/v1/sessions/{id}",method="GET",status="200"} 2"#
@@ -660,7 +660,7 @@ mod tests {
             Duration::from_millis(1),
             Some(BusyRejection::QueueFull),
         );
-        let text = metrics.render(3, false).unwrap();
+        let text = metrics.render(3, 0, false).unwrap();
         assert!(text.contains("agentops_busy_rejections_total{reason=\"queue_full\"} 1\n"));
         assert!(text.contains("agentops_busy_rejections_total{reason=\"storage\"} 0\n"));
         assert!(text.contains("agentops_write_queue_depth 3\n"));

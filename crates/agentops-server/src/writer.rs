@@ -274,6 +274,10 @@ mod tests {
     }
 
     impl Store for GatedStore {
+        fn size_bytes(&self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+
         fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
             let _ = self.gate.lock().unwrap().recv();
             self.batches
