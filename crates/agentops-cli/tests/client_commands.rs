@@ -204,13 +204,13 @@ fn keys_are_created_listed_and_revoked_while_the_server_runs() {
     let dir = temp_dir();
     let (server, url) = spawn_server(&dir, KEY);
     let keys = |args: &[&str]| {
-        agentops()
-            .arg("keys")
-            .args(args)
-            .arg("--data-dir")
-            .arg(&dir)
-            .output()
-            .unwrap()
+        let mut command = agentops();
+        command.arg("keys").args(args).arg("--data-dir").arg(&dir);
+        // the server's own store: its PostgreSQL database when the tests run on one
+        if let Some(database) = common::test_database(&dir) {
+            command.arg("--database-url").arg(database);
+        }
+        command.output().unwrap()
     };
 
     let created = stdout(&keys(&["create"]));

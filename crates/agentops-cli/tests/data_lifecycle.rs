@@ -75,12 +75,13 @@ fn after_first_retention_pass(url: &str) -> Value {
 }
 
 fn run_ok(args: &[&str], dir: &Path) -> String {
-    let out = agentops()
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .unwrap();
+    let mut command = agentops();
+    command.args(args).arg("--data-dir").arg(dir);
+    // the server's own store: its PostgreSQL database when the tests run on one
+    if let Some(database) = common::test_database(dir) {
+        command.arg("--database-url").arg(database);
+    }
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
         "{args:?}: {}",

@@ -9,6 +9,10 @@
 //!     --url http://127.0.0.1:4318 --api-key KEY --server-pid PID --data-dir DIR
 //! # in-process server on a temporary data directory
 //! cargo run --release -p agentops-server --example loadgen -- --seconds 10
+//! # two replicas on one PostgreSQL database: the clients take the URLs in turn
+//! cargo run --release -p agentops-server --example loadgen -- \
+//!     --url http://127.0.0.1:4401 --url http://127.0.0.1:4402 --server-pid PID1 --server-pid PID2 \
+//!     --database-url postgres://postgres@127.0.0.1:5432/agentops
 //! ```
 //!
 //! Two payload profiles (`--profile`):
@@ -42,8 +46,9 @@ const DEFAULT_KEY: &str = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 #[command(about, long_about = None)]
 struct Args {
     /// The server; without it, one is started in-process on a temporary data directory.
+    /// Repeated (replicas of one store): client `i` sends to the `i mod n`-th.
     #[arg(long)]
-    url: Option<String>,
+    url: Vec<String>,
     /// The project's API key.
     #[arg(long, default_value = DEFAULT_KEY)]
     api_key: String,
@@ -63,11 +68,16 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     v2_clients: usize,
     /// The server's process id (for an external server): its CPU time and RSS are reported.
+    /// Repeated for replicas: their sums.
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
     /// The server's data directory (for an external server): the store's growth is reported.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The server's PostgreSQL database (for servers run with --database-url): its growth
+    /// (`pg_database_size`) is reported.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -85,26 +95,26 @@ fn main() -> Result<(), String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     let mut in_process = None;
-    let (url, data_dir, server_pid) = match &args.url {
-        Some(url) => (
-            url.trim_end_matches('/').to_owned(),
+    let (urls, data_dir, server_pids) = if args.url.is_empty() {
+        let dir = std::env::temp_dir().join(format!("agentops-loadgen-{}", uuid::Uuid::new_v4()));
+        let mut config = agentops_server::Config::new(&dir);
+        config.listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+        config.api_key = Some(args.api_key.clone());
+        let server = runtime
+            .block_on(agentops_server::Server::start(config))
+            .map_err(|e| format!("server start: {e}"))?;
+        let url = server.url();
+        in_process = Some((server, dir.clone()));
+        (vec![url], Some(dir), vec![std::process::id()])
+    } else {
+        let urls = args.url.iter().map(|u| u.trim_end_matches('/').to_owned());
+        (
+            urls.collect(),
             args.data_dir.clone(),
-            args.server_pid,
-        ),
-        None => {
-            let dir =
-                std::env::temp_dir().join(format!("agentops-loadgen-{}", uuid::Uuid::new_v4()));
-            let mut config = agentops_server::Config::new(&dir);
-            config.listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
-            config.api_key = Some(args.api_key.clone());
-            let server = runtime
-                .block_on(agentops_server::Server::start(config))
-                .map_err(|e| format!("server start: {e}"))?;
-            let url = server.url();
-            in_process = Some((server, dir.clone()));
-            (url, Some(dir), Some(std::process::id()))
-        }
+            args.server_pid.clone(),
+        )
     };
+    let url = urls[0].clone();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(120)))
@@ -113,12 +123,18 @@ fn main() -> Result<(), String> {
     let bearer = project_token(&agent, &url, &args.api_key)?;
 
     let stored_before = data_dir.as_deref().map(dir_bytes).unwrap_or(0);
-    let cpu_before = server_pid.and_then(cpu_seconds);
+    let database_before = args
+        .database_url
+        .as_deref()
+        .map(database_bytes)
+        .transpose()?;
+    let cpu_before = cpu_of(&server_pids);
     let counts = Counts::default();
     let started = Instant::now();
     std::thread::scope(|scope| {
         for client in 0..args.otlp_clients {
-            let (agent, url, bearer, counts) = (&agent, &url, &bearer, &counts);
+            let url = &urls[client % urls.len()];
+            let (agent, bearer, counts) = (&agent, &bearer, &counts);
             let (spans, profile) = (args.spans as usize, args.profile);
             scope.spawn(move || {
                 // Seeded from the clock: every run and client sends ids of its own.
@@ -189,13 +205,24 @@ fn main() -> Result<(), String> {
     } else {
         ""
     };
-    if let (Some(pid), Some(before)) = (server_pid, cpu_before) {
-        if let Some(after) = cpu_seconds(pid) {
-            println!("server CPU: {:.2} cores{whose}", (after - before) / elapsed);
-        }
-        if let Some((rss, peak)) = rss_mb(pid) {
-            println!("server RSS: {rss:.0} MB, peak {peak:.0} MB{whose}");
-        }
+    let servers = if server_pids.len() > 1 {
+        format!(" ({} servers together)", server_pids.len())
+    } else {
+        whose.to_string()
+    };
+    if let (Some(before), Some(after)) = (cpu_before, cpu_of(&server_pids)) {
+        println!(
+            "server CPU: {:.2} cores{servers}",
+            (after - before) / elapsed
+        );
+    }
+    let memory = server_pids
+        .iter()
+        .try_fold((0.0, 0.0), |(rss, peak), &pid| {
+            rss_mb(pid).map(|(r, p)| (rss + r, peak + p))
+        });
+    if let Some((rss, peak)) = memory.filter(|_| !server_pids.is_empty()) {
+        println!("server RSS: {rss:.0} MB, peak {peak:.0} MB{servers}");
     }
     if let Some(dir) = data_dir.as_deref() {
         let grown = dir_bytes(dir).saturating_sub(stored_before);
@@ -207,12 +234,50 @@ fn main() -> Result<(), String> {
             dir.display()
         );
     }
+    if let (Some(url), Some(before)) = (args.database_url.as_deref(), database_before) {
+        let grown = database_bytes(url)?.saturating_sub(before);
+        let units = spans + counts.v2.units.load(Ordering::Relaxed);
+        println!(
+            "PostgreSQL database grew {:.1} MB: {:.0} bytes per span (tables, indexes and TOAST; not the WAL)",
+            grown as f64 / 1e6,
+            grown as f64 / units.max(1) as f64,
+        );
+    }
     read_side(&agent, &url, &args.api_key);
     if let Some((server, dir)) = in_process {
         let _ = runtime.block_on(server.shutdown());
         let _ = std::fs::remove_dir_all(dir);
     }
     Ok(())
+}
+
+/// The CPU seconds the processes `pids` have used, together.
+fn cpu_of(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| cpu_seconds(pid)).sum()
+}
+
+/// `pg_database_size` of the database at `url`.
+fn database_bytes(url: &str) -> Result<u64, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let driver = tokio::spawn(connection);
+        let row = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await
+            .map_err(|e| format!("pg_database_size: {e}"))?;
+        drop(client);
+        let _ = driver.await;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    })
 }
 
 /// A project token from `/v3/auth/token`, as `Authorization` header value.

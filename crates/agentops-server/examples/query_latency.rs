@@ -17,12 +17,14 @@
 //! cargo run --release -p agentops-server --example query_latency -- [--events 1000000]
 //!     [--profile small|genai] [--per-session 1000-10000] [--big 10000] [--requests 50]
 //!     [--dir DIR (kept; reused if already seeded)]
+//!     [--database-url postgres://… (the PostgreSQL store instead; reused if already seeded)]
 //! ```
 
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use agentops_server::store::postgres::PgStore;
 use agentops_server::store::sqlite::SqliteStore;
 use agentops_server::store::{EventRecord, SessionRecord, Store, Write};
 use agentops_server::{Config, Server, DATABASE_FILE};
@@ -68,6 +70,17 @@ struct Args {
     dir: Option<PathBuf>,
     profile: Profile,
     per_session: (usize, usize),
+    database_url: Option<String>,
+}
+
+/// The store the run seeds and reads: `--database-url`'s, else the data directory's.
+fn open_store(dir: &std::path::Path, args: &Args) -> Result<Box<dyn Store>, String> {
+    match &args.database_url {
+        Some(url) => Ok(Box::new(PgStore::connect(url).map_err(|e| e.to_string())?)),
+        None => Ok(Box::new(
+            SqliteStore::open(&dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?,
+        )),
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -78,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
         dir: None,
         profile: Profile::Small,
         per_session: (1_000, 10_000),
+        database_url: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -88,6 +102,7 @@ fn parse_args() -> Result<Args, String> {
             "--big" => args.big = number(&value()?)?,
             "--requests" => args.requests = number(&value()?)?.max(1),
             "--dir" => args.dir = Some(PathBuf::from(value()?)),
+            "--database-url" => args.database_url = Some(value()?),
             "--profile" => {
                 args.profile = match value()?.as_str() {
                     "small" => Profile::Small,
@@ -395,7 +410,7 @@ fn session_writes(
 }
 
 fn seed(dir: &std::path::Path, args: &Args) -> Result<(), String> {
-    let store = SqliteStore::open(&dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
+    let store = open_store(dir, args)?;
     if store
         .default_project()
         .map_err(|e| e.to_string())?
@@ -603,6 +618,7 @@ fn main() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let mut config = Config::new(&dir);
+    config.database_url = args.database_url.clone();
     config.listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
     config.api_key = Some(KEY.into());
     let server = runtime
@@ -739,7 +755,7 @@ fn main() -> Result<(), String> {
         print_row(label, median, p99, bytes);
     }
     // the same detail read straight from the store (no HTTP, no JSON), to split the time
-    let store = SqliteStore::open(&dir.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
+    let store = open_store(&dir, &args)?;
     let project = server.project_id().to_owned();
     for (label, payloads) in [
         ("detail, store read only, in full (median)", true),

@@ -821,7 +821,7 @@ fn credentials_are_required_and_projects_stay_apart() {
         )
         .error(401);
     // an expired dashboard token says so; a session-token secret cannot forge one
-    let secret = std::fs::read(server.dir.join(agentops_server::SECRET_FILE)).unwrap();
+    let secret = server.jwt_secret();
     let keys = agentops_server::auth::JwtKeys::new(secret, 3600);
     let expired = keys
         .derive(agentops_server::auth::DASHBOARD_KEY_LABEL, 60)

@@ -184,7 +184,7 @@ fn bad_requests_are_refused_with_json_errors_and_change_nothing() {
             &events,
         )
         .error(401);
-    let secret = std::fs::read(server.dir.join(agentops_server::SECRET_FILE)).unwrap();
+    let secret = server.jwt_secret();
     let expired = JwtKeys::new(secret, 3600).sign(&Claims {
         sub: V03_SESSION.into(),
         project_id: server.server().project_id().into(),
@@ -668,7 +668,7 @@ fn huge_numbers_are_refused_or_ignored_and_never_poison_a_project() {
 fn a_database_poisoned_by_an_overflow_is_repaired_when_opened() {
     let dir = temp_dir();
     {
-        let server = TestServer::start_in(dir.clone(), |_| {});
+        let server = TestServer::start_sqlite_in(dir.clone(), |_| {});
         server.post_json(
             "/v2/create_session",
             &[("X-Agentops-Api-Key", API_KEY)],
@@ -686,7 +686,7 @@ fn a_database_poisoned_by_an_overflow_is_repaired_when_opened() {
     )
     .unwrap();
     drop(db);
-    let server = TestServer::start_in(dir, |_| {});
+    let server = TestServer::start_sqlite_in(dir, |_| {});
     let list = server.get("/api/v1/sessions", &[("X-Agentops-Api-Key", API_KEY)]);
     assert_eq!(list.status, 200, "{}", String::from_utf8_lossy(&list.body));
     let session = &list.json()["sessions"][0];
@@ -706,7 +706,7 @@ fn a_database_poisoned_by_an_overflow_is_repaired_when_opened() {
 fn the_database_and_its_directory_are_private_to_their_owner() {
     use std::os::unix::fs::PermissionsExt;
     let dir = temp_dir().join("private");
-    let server = TestServer::start_in(dir.clone(), |_| {});
+    let server = TestServer::start_sqlite_in(dir.clone(), |_| {});
     // Something written, so that the WAL and shared-memory files exist.
     server.post_json(
         "/v2/create_session",

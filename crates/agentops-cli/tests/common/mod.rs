@@ -23,6 +23,12 @@ pub fn temp_dir() -> std::path::PathBuf {
     dir
 }
 
+/// The PostgreSQL database a server on `dir` stores in when the tests run on PostgreSQL
+/// (`AGENTOPS_TEST_STORE=postgres`), else `None`.
+pub fn test_database(dir: &std::path::Path) -> Option<String> {
+    agentops_server::store::postgres::test_database_for(dir)
+}
+
 /// Starts `agentops serve` on a free loopback port with `key`; returns it and its base URL.
 pub fn spawn_server(dir: &std::path::Path, key: &str) -> (Child, String) {
     spawn_server_with(dir, key, |_| {})
@@ -49,6 +55,9 @@ pub fn spawn_server_with(
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(url) = test_database(dir) {
+        command.arg("--database-url").arg(url);
+    }
     configure(&mut command);
     let mut child = command.spawn().unwrap();
     // What the server says on stderr is kept (and the pipe drained), to tell why it did not

@@ -13,11 +13,19 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 pub struct TestServer {
     runtime: tokio::runtime::Runtime,
+    /// The PostgreSQL database it stores in (see [`test_database`]), dropped with `dir`.
+    database: Option<String>,
     server: Option<Server>,
     pub url: String,
     pub dir: PathBuf,
     agent: ureq::Agent,
     keep_dir: bool,
+}
+
+/// The PostgreSQL database the test server of `dir` stores in, if the tests run on one (see
+/// [`agentops_server::store::postgres::test_database_for`]).
+pub fn test_database(dir: &Path) -> Option<String> {
+    agentops_server::store::postgres::test_database_for(dir)
 }
 
 pub fn temp_dir() -> PathBuf {
@@ -68,12 +76,28 @@ impl TestServer {
     }
 
     pub fn start_in(dir: PathBuf, configure: impl FnOnce(&mut Config)) -> Self {
+        let database = test_database(&dir);
+        Self::start_on(dir, database, configure)
+    }
+
+    /// [`TestServer::start_in`] on the data directory's SQLite file, whatever store the
+    /// tests run on: for the tests of that file itself.
+    pub fn start_sqlite_in(dir: PathBuf, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::start_on(dir, None, configure)
+    }
+
+    fn start_on(
+        dir: PathBuf,
+        database: Option<String>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let mut config = Config::new(&dir);
+        config.database_url = database.clone();
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.api_key = Some(API_KEY.into());
         config.max_body_bytes = MAX_BODY;
@@ -87,9 +111,24 @@ impl TestServer {
             url: server.url(),
             server: Some(server),
             runtime,
+            database,
             dir,
             agent,
             keep_dir: false,
+        }
+    }
+
+    /// The secret its tokens are signed with: the data directory's, or the one its
+    /// PostgreSQL database shares between replicas.
+    pub fn jwt_secret(&self) -> Vec<u8> {
+        match &self.database {
+            None => std::fs::read(self.dir.join(agentops_server::SECRET_FILE)).unwrap(),
+            Some(_) => self
+                .server()
+                .store()
+                .shared_secret("jwt", b"")
+                .unwrap()
+                .expect("a PostgreSQL store shares its JWT secret"),
         }
     }
 
@@ -182,6 +221,9 @@ impl Drop for TestServer {
         }
         if !self.keep_dir {
             let _ = std::fs::remove_dir_all(&self.dir);
+            if let Some(url) = &self.database {
+                let _ = agentops_server::store::postgres::drop_database(url);
+            }
         }
     }
 }
