@@ -303,18 +303,17 @@ async fn insert_agent(
 }
 
 /// OTLP spans: creates or merges their sessions, then stores the spans; how many were new.
-/// Every session the spans belong to is locked first, in `(project_id, id)` order: the listed
-/// ones by their upsert, the others (a later piece of a large batch, whose sessions went with
-/// the first) by `SELECT … FOR UPDATE`.
+/// Every session the spans belong to is locked first, each group in `(project_id, id)` order:
+/// the listed ones by their upsert, then the others (a later piece of a large batch, whose
+/// sessions went with the first) by `SELECT … FOR UPDATE`. (Two replicas locking the same
+/// sessions in another order deadlock, and [`commit`] runs the loser again.)
 async fn ingest_spans(
     tx: &Transaction<'_>,
     project_id: &str,
     sessions: &[SessionRecord],
     spans: &[EventRecord],
 ) -> Applied<Outcome> {
-    let mut listed: Vec<&SessionRecord> = sessions.iter().collect();
-    // stable: records of one session (should a batch repeat one) merge in their order
-    listed.sort_by(|a, b| a.id.cmp(&b.id));
+    upsert_sessions(tx, project_id, &sessions.iter().collect::<Vec<_>>()).await?;
     let mut unlisted: Vec<&str> = spans
         .iter()
         .map(|s| s.session_id.as_str())
@@ -322,26 +321,12 @@ async fn ingest_spans(
         .collect();
     unlisted.sort_unstable();
     unlisted.dedup();
-    let (mut listed, mut unlisted) = (
-        listed.into_iter().peekable(),
-        unlisted.into_iter().peekable(),
-    );
-    loop {
-        match (listed.peek(), unlisted.peek()) {
-            (Some(s), Some(id)) if s.id.as_str() <= *id => {
-                upsert_session(tx, project_id, s).await?;
-                listed.next();
-            }
-            (_, Some(id)) => {
-                lock_session(tx, project_id, id).await?;
-                unlisted.next();
-            }
-            (Some(s), None) => {
-                upsert_session(tx, project_id, s).await?;
-                listed.next();
-            }
-            (None, None) => break,
-        }
+    if !unlisted.is_empty() {
+        tx.query(
+            "SELECT 1 FROM sessions WHERE project_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
+            &[&project_id, &unlisted],
+        )
+        .await?;
     }
     Ok(Outcome::Inserted(
         insert_events(tx, project_id, spans).await?,
@@ -352,28 +337,78 @@ async fn ingest_spans(
 /// replaces an earlier one of the same rank. Below, the first name of a rank stays.
 const EXPLICIT_NAME_RANK: i64 = 5;
 
-/// Creates the project's session or merges the given fields into it (locking its row). A plain
-/// trace's root end and latest event end are kept for [`close_quiet_sessions`]; a new root span
-/// reopens a session that the quiet window ended (a conversation's next turn), a late child span
-/// does not.
+/// Creates the project's session or merges the given fields into it (locking its row); see
+/// [`upsert_sessions`].
 pub(super) async fn upsert_session(
     tx: &Transaction<'_>,
     project_id: &str,
     s: &SessionRecord,
 ) -> Applied<()> {
-    let tags = s
-        .tags
-        .as_ref()
-        .map(|t| serde_json::to_string(t).unwrap_or_default());
-    let root = s.root_end.as_ref();
-    tx.execute(
-        "INSERT INTO sessions (id, project_id, name, start_time, end_time, end_state, end_state_reason, tags, host_env, video, created_at,
+    upsert_sessions(tx, project_id, &[s]).await
+}
+
+/// Creates the project's sessions or merges the given fields into them, one statement for
+/// all (locking their rows in id order). A plain trace's root end and latest event end are
+/// kept for [`close_quiet_sessions`]; a new root span reopens a session that the quiet window
+/// ended (a conversation's next turn), a late child span does not. Records of one session
+/// repeated in `sessions` merge in their order, one statement per repetition.
+pub(super) async fn upsert_sessions(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    sessions: &[&SessionRecord],
+) -> Applied<()> {
+    let mut rounds: Vec<Vec<&SessionRecord>> = Vec::new();
+    for s in sessions {
+        match rounds
+            .iter_mut()
+            .find(|round| round.iter().all(|r| r.id != s.id))
+        {
+            Some(round) => round.push(s),
+            None => rounds.push(vec![s]),
+        }
+    }
+    let now = now();
+    for round in rounds {
+        let text = |f: &dyn Fn(&SessionRecord) -> Option<String>| -> Vec<Option<String>> {
+            round.iter().map(|s| f(s)).collect()
+        };
+        let ids: Vec<&str> = round.iter().map(|s| s.id.as_str()).collect();
+        let names = text(&|s| s.name.clone());
+        let starts = text(&|s| s.start_time.clone());
+        let ends = text(&|s| s.end_time.clone());
+        let states = text(&|s| s.end_state.map(|e| EndState::as_str(e).to_owned()));
+        let reasons = text(&|s| s.end_state_reason.clone());
+        let tags = text(&|s| {
+            s.tags
+                .as_ref()
+                .map(|t| serde_json::to_string(t).unwrap_or_default())
+        });
+        let hosts = text(&|s| json_text(&s.host_env));
+        let videos = text(&|s| s.video.clone());
+        let ranks: Vec<i64> = round.iter().map(|s| i64::from(s.name_rank)).collect();
+        let root_ends = text(&|s| s.root_end.as_ref().map(|r| r.end_time.clone()));
+        let root_failed: Vec<Option<bool>> = round
+            .iter()
+            .map(|s| s.root_end.as_ref().map(|r| r.failed))
+            .collect();
+        let root_reasons = text(&|s| s.root_end.as_ref().and_then(|r| r.reason.clone()));
+        let last_ends = text(&|s| s.last_event_end.clone());
+        tx.execute(
+            "INSERT INTO sessions (id, project_id, name, start_time, end_time, end_state, end_state_reason, tags, host_env, video, created_at,
                                name_rank, root_end_time, root_failed, root_reason, last_event_end, last_span_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $11)
+         SELECT u.id, $1, u.name, u.start_time, u.end_time, u.end_state, u.end_state_reason, u.tags,
+                u.host_env, u.video, $2, u.name_rank, u.root_end_time, u.root_failed, u.root_reason,
+                u.last_event_end, $2
+         FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                     $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[],
+                     $15::boolean[], $16::text[], $17::text[])
+              AS u(id, name, start_time, end_time, end_state, end_state_reason, tags, host_env,
+                   video, name_rank, root_end_time, root_failed, root_reason, last_event_end)
+         ORDER BY u.id
          ON CONFLICT (project_id, id) DO UPDATE SET
             name = CASE WHEN excluded.name IS NOT NULL AND (sessions.name IS NULL
                              OR excluded.name_rank > sessions.name_rank
-                             OR (excluded.name_rank >= $17 AND excluded.name_rank = sessions.name_rank))
+                             OR (excluded.name_rank >= $3 AND excluded.name_rank = sessions.name_rank))
                         THEN excluded.name ELSE sessions.name END,
             name_rank = CASE WHEN excluded.name IS NOT NULL AND (sessions.name IS NULL
                              OR excluded.name_rank > sessions.name_rank)
@@ -412,27 +447,28 @@ pub(super) async fn upsert_session(
             tags = COALESCE(excluded.tags, sessions.tags),
             host_env = COALESCE(excluded.host_env, sessions.host_env),
             video = COALESCE(excluded.video, sessions.video)",
-        &[
-            &s.id,
-            &project_id,
-            &s.name,
-            &s.start_time,
-            &s.end_time,
-            &s.end_state.map(EndState::as_str),
-            &s.end_state_reason,
-            &tags,
-            &json_text(&s.host_env),
-            &s.video,
-            &now(),
-            &i64::from(s.name_rank),
-            &root.map(|r| &r.end_time),
-            &root.map(|r| r.failed),
-            &root.and_then(|r| r.reason.as_ref()),
-            &s.last_event_end,
-            &EXPLICIT_NAME_RANK,
-        ],
-    )
-    .await?;
+            &[
+                &project_id,
+                &now,
+                &EXPLICIT_NAME_RANK,
+                &ids,
+                &names,
+                &starts,
+                &ends,
+                &states,
+                &reasons,
+                &tags,
+                &hosts,
+                &videos,
+                &ranks,
+                &root_ends,
+                &root_failed,
+                &root_reasons,
+                &last_ends,
+            ],
+        )
+        .await?;
+    }
     Ok(())
 }
 
