@@ -1,5 +1,5 @@
-//! Retention (`--retention-days`, a project's own with `agentops projects set-retention`) and
-//! `agentops backup`, against the real binary over loopback HTTP.
+//! Retention (`--retention-days`, a project's own with `agentops projects set-retention`),
+//! `agentops backup` and `agentops migrate`, against the real binary over loopback HTTP.
 
 mod common;
 
@@ -385,4 +385,83 @@ fn a_backup_taken_while_serving_is_a_private_valid_store_with_the_same_sessions(
     for d in [dir, copy_dir, again_dir] {
         std::fs::remove_dir_all(d).ok();
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_sqlite_store_migrated_to_postgresql_serves_the_same_sessions() {
+    let dir = temp_dir();
+    let (server, url) = spawn_server(&dir, KEY);
+    let ended = seed(
+        &url,
+        KEY,
+        1,
+        "2026-11-20T10:00:00.000000+00:00",
+        Some("2026-11-20T10:05:00.000000+00:00"),
+        450,
+    );
+    let running = seed(&url, KEY, 2, "2026-12-01T09:00:00.000000+00:00", None, 3);
+    let list = |url: &str| {
+        let answer = get_json(
+            &format!("{url}/api/v1/sessions?limit=100"),
+            &[("X-Agentops-Api-Key", KEY)],
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body["sessions"].clone()
+    };
+    let before = list(&url);
+    let (_, ended_before) = session(&url, KEY, &ended);
+    stop_server(server);
+
+    let server_url = std::env::var("AGENTOPS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let database = format!(
+        "{}/agentops_it_migrate_{}",
+        server_url.rsplit_once('/').unwrap().0,
+        uuid::Uuid::new_v4().simple()
+    );
+    agentops_server::store::postgres::create_database_if_missing(&database).unwrap();
+    let migrate = |expect_copied: bool| {
+        let out = agentops()
+            .args(["migrate", "--from"])
+            .arg(&dir)
+            .args(["--to", &database, "--batch-rows", "100"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("counts match"), "{text}");
+        assert_eq!(
+            !text.contains(" 0 copied by this run"),
+            expect_copied,
+            "{text}"
+        );
+    };
+    migrate(true);
+    // run again: nothing is copied twice
+    migrate(false);
+
+    let pg_dir = temp_dir();
+    let (server, url) = spawn_server_with(&pg_dir, KEY, |command| {
+        command.arg("--database-url").arg(&database);
+    });
+    assert_eq!(list(&url), before);
+    let (status, ended_after) = session(&url, KEY, &ended);
+    assert_eq!(status, 200);
+    assert_eq!(ended_after["event_count"], 450);
+    assert_eq!(ended_after["events"], ended_before["events"]);
+    assert_eq!(ended_after["cost"], ended_before["cost"]);
+    let (status, _) = session(&url, KEY, &running);
+    assert_eq!(status, 200);
+    // the migrated store takes new writes
+    seed(&url, KEY, 3, "2026-12-02T09:00:00.000000+00:00", None, 2);
+    assert_eq!(list(&url).as_array().unwrap().len(), 3);
+    stop_server(server);
+    agentops_server::store::postgres::drop_database(&database).unwrap();
+    std::fs::remove_dir_all(dir).ok();
+    std::fs::remove_dir_all(pg_dir).ok();
 }
