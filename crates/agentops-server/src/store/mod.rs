@@ -28,6 +28,7 @@ pub mod postgres;
 #[cfg(test)]
 pub(crate) mod read_checks;
 mod rollup;
+mod session_merge;
 pub mod sqlite;
 mod stats;
 

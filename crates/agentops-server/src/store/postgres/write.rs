@@ -333,9 +333,25 @@ async fn ingest_spans(
     ))
 }
 
-/// Names of this rank and above are explicit (`session.name`, a session span's): a later one
-/// replaces an earlier one of the same rank. Below, the first name of a rank stays.
-const EXPLICIT_NAME_RANK: i64 = 5;
+/// The sessions' upsert from arrays (`$1` project, `$2` now, `$3`… one array per column), its
+/// merge rules in [`crate::store::session_merge`].
+static UPSERT_SESSIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO sessions (id, project_id, name, start_time, end_time, end_state, end_state_reason, tags, host_env, video, created_at,
+                               name_rank, root_end_time, root_failed, root_reason, last_event_end, last_span_at)
+         SELECT u.id, $1, u.name, u.start_time, u.end_time, u.end_state, u.end_state_reason, u.tags,
+                u.host_env, u.video, $2, u.name_rank, u.root_end_time, u.root_failed, u.root_reason,
+                u.last_event_end, $2
+         FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                     $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[],
+                     $14::boolean[], $15::text[], $16::text[])
+              AS u(id, name, start_time, end_time, end_state, end_state_reason, tags, host_env,
+                   video, name_rank, root_end_time, root_failed, root_reason, last_event_end)
+         ORDER BY u.id
+         {}",
+        crate::store::session_merge::on_conflict_update("LEAST", "GREATEST")
+    )
+});
 
 /// Creates the project's session or merges the given fields into it (locking its row); see
 /// [`upsert_sessions`].
@@ -394,63 +410,10 @@ pub(super) async fn upsert_sessions(
         let root_reasons = text(&|s| s.root_end.as_ref().and_then(|r| r.reason.clone()));
         let last_ends = text(&|s| s.last_event_end.clone());
         tx.execute(
-            "INSERT INTO sessions (id, project_id, name, start_time, end_time, end_state, end_state_reason, tags, host_env, video, created_at,
-                               name_rank, root_end_time, root_failed, root_reason, last_event_end, last_span_at)
-         SELECT u.id, $1, u.name, u.start_time, u.end_time, u.end_state, u.end_state_reason, u.tags,
-                u.host_env, u.video, $2, u.name_rank, u.root_end_time, u.root_failed, u.root_reason,
-                u.last_event_end, $2
-         FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                     $10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[],
-                     $15::boolean[], $16::text[], $17::text[])
-              AS u(id, name, start_time, end_time, end_state, end_state_reason, tags, host_env,
-                   video, name_rank, root_end_time, root_failed, root_reason, last_event_end)
-         ORDER BY u.id
-         ON CONFLICT (project_id, id) DO UPDATE SET
-            name = CASE WHEN excluded.name IS NOT NULL AND (sessions.name IS NULL
-                             OR excluded.name_rank > sessions.name_rank
-                             OR (excluded.name_rank >= $3 AND excluded.name_rank = sessions.name_rank))
-                        THEN excluded.name ELSE sessions.name END,
-            name_rank = CASE WHEN excluded.name IS NOT NULL AND (sessions.name IS NULL
-                             OR excluded.name_rank > sessions.name_rank)
-                        THEN excluded.name_rank ELSE sessions.name_rank END,
-            start_time = CASE WHEN sessions.start_time IS NULL THEN excluded.start_time
-                              WHEN excluded.start_time IS NULL THEN sessions.start_time
-                              ELSE LEAST(sessions.start_time, excluded.start_time) END,
-            end_time = CASE
-                WHEN excluded.end_time IS NOT NULL THEN excluded.end_time
-                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
-                WHEN sessions.ended_by = 'quiet' AND excluded.last_event_end > sessions.end_time THEN excluded.last_event_end
-                ELSE sessions.end_time END,
-            end_state = CASE
-                WHEN excluded.end_state IS NOT NULL THEN excluded.end_state
-                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
-                ELSE sessions.end_state END,
-            end_state_reason = CASE
-                WHEN excluded.end_state_reason IS NOT NULL THEN excluded.end_state_reason
-                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
-                ELSE sessions.end_state_reason END,
-            ended_by = CASE
-                WHEN excluded.end_state IS NOT NULL THEN NULL
-                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
-                ELSE sessions.ended_by END,
-            root_end_time = CASE WHEN excluded.root_end_time IS NULL THEN sessions.root_end_time
-                                 WHEN sessions.root_end_time IS NULL THEN excluded.root_end_time
-                                 ELSE GREATEST(sessions.root_end_time, excluded.root_end_time) END,
-            root_failed = CASE WHEN excluded.root_end_time >= COALESCE(sessions.root_end_time, '')
-                               THEN excluded.root_failed ELSE sessions.root_failed END,
-            root_reason = CASE WHEN excluded.root_end_time >= COALESCE(sessions.root_end_time, '')
-                               THEN excluded.root_reason ELSE sessions.root_reason END,
-            last_event_end = CASE WHEN excluded.last_event_end IS NULL THEN sessions.last_event_end
-                                  WHEN sessions.last_event_end IS NULL THEN excluded.last_event_end
-                                  ELSE GREATEST(sessions.last_event_end, excluded.last_event_end) END,
-            last_span_at = excluded.last_span_at,
-            tags = COALESCE(excluded.tags, sessions.tags),
-            host_env = COALESCE(excluded.host_env, sessions.host_env),
-            video = COALESCE(excluded.video, sessions.video)",
+            UPSERT_SESSIONS.as_str(),
             &[
                 &project_id,
                 &now,
-                &EXPLICIT_NAME_RANK,
                 &ids,
                 &names,
                 &starts,

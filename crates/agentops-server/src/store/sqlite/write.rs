@@ -12,6 +12,7 @@ use crate::store::columns::{event_insert_list, event_insert_placeholders};
 use crate::store::json::json_text;
 use crate::store::payload::PackedPayloads;
 use crate::store::rollup::{Rollup, FACET_AGENT, FACET_AGENT_NAME};
+use crate::store::session_merge;
 use crate::store::{EventRecord, Outcome, SessionRecord, StoreError, Write};
 
 /// Applies `writes` in one transaction of `conn`, each in its own savepoint: a refused write is
@@ -202,9 +203,16 @@ fn ingest_spans(
     Ok(Outcome::Inserted(insert_events(tx, project_id, spans)?))
 }
 
-/// Names of this rank and above are explicit (`session.name`, a session span's): a later one
-/// replaces an earlier one of the same rank. Below, the first name of a rank stays.
-const EXPLICIT_NAME_RANK: u8 = 5;
+/// The session upsert, its merge rules in [`crate::store::session_merge`].
+static UPSERT_SESSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO sessions (id, project_id, name, start_time, end_time, end_state, end_state_reason, tags, host_env, video, created_at,
+                               name_rank, root_end_time, root_failed, root_reason, last_event_end, last_span_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?11)
+         {}",
+        session_merge::on_conflict_update("min", "max")
+    )
+});
 
 /// Creates the project's session or merges the given fields into it. A plain trace's root end
 /// and latest event end are kept for [`close_quiet_sessions`]; a new root span reopens a session
@@ -219,54 +227,7 @@ pub(super) fn upsert_session(
         .as_ref()
         .map(|t| serde_json::to_string(t).unwrap_or_default());
     let root = s.root_end.as_ref();
-    tx.prepare_cached(
-        "INSERT INTO sessions (id, project_id, name, start_time, end_time, end_state, end_state_reason, tags, host_env, video, created_at,
-                               name_rank, root_end_time, root_failed, root_reason, last_event_end, last_span_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?11)
-         ON CONFLICT (project_id, id) DO UPDATE SET
-            name = CASE WHEN excluded.name IS NOT NULL AND (sessions.name IS NULL
-                             OR excluded.name_rank > sessions.name_rank
-                             OR (excluded.name_rank >= ?17 AND excluded.name_rank = sessions.name_rank))
-                        THEN excluded.name ELSE sessions.name END,
-            name_rank = CASE WHEN excluded.name IS NOT NULL AND (sessions.name IS NULL
-                             OR excluded.name_rank > sessions.name_rank)
-                        THEN excluded.name_rank ELSE sessions.name_rank END,
-            start_time = CASE WHEN sessions.start_time IS NULL THEN excluded.start_time
-                              WHEN excluded.start_time IS NULL THEN sessions.start_time
-                              ELSE min(sessions.start_time, excluded.start_time) END,
-            end_time = CASE
-                WHEN excluded.end_time IS NOT NULL THEN excluded.end_time
-                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
-                WHEN sessions.ended_by = 'quiet' AND excluded.last_event_end > sessions.end_time THEN excluded.last_event_end
-                ELSE sessions.end_time END,
-            end_state = CASE
-                WHEN excluded.end_state IS NOT NULL THEN excluded.end_state
-                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
-                ELSE sessions.end_state END,
-            end_state_reason = CASE
-                WHEN excluded.end_state_reason IS NOT NULL THEN excluded.end_state_reason
-                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
-                ELSE sessions.end_state_reason END,
-            ended_by = CASE
-                WHEN excluded.end_state IS NOT NULL THEN NULL
-                WHEN sessions.ended_by = 'quiet' AND excluded.root_end_time > sessions.root_end_time THEN NULL
-                ELSE sessions.ended_by END,
-            root_end_time = CASE WHEN excluded.root_end_time IS NULL THEN sessions.root_end_time
-                                 WHEN sessions.root_end_time IS NULL THEN excluded.root_end_time
-                                 ELSE max(sessions.root_end_time, excluded.root_end_time) END,
-            root_failed = CASE WHEN excluded.root_end_time >= COALESCE(sessions.root_end_time, '')
-                               THEN excluded.root_failed ELSE sessions.root_failed END,
-            root_reason = CASE WHEN excluded.root_end_time >= COALESCE(sessions.root_end_time, '')
-                               THEN excluded.root_reason ELSE sessions.root_reason END,
-            last_event_end = CASE WHEN excluded.last_event_end IS NULL THEN sessions.last_event_end
-                                  WHEN sessions.last_event_end IS NULL THEN excluded.last_event_end
-                                  ELSE max(sessions.last_event_end, excluded.last_event_end) END,
-            last_span_at = excluded.last_span_at,
-            tags = COALESCE(excluded.tags, sessions.tags),
-            host_env = COALESCE(excluded.host_env, sessions.host_env),
-            video = COALESCE(excluded.video, sessions.video)",
-    )?
-    .execute(params![
+    tx.prepare_cached(&UPSERT_SESSION)?.execute(params![
         s.id,
         project_id,
         s.name,
@@ -283,7 +244,6 @@ pub(super) fn upsert_session(
         root.map(|r| r.failed),
         root.and_then(|r| r.reason.as_ref()),
         s.last_event_end,
-        EXPLICIT_NAME_RANK,
     ])?;
     Ok(())
 }
