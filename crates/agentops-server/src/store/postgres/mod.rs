@@ -135,7 +135,13 @@ impl PgStore {
     /// A connection from the pool, or [`StoreError::Unavailable`] after [`CONNECTION_WAIT`].
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| {
-            StoreError::Unavailable(format!("PostgreSQL at {}: {e}", self.display_url))
+            let why = with_causes(&e);
+            let hint = if why.contains("does not exist") && why.contains("database") {
+                " (create it first: `createdb`, or CREATE DATABASE)"
+            } else {
+                ""
+            };
+            StoreError::Unavailable(format!("PostgreSQL at {}: {why}{hint}", self.display_url))
         })
     }
 
@@ -149,6 +155,21 @@ impl PgStore {
             work(&mut client).await
         })
     }
+}
+
+/// An error and each of its causes not already in its message (the pool's errors hide why a
+/// connection failed: refused, unknown database, bad password).
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// `url` without its password.
