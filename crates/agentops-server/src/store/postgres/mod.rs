@@ -195,6 +195,10 @@ pub(super) fn pg_error(e: tokio_postgres::Error) -> StoreError {
             // 53xxx: out of resources (disk full, too many connections); 57P0x: shutting down
             if code.starts_with("53") || code.starts_with("57P") {
                 StoreError::Unavailable(format!("{} ({code})", db.message()))
+            } else if code.starts_with("22") {
+                // data exceptions: what was sent cannot be stored as it is (a NUL character
+                // in text, a number out of range)
+                StoreError::Invalid(format!("cannot store this value: {}", db.message()))
             } else {
                 StoreError::Postgres(format!("{} ({code})", db.message()))
             }
@@ -411,6 +415,52 @@ mod tests {
             Some(project.clone())
         );
         assert_eq!(store.default_project().unwrap(), Some(project));
+    }
+
+    #[test]
+    fn text_postgresql_cannot_hold_is_refused_as_invalid_alone() {
+        let (store, _db) = temp_store();
+        let project = store.create_project("p").unwrap();
+        let session = crate::store::SessionRecord {
+            id: "s1".into(),
+            start_time: Some("2026-12-01T00:00:00.000000+00:00".into()),
+            ..Default::default()
+        };
+        let event = |id: &str, name: &str| crate::store::EventRecord {
+            id: id.into(),
+            session_id: "s1".into(),
+            kind: "tools".into(),
+            name: Some(name.into()),
+            start_time: "2026-12-01T00:00:01.000000+00:00".into(),
+            attributes: serde_json::json!({}),
+            ..Default::default()
+        };
+        let events = |e| crate::store::Write::CreateEvents {
+            project_id: project.clone(),
+            session_id: "s1".into(),
+            events: vec![e],
+        };
+        let results = store
+            .commit(&[
+                crate::store::Write::CreateSession {
+                    project_id: project.clone(),
+                    session,
+                },
+                events(event("bad", "nul\0here")),
+                events(event("good", "fine")),
+            ])
+            .unwrap();
+        assert!(results[0].is_ok());
+        assert!(
+            matches!(&results[1], Err(crate::store::StoreError::Invalid(m)) if m.contains("cannot store")),
+            "{:?}",
+            results[1]
+        );
+        assert!(
+            matches!(results[2], Ok(crate::store::Outcome::Inserted(1))),
+            "{:?}",
+            results[2]
+        );
     }
 
     #[test]

@@ -671,7 +671,7 @@ pub(super) mod tests {
             "{results:?}"
         );
         assert!(
-            matches!(results[4], Err(StoreError::Postgres(_))),
+            matches!(&results[4], Err(StoreError::Invalid(m)) if m.contains("cannot store")),
             "{results:?}"
         );
         assert_eq!(results[5].as_ref().unwrap(), &Outcome::Done);
