@@ -165,6 +165,7 @@ impl RetentionTask {
             let write = Write::ExpireSessions {
                 project_id: project_id.to_owned(),
                 before: before.to_owned(),
+                server_before: self.retention.cutoff(chrono::Utc::now()),
                 max_rows: PIECE_ROWS,
             };
             match self.writer.submit(write).await {

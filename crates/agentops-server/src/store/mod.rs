@@ -523,6 +523,10 @@ pub enum Write {
         project_id: String,
         /// The cutoff, stored timestamp form.
         before: String,
+        /// The cutoff of the server's own retention at this pass (`None`: it keeps
+        /// everything), which applies to the projects without one of their own: an engine that
+        /// drops whole time partitions needs every project's cutoff.
+        server_before: Option<String>,
         /// Rows deleted at most (about: a session's few agents and facets go with it).
         max_rows: usize,
     },

@@ -41,9 +41,10 @@ pub(super) async fn expire(
     tx: &Transaction<'_>,
     project_id: &str,
     before: &str,
+    server_before: Option<&str>,
     max_rows: usize,
 ) -> Applied<Expired> {
-    let dropped = drop_expired_partitions(tx, project_id, before).await?;
+    let dropped = drop_expired_partitions(tx, project_id, before, server_before).await?;
     let outcome = match expire_sessions(tx, project_id, before, max_rows).await? {
         Outcome::Expired { sessions, rows } => Outcome::Expired {
             sessions,
@@ -282,22 +283,23 @@ async fn take_off_sessions<'a>(
     Ok(())
 }
 
-/// Partitions found holding events of kept sessions, by database, partition and the day of
-/// the check: checked again the next day (when cutoffs have moved), not on every write of a
-/// retention pass (the check reads the partition).
-static KEPT: LazyLock<Mutex<HashSet<(String, String, String)>>> =
+/// Partitions found holding events of kept sessions, by database, partition, the day of the
+/// check and the write's cutoffs: checked again by the next pass (whose cutoffs have moved),
+/// not on every write of one pass (the check reads the partition).
+static KEPT: LazyLock<Mutex<HashSet<(String, String, String, String)>>> =
     LazyLock::new(|| Mutex::new(HashSet::new()));
 
 /// Drops the partitions of `events` that hold only expired events (see the module's doc),
 /// taking their events off the session and daily totals; how many events went.
 ///
-/// `before` is the cutoff of `project_id`; when that project follows the server's retention,
-/// it is the server's too. Other projects' cutoffs are worked out from their own retention,
-/// a day early (the retention pass took its time a little earlier).
+/// `before` is the cutoff of `project_id`, `server_before` the server's (for the projects
+/// that follow it). Other projects' own cutoffs are worked out from their retention, a day
+/// early (the retention pass took its time a little earlier).
 async fn drop_expired_partitions(
     tx: &Transaction<'_>,
     project_id: &str,
     before: &str,
+    server_before: Option<&str>,
 ) -> Applied<usize> {
     let partitions = tx
         .query(
@@ -319,7 +321,7 @@ async fn drop_expired_partitions(
     if months.is_empty() {
         return Ok(0);
     }
-    let cutoffs = project_cutoffs(tx, project_id, before).await?;
+    let cutoffs = project_cutoffs(tx, project_id, before, server_before).await?;
     let today = agentops_core::timestamp::now()
         .get(..10)
         .unwrap_or_default()
@@ -328,7 +330,14 @@ async fn drop_expired_partitions(
     for month in months {
         let table = month.table();
         let end = month.next().bound();
-        let memo = (database.clone(), table.clone(), today.clone());
+        // the cutoffs of the day's other projects move only with the day; the write's own
+        // and the server's may change within it (a new setting, a restart)
+        let memo = (
+            database.clone(),
+            table.clone(),
+            today.clone(),
+            format!("{before} {server_before:?}"),
+        );
         if KEPT
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -341,7 +350,7 @@ async fn drop_expired_partitions(
             .await?;
         if !holds_only_expired_events(tx, &table, &end, &cutoffs).await? {
             let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
-            kept.retain(|(_, _, day)| *day == today);
+            kept.retain(|(_, _, day, _)| *day == today);
             kept.insert(memo);
             continue;
         }
@@ -361,11 +370,12 @@ fn partition_month(name: &str) -> Option<Month> {
 }
 
 /// Each project with the cutoff retention deletes its sessions before: `None` when it keeps
-/// them (forever, or the server's retention when the write does not tell it).
+/// them (forever, its own or the server's).
 async fn project_cutoffs(
     tx: &Transaction<'_>,
     project_id: &str,
     before: &str,
+    server_before: Option<&str>,
 ) -> Applied<Vec<(String, Option<String>)>> {
     let projects = tx
         .query("SELECT id, retention_days FROM projects ORDER BY id", &[])
@@ -376,11 +386,7 @@ async fn project_cutoffs(
         let days: Option<i64> = row.try_get(1)?;
         settings.push((id, days));
     }
-    // the write's project follows the server's retention: `before` is the server's cutoff
-    let server = settings
-        .iter()
-        .any(|(id, days)| id == project_id && days.is_none())
-        .then(|| before.to_owned());
+    let server = server_before.map(str::to_owned);
     let a_day_early = chrono::Utc::now() - chrono::TimeDelta::days(1);
     Ok(settings
         .into_iter()
@@ -626,6 +632,7 @@ mod tests {
         let expire = Write::ExpireSessions {
             project_id: project.into(),
             before: before.into(),
+            server_before: None,
             max_rows,
         };
         let (mut writes, mut deleted) = (0, 0);
@@ -692,6 +699,50 @@ mod tests {
             1
         );
         assert_eq!(count_of(&q), q_events);
+    }
+
+    #[test]
+    fn projects_following_the_server_are_cut_at_the_servers_cutoff() {
+        let (store, _db) = temp_store();
+        let (p, q) = (
+            store.create_project("p").unwrap(),
+            store.create_project("q").unwrap(),
+        );
+        for project in [&p, &q] {
+            store_session(
+                &store,
+                project,
+                session(
+                    "march",
+                    "2000-03-01T00:00:00.000000+00:00",
+                    Some("2000-03-02T00:00:00.000000+00:00"),
+                ),
+                events("march", "2000-03-01", 3),
+            );
+        }
+        let partition = || {
+            number(
+                &store,
+                "SELECT COUNT(*) FROM pg_class WHERE relname = 'events_2000_03'",
+            )
+        };
+        let expire = |server_before: Option<&str>| {
+            store
+                .commit(&[Write::ExpireSessions {
+                    project_id: p.clone(),
+                    before: "2026-01-01T00:00:00.000000+00:00".into(),
+                    server_before: server_before.map(str::to_owned),
+                    max_rows: 1,
+                }])
+                .unwrap()
+        };
+        // a server that keeps everything: q keeps its March, so does the partition
+        expire(None);
+        assert_eq!(partition(), 1);
+        // a server whose cutoff is past March: q's events are expired too, the month goes
+        expire(Some("2026-01-01T00:00:00.000000+00:00"));
+        assert_eq!(partition(), 0);
+        assert_totals_match_events(&store);
     }
 
     #[test]
@@ -763,6 +814,7 @@ mod tests {
             .commit(&[Write::ExpireSessions {
                 project_id: p.clone(),
                 before: "2026-01-01T00:00:00.000000+00:00".into(),
+                server_before: None,
                 max_rows: 1,
             }])
             .unwrap();

@@ -219,9 +219,12 @@ async fn apply(
         Write::ExpireSessions {
             project_id,
             before,
+            server_before,
             max_rows,
         } => {
-            let expired = super::expire::expire(tx, project_id, before, *max_rows).await?;
+            let expired =
+                super::expire::expire(tx, project_id, before, server_before.as_deref(), *max_rows)
+                    .await?;
             *dropped_partitions |= expired.dropped_partitions;
             Ok(expired.outcome)
         }

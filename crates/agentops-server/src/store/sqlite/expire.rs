@@ -334,6 +334,7 @@ mod tests {
         let expire = Write::ExpireSessions {
             project_id: project.clone(),
             before: "2026-01-01T00:00:00.000000+00:00".into(),
+            server_before: None,
             max_rows: 5,
         };
         let mut writes = 0;

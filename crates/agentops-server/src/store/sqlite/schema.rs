@@ -669,6 +669,7 @@ mod tests {
             .commit(&[Write::ExpireSessions {
                 project_id: a.clone(),
                 before: "2030-01-01T00:00:00.000000+00:00".into(),
+                server_before: None,
                 max_rows: 100,
             }])
             .unwrap();

@@ -124,6 +124,7 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
             project_id,
             before,
             max_rows,
+            ..
         } => super::expire::expire_sessions(tx, project_id, before, *max_rows),
         Write::IngestLogs {
             project_id,
