@@ -283,10 +283,13 @@ async fn take_off_sessions<'a>(
     Ok(())
 }
 
+/// A partition found kept: database, table, day, the write's cutoffs.
+type KeptPartition = (String, String, String, String);
+
 /// Partitions found holding events of kept sessions, by database, partition, the day of the
 /// check and the write's cutoffs: checked again by the next pass (whose cutoffs have moved),
 /// not on every write of one pass (the check reads the partition).
-static KEPT: LazyLock<Mutex<HashSet<(String, String, String, String)>>> =
+static KEPT: LazyLock<Mutex<HashSet<KeptPartition>>> =
     LazyLock::new(|| Mutex::new(HashSet::new()));
 
 /// Drops the partitions of `events` that hold only expired events (see the module's doc),
