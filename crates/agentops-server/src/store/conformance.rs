@@ -352,3 +352,35 @@ pub fn session_changes_hand_out_what_was_stored_after_a_mark(store: &dyn Store) 
         .unwrap()
         .is_none());
 }
+
+/// A session from `start` to `end` (running when `None`), for the retention checks.
+pub fn expiry_session(id: &str, start: &str, end: Option<&str>) -> SessionRecord {
+    SessionRecord {
+        id: id.into(),
+        start_time: Some(start.into()),
+        end_time: end.map(Into::into),
+        ..SessionRecord::default()
+    }
+}
+
+/// `n` events of a session on `day` over two hours and two models, some failed, with exact
+/// costs, for the retention checks.
+pub fn expiry_events(session_id: &str, day: &str, n: usize) -> Vec<EventRecord> {
+    (0..n)
+        .map(|i| EventRecord {
+            id: format!("{session_id}-e{i}"),
+            session_id: session_id.into(),
+            kind: if i % 5 == 4 { "errors" } else { "llms" }.into(),
+            name: Some(format!("call {}", i % 3)),
+            start_time: format!("{day}T0{}:00:00.000000+00:00", i % 2),
+            model: Some(if i % 2 == 0 { "gpt-4o" } else { "o3" }.into()),
+            agent_id: Some("agent-1".into()),
+            input_tokens: Some(10 + i as i64),
+            output_tokens: Some(3),
+            cost: Some(0.25),
+            status: (i % 3 == 0).then(|| "error".into()),
+            attributes: serde_json::json!({}),
+            ..EventRecord::default()
+        })
+        .collect()
+}

@@ -289,8 +289,7 @@ type KeptPartition = (String, String, String, String);
 /// Partitions found holding events of kept sessions, by database, partition, the day of the
 /// check and the write's cutoffs: checked again by the next pass (whose cutoffs have moved),
 /// not on every write of one pass (the check reads the partition).
-static KEPT: LazyLock<Mutex<HashSet<KeptPartition>>> =
-    LazyLock::new(|| Mutex::new(HashSet::new()));
+static KEPT: LazyLock<Mutex<HashSet<KeptPartition>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
 /// Drops the partitions of `events` that hold only expired events (see the module's doc),
 /// taking their events off the session and daily totals; how many events went.
@@ -523,35 +522,7 @@ mod tests {
     use super::super::PgStore;
     use crate::store::{EventRecord, Outcome, Retention, SessionRecord, Store, Write};
 
-    fn session(id: &str, start: &str, end: Option<&str>) -> SessionRecord {
-        SessionRecord {
-            id: id.into(),
-            start_time: Some(start.into()),
-            end_time: end.map(Into::into),
-            ..SessionRecord::default()
-        }
-    }
-
-    /// `n` events of a session over two hours and two models, some failed, with exact costs.
-    fn events(session_id: &str, day: &str, n: usize) -> Vec<EventRecord> {
-        (0..n)
-            .map(|i| EventRecord {
-                id: format!("{session_id}-e{i}"),
-                session_id: session_id.into(),
-                kind: if i % 5 == 4 { "errors" } else { "llms" }.into(),
-                name: Some(format!("call {}", i % 3)),
-                start_time: format!("{day}T0{}:00:00.000000+00:00", i % 2),
-                model: Some(if i % 2 == 0 { "gpt-4o" } else { "o3" }.into()),
-                agent_id: Some("agent-1".into()),
-                input_tokens: Some(10 + i as i64),
-                output_tokens: Some(3),
-                cost: Some(0.25),
-                status: (i % 3 == 0).then(|| "error".into()),
-                attributes: serde_json::json!({}),
-                ..EventRecord::default()
-            })
-            .collect()
-    }
+    use crate::store::conformance::{expiry_events as events, expiry_session as session};
 
     fn store_session(store: &PgStore, project: &str, s: SessionRecord, e: Vec<EventRecord>) {
         let id = s.id.clone();

@@ -187,37 +187,9 @@ fn sql_count(n: usize) -> i64 {
 mod tests {
     use crate::store::sqlite::test_support::{store_session, temp_store};
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{EventRecord, Outcome, SessionQuery, SessionRecord, Store, Write};
+    use crate::store::{Outcome, SessionQuery, Store, Write};
 
-    fn session(id: &str, start: &str, end: Option<&str>) -> SessionRecord {
-        SessionRecord {
-            id: id.into(),
-            start_time: Some(start.into()),
-            end_time: end.map(Into::into),
-            ..SessionRecord::default()
-        }
-    }
-
-    /// `n` events of a session over two days and two models, some failed, with exact costs.
-    fn events(session_id: &str, day: &str, n: usize) -> Vec<EventRecord> {
-        (0..n)
-            .map(|i| EventRecord {
-                id: format!("{session_id}-e{i}"),
-                session_id: session_id.into(),
-                kind: if i % 5 == 4 { "errors" } else { "llms" }.into(),
-                name: Some(format!("call {}", i % 3)),
-                start_time: format!("{day}T0{}:00:00.000000+00:00", i % 2),
-                model: Some(if i % 2 == 0 { "gpt-4o" } else { "o3" }.into()),
-                agent_id: Some("agent-1".into()),
-                input_tokens: Some(10 + i as i64),
-                output_tokens: Some(3),
-                cost: Some(0.25),
-                status: (i % 3 == 0).then(|| "error".into()),
-                attributes: serde_json::json!({}),
-                ..EventRecord::default()
-            })
-            .collect()
-    }
+    use crate::store::conformance::{expiry_events as events, expiry_session as session};
 
     /// The kept sessions, written again into a store of their own: what retention must leave.
     fn fill(store: &SqliteStore, project: &str, with_old: bool) {
