@@ -21,6 +21,7 @@ use tokio_postgres::Transaction;
 
 use super::schema::{Month, SESSION_AGE_SQL};
 use super::write::Applied;
+use super::write_events::DayArrays;
 use crate::store::rollup::{is_error, Rollup};
 use crate::store::{EventRecord, Outcome, Retention};
 
@@ -200,15 +201,7 @@ async fn delete_events(
     .await?;
     // The same sums a write added (see `rollup`), taken off; never below zero (a total that
     // saturated cannot be taken apart exactly). In key order, as writes lock them.
-    let mut days: Vec<_> = rollup.days().collect();
-    days.sort_unstable_by_key(|(key, _)| (key.day, key.model));
-    let day: Vec<&str> = days.iter().map(|(k, _)| k.day).collect();
-    let model: Vec<&str> = days.iter().map(|(k, _)| k.model).collect();
-    let events: Vec<i64> = days.iter().map(|(_, t)| t.events).collect();
-    let errors: Vec<i64> = days.iter().map(|(_, t)| t.errors).collect();
-    let input: Vec<i64> = days.iter().map(|(_, t)| t.input_tokens).collect();
-    let output: Vec<i64> = days.iter().map(|(_, t)| t.output_tokens).collect();
-    let cost: Vec<f64> = days.iter().map(|(_, t)| t.cost).collect();
+    let days = DayArrays::of(&rollup);
     tx.execute(
         "UPDATE daily_totals d SET events = GREATEST(d.events - u.events, 0),
             error_events = GREATEST(d.error_events - u.errors, 0),
@@ -219,22 +212,13 @@ async fn delete_events(
                      $7::bigint[], $8::double precision[])
               AS u(day, model, events, errors, input_tokens, output_tokens, cost)
          WHERE d.project_id = $1 AND d.day = u.day AND d.model = u.model",
-        &[
-            &project_id,
-            &day,
-            &model,
-            &events,
-            &errors,
-            &input,
-            &output,
-            &cost,
-        ],
+        &days.params(&project_id),
     )
     .await?;
     tx.execute(
         "DELETE FROM daily_totals d USING UNNEST($2::text[], $3::text[]) AS u(day, model)
          WHERE d.project_id = $1 AND d.day = u.day AND d.model = u.model AND d.events <= 0",
-        &[&project_id, &day, &model],
+        &[&project_id, &days.day, &days.model],
     )
     .await?;
     Ok(doomed.len())

@@ -252,31 +252,55 @@ async fn add_rollup(tx: &Transaction<'_>, project_id: &str, rollup: &Rollup<'_>)
             .await?;
     }
 
-    // in key order, so that replicas adding to the same days lock their rows in one order
-    let mut days: Vec<_> = rollup.days().collect();
-    days.sort_unstable_by_key(|(key, _)| (key.day, key.model));
-    let day: Vec<&str> = days.iter().map(|(k, _)| k.day).collect();
-    let model: Vec<&str> = days.iter().map(|(k, _)| k.model).collect();
-    let events: Vec<i64> = days.iter().map(|(_, t)| t.events).collect();
-    let errors: Vec<i64> = days.iter().map(|(_, t)| t.errors).collect();
-    let input: Vec<i64> = days.iter().map(|(_, t)| t.input_tokens).collect();
-    let output: Vec<i64> = days.iter().map(|(_, t)| t.output_tokens).collect();
-    let cost: Vec<f64> = days.iter().map(|(_, t)| t.cost).collect();
     tx.execute(
         ADD_DAILY_TOTALS.as_str(),
-        &[
-            &project_id,
-            &day,
-            &model,
-            &events,
-            &errors,
-            &input,
-            &output,
-            &cost,
-        ],
+        &DayArrays::of(rollup).params(&project_id),
     )
     .await?;
     Ok(())
+}
+
+/// A rollup's daily totals as one array per column (`$2`…`$8` of a statement whose `$1` is the
+/// project), in key order, so that replicas writing the same days lock their rows in one order.
+pub(super) struct DayArrays<'a> {
+    pub(super) day: Vec<&'a str>,
+    pub(super) model: Vec<&'a str>,
+    events: Vec<i64>,
+    errors: Vec<i64>,
+    input: Vec<i64>,
+    output: Vec<i64>,
+    cost: Vec<f64>,
+}
+
+impl<'a> DayArrays<'a> {
+    /// The days of `rollup`.
+    pub(super) fn of(rollup: &'a Rollup) -> Self {
+        let mut days: Vec<_> = rollup.days().collect();
+        days.sort_unstable_by_key(|(key, _)| (key.day, key.model));
+        DayArrays {
+            day: days.iter().map(|(k, _)| k.day).collect(),
+            model: days.iter().map(|(k, _)| k.model).collect(),
+            events: days.iter().map(|(_, t)| t.events).collect(),
+            errors: days.iter().map(|(_, t)| t.errors).collect(),
+            input: days.iter().map(|(_, t)| t.input_tokens).collect(),
+            output: days.iter().map(|(_, t)| t.output_tokens).collect(),
+            cost: days.iter().map(|(_, t)| t.cost).collect(),
+        }
+    }
+
+    /// The statement's parameters: `project_id`, then the arrays.
+    pub(super) fn params<'p>(&'p self, project_id: &'p &'p str) -> [&'p (dyn ToSql + Sync); 8] {
+        [
+            project_id,
+            &self.day,
+            &self.model,
+            &self.events,
+            &self.errors,
+            &self.input,
+            &self.output,
+            &self.cost,
+        ]
+    }
 }
 
 #[cfg(test)]
