@@ -22,30 +22,47 @@ pub fn existing_database(data_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(database)
 }
 
-/// The store at `database_url`, else that of an existing data directory.
-pub fn open_store(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Box<dyn Store>> {
-    if let Some(url) = database_url {
-        return connect(url);
-    }
-    let database = existing_database(data_dir)?;
-    let store = SqliteStore::open(&database)
-        .with_context(|| format!("cannot open {}", database.display()))?;
-    Ok(Box::new(store))
+/// Where an offline command finds the store: `--database-url`, else `--data-dir`.
+#[derive(clap::Args, Debug)]
+pub struct StoreArgs {
+    /// Data directory.
+    #[arg(long, global = true, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// The PostgreSQL store of `serve --database-url`, instead of the data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTOPS_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
 }
 
-/// The store at `database_url`, else that of `data_dir`, created when missing.
-pub fn open_or_create_store(
-    data_dir: &Path,
-    database_url: Option<&str>,
-) -> anyhow::Result<Box<dyn Store>> {
-    if let Some(url) = database_url {
-        return connect(url);
+impl StoreArgs {
+    /// The store at `--database-url`, else that of an existing data directory.
+    pub fn open(&self) -> anyhow::Result<Box<dyn Store>> {
+        if let Some(url) = &self.database_url {
+            return connect(url);
+        }
+        let database = existing_database(&self.data_dir)?;
+        let store = SqliteStore::open(&database)
+            .with_context(|| format!("cannot open {}", database.display()))?;
+        Ok(Box::new(store))
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-    let store = SqliteStore::open(&data_dir.join(agentops_server::DATABASE_FILE))
-        .context("cannot open the store")?;
-    Ok(Box::new(store))
+
+    /// The store at `--database-url`, else that of the data directory, created when missing.
+    pub fn open_or_create(&self) -> anyhow::Result<Box<dyn Store>> {
+        if let Some(url) = &self.database_url {
+            return connect(url);
+        }
+        let data_dir = &self.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+        let store = SqliteStore::open(&data_dir.join(agentops_server::DATABASE_FILE))
+            .context("cannot open the store")?;
+        Ok(Box::new(store))
+    }
 }
 
 /// The PostgreSQL store at `url`.

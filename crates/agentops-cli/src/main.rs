@@ -50,36 +50,16 @@ enum Command {
     },
     /// Create, list or revoke API keys in the data directory (the server may be running).
     Keys {
-        /// Data directory.
-        #[arg(long, global = true, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-        /// The PostgreSQL store of `serve --database-url`, instead of the data directory.
-        #[arg(
-            long,
-            global = true,
-            env = "AGENTOPS_DATABASE_URL",
-            value_name = "URL",
-            hide_env_values = true
-        )]
-        database_url: Option<String>,
+        #[command(flatten)]
+        store: data_dir::StoreArgs,
         #[command(subcommand)]
         command: KeysCommand,
     },
     /// List projects, or set how long a project's sessions are kept (the server may be
     /// running; it applies a new retention at its next pass, within the hour).
     Projects {
-        /// Data directory.
-        #[arg(long, global = true, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-        /// The PostgreSQL store of `serve --database-url`, instead of the data directory.
-        #[arg(
-            long,
-            global = true,
-            env = "AGENTOPS_DATABASE_URL",
-            value_name = "URL",
-            hide_env_values = true
-        )]
-        database_url: Option<String>,
+        #[command(flatten)]
+        store: data_dir::StoreArgs,
         #[command(subcommand)]
         command: ProjectsCommand,
     },
@@ -118,17 +98,8 @@ enum Command {
     CreateProject {
         /// The project's name.
         name: String,
-        /// Data directory.
-        #[arg(long, env = "AGENTOPS_DATA_DIR", default_value = agentops_server::config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-        /// The PostgreSQL store of `serve --database-url`, instead of the data directory.
-        #[arg(
-            long,
-            env = "AGENTOPS_DATABASE_URL",
-            value_name = "URL",
-            hide_env_values = true
-        )]
-        database_url: Option<String>,
+        #[command(flatten)]
+        store: data_dir::StoreArgs,
     },
 }
 
@@ -467,12 +438,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("  or:      agentops sessions show {}", summary.session_id);
         }
-        Command::Keys {
-            data_dir,
-            database_url,
-            command,
-        } => {
-            let store = data_dir::open_store(&data_dir, database_url.as_deref())?;
+        Command::Keys { store, command } => {
+            let store = store.open()?;
             let store = store.as_ref();
             let output = match command {
                 KeysCommand::Create { project } => keys::create(store, project.as_deref())?,
@@ -481,12 +448,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             print!("{output}");
         }
-        Command::Projects {
-            data_dir,
-            database_url,
-            command,
-        } => {
-            let store = data_dir::open_store(&data_dir, database_url.as_deref())?;
+        Command::Projects { store, command } => {
+            let store = store.open()?;
             let store = store.as_ref();
             let output = match command {
                 ProjectsCommand::List => projects::list(store)?,
@@ -507,12 +470,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             print!("{}", migrate::run(&from, &to, batch_rows)?);
         }
-        Command::CreateProject {
-            name,
-            data_dir,
-            database_url,
-        } => {
-            let store = data_dir::open_or_create_store(&data_dir, database_url.as_deref())?;
+        Command::CreateProject { name, store } => {
+            let store = store.open_or_create()?;
             let store = store.as_ref();
             let (project_id, key) = agentops_server::create_project(store, &name)?;
             println!("project_id={project_id}");
