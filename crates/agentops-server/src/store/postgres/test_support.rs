@@ -23,8 +23,15 @@ impl TestDatabase {
     pub(crate) fn create() -> TestDatabase {
         let server = test_server_url();
         let name = format!("agentops_test_{}", uuid::Uuid::new_v4().simple());
-        admin_statement(&server, &format!("CREATE DATABASE {name}"));
-        TestDatabase { server, name }
+        let db = TestDatabase { server, name };
+        super::create_database_if_missing(&db.url()).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {} cannot make a test database: {e} (the PostgreSQL tests need \
+                 it: start it, or set AGENTOPS_TEST_DATABASE_URL)",
+                db.server
+            )
+        });
+        db
     }
 
     /// Its URL.
@@ -50,36 +57,8 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        admin_statement(
-            &self.server,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
+        let _ = super::drop_database(&self.url());
     }
-}
-
-/// Runs one statement on `server` on a connection of its own.
-fn admin_statement(server: &str, sql: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime for the test database");
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL at {server} cannot be reached: {e} (the PostgreSQL tests need \
-                     it: start it, or set AGENTOPS_TEST_DATABASE_URL)"
-                )
-            });
-        let driver = tokio::spawn(connection);
-        client
-            .batch_execute(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        drop(client);
-        let _ = driver.await;
-    });
 }
 
 /// A store on a new database, and that database (drop it last).
