@@ -48,11 +48,24 @@ def replicas(tmp_path_factory):
         for i in range(3)
     ]
     # started together: the migrations run once, under an advisory lock
-    starts = [threading.Thread(target=s.start) for s in servers]
+    failures = []
+
+    def start(server):
+        try:
+            server.start()
+        except BaseException as e:  # pytest.fail raises an Exception subclass of BaseException
+            failures.append(f"{server.log_path.name}: {e}\n{server.log_tail()}")
+
+    starts = [threading.Thread(target=start, args=(s,)) for s in servers]
     for t in starts:
         t.start()
     for t in starts:
         t.join()
+    if failures:
+        for s in servers:
+            s.stop()
+        psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pytest.fail("a replica did not start:\n" + "\n".join(failures), pytrace=False)
     try:
         yield servers
     finally:

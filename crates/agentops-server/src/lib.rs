@@ -584,10 +584,7 @@ fn bootstrap(
     store: &dyn Store,
     api_key: Option<&str>,
 ) -> Result<(String, Option<String>), ServerError> {
-    let project_id = match store.default_project()? {
-        Some(p) => p,
-        None => store.create_project("default")?,
-    };
+    let project_id = store.default_project_or_create("default")?;
     if let Some(key) = api_key {
         if !auth::is_valid_api_key(key) {
             return Err(ServerError::InvalidApiKey(key.to_owned()));

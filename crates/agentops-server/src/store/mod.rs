@@ -1017,6 +1017,14 @@ pub trait Store: Send + Sync + 'static {
     fn create_project(&self, name: &str) -> Result<String, StoreError>;
     /// The first project created, if any.
     fn default_project(&self) -> Result<Option<String>, StoreError>;
+    /// The first project created, creating it as `name` when there is none: at most one even
+    /// when several servers on one store start at once.
+    fn default_project_or_create(&self, name: &str) -> Result<String, StoreError> {
+        match self.default_project()? {
+            Some(project) => Ok(project),
+            None => self.create_project(name),
+        }
+    }
     /// Stores an API key hash for a project; `false` if that hash was already stored.
     fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, StoreError>;
     /// How many API keys exist.

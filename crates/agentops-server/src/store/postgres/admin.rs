@@ -32,6 +32,44 @@ pub(super) async fn default_project(client: &Client) -> Result<Option<String>, S
     Ok(row.map(|r| r.get(0)))
 }
 
+/// The advisory lock replicas starting together take to create the default project once.
+const BOOTSTRAP_LOCK: i64 = 0x6167_656e_7473_0001;
+
+/// The first project created, or a new one named `name` when there is none, under
+/// [`BOOTSTRAP_LOCK`]: replicas starting at once on a new database make one project, not one
+/// each.
+pub(super) async fn default_project_or_create(
+    client: &mut Client,
+    name: &str,
+) -> Result<String, StoreError> {
+    let tx = client.transaction().await.map_err(pg_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BOOTSTRAP_LOCK])
+        .await
+        .map_err(pg_error)?;
+    let existing = tx
+        .query_opt(
+            "SELECT id FROM projects ORDER BY created_at, seq LIMIT 1",
+            &[],
+        )
+        .await
+        .map_err(pg_error)?;
+    let id = match existing {
+        Some(row) => row.get(0),
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            tx.execute(
+                "INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)",
+                &[&id, &name, &now()],
+            )
+            .await
+            .map_err(pg_error)?;
+            id
+        }
+    };
+    tx.commit().await.map_err(pg_error)?;
+    Ok(id)
+}
+
 /// The project with this id or name (the oldest, should several have the name).
 pub(super) async fn find_project(
     client: &Client,

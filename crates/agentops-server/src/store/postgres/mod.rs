@@ -233,6 +233,10 @@ impl Store for PgStore {
         self.with_client(async |c| admin::default_project(c).await)
     }
 
+    fn default_project_or_create(&self, name: &str) -> Result<String, StoreError> {
+        self.with_client(async |c| admin::default_project_or_create(c, name).await)
+    }
+
     fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, StoreError> {
         self.with_client(async |c| admin::add_api_key(c, project_id, key_hash).await)
     }
