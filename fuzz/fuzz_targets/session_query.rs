@@ -10,7 +10,7 @@ use agentops_server::api::{decode_cursor, encode_cursor, parse_session_query, MA
 use std::sync::OnceLock;
 
 use agentops_server::store::sqlite::SqliteStore;
-use agentops_server::store::{SessionCursor, Store, Write};
+use agentops_server::store::{AdminStore, ReadStore, SessionCursor, Write, WriteStore};
 use axum::extract::Query;
 use axum::http::Uri;
 use libfuzzer_sys::fuzz_target;

@@ -225,6 +225,26 @@ test('the stats page draws cost, tokens, errors and durations', T, async () => {
   await shot('11-stats', true);
 });
 
+test('the session list suggests the models of the last 30 days, asked for whole UTC days', T, async () => {
+  const asked = [];
+  const listen = (request) => {
+    if (request.url().includes('/api/v1/stats')) asked.push(new URL(request.url()).searchParams.get('from'));
+  };
+  page.on('request', listen);
+  try {
+    await page.goto(`${server.url}/#/sessions`);
+    await rows().first().waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#models-list option').length >= 3);
+  } finally {
+    page.off('request', listen);
+  }
+  assert.equal(asked.length, 1, `one stats request: ${asked}`);
+  // a partial day would make the server read that day's events instead of its daily totals
+  assert.match(asked[0], /^\d{4}-\d{2}-\d{2}T00:00:00\.000Z$/);
+  const options = await page.locator('#models-list option').evaluateAll((os) => os.map((o) => o.value));
+  assert.ok(options.includes('gpt-4o'), `models suggested: ${options}`);
+});
+
 test('a running session is live: its end appears without a reload', T, async () => {
   await page.goto(`${server.url}/#/sessions?end_state=running`);
   await rows().first().waitFor();

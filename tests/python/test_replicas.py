@@ -119,6 +119,66 @@ def test_a_v04_client_takes_its_token_from_one_replica_and_sends_spans_to_anothe
         assert detail["event_count"] == 5, label
 
 
+def otlp_spans(trace_id, spans):
+    """An OTLP/JSON body of `spans` ((span id, parent id, name)) in one trace."""
+    now = time.time_ns()
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "replica-test"}}]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "test"},
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": span_id,
+                                "parentSpanId": parent,
+                                "name": name,
+                                "kind": 1,
+                                "startTimeUnixNano": str(now),
+                                "endTimeUnixNano": str(now + 1_000_000),
+                            }
+                            for span_id, parent, name in spans
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def test_spans_sent_without_credentials_to_one_replica_are_claimed_through_another(replicas):
+    a, b, c = replicas
+    trace = uuid.uuid4().hex
+    root, early, late = "1" * 16, "2" * 16, "3" * 16
+    # agentops 0.4's first spans, before its token: no credentials, held (202)
+    held = requests.post(f"{a.url}/v1/traces", json=otlp_spans(trace, [(early, root, "before-the-token")]), timeout=10)
+    assert held.status_code == 202, held.text
+    assert all(s.get("/health")["credential_less_spans"]["waiting"] >= 1 for s in replicas)
+    # the rest of the trace, with credentials, through another replica
+    claimed = requests.post(
+        f"{b.url}/v1/traces",
+        json=otlp_spans(trace, [(root, "", "run"), (late, root, "after-the-token")]),
+        headers={"X-Agentops-Api-Key": API_KEY},
+        timeout=10,
+    )
+    assert claimed.status_code == 200, claimed.text
+    session_id = str(uuid.UUID(trace))
+    names = sorted(e["name"] for e in c.session(session_id)["events"])
+    assert names == ["after-the-token", "before-the-token", "run"]
+    assert b.get("/health")["credential_less_spans"]["stored"] >= 1
+    # claimed once: sent again through the third replica, nothing more is stored
+    again = requests.post(
+        f"{c.url}/v1/traces",
+        json=otlp_spans(trace, [(late, root, "after-the-token")]),
+        headers={"X-Agentops-Api-Key": API_KEY},
+        timeout=10,
+    )
+    assert again.status_code == 200, again.text
+    assert a.session(session_id)["event_count"] == 3
+
+
 def test_the_rust_sdk_and_its_services_each_on_a_replica_make_one_session(replicas):
     a, b, c = replicas
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTOPS_")}

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use agentops_server::store::Store;
+use agentops_server::store::AdminStore;
 use anyhow::Context;
 
-pub fn create(store: &dyn Store, project: Option<&str>) -> anyhow::Result<String> {
+pub fn create(store: &dyn AdminStore, project: Option<&str>) -> anyhow::Result<String> {
     let project_id = match project {
         Some(wanted) => store
             .find_project(wanted)?
@@ -22,7 +22,7 @@ pub fn create(store: &dyn Store, project: Option<&str>) -> anyhow::Result<String
     ))
 }
 
-pub fn list(store: &dyn Store) -> anyhow::Result<String> {
+pub fn list(store: &dyn AdminStore) -> anyhow::Result<String> {
     let keys = store.list_api_keys()?;
     if keys.is_empty() {
         return Ok("No API keys.\n".into());
@@ -47,7 +47,7 @@ pub fn list(store: &dyn Store) -> anyhow::Result<String> {
     Ok(out)
 }
 
-pub fn revoke(store: &dyn Store, id: &str) -> anyhow::Result<String> {
+pub fn revoke(store: &dyn AdminStore, id: &str) -> anyhow::Result<String> {
     let project = store.revoke_api_key(id)?;
     Ok(format!(
         "Revoked key {id} of project {project}. A running server refuses it within {} s.\n",

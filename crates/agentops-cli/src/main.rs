@@ -184,7 +184,8 @@ struct ServeArgs {
     data_dir: PathBuf,
     /// Store everything in this PostgreSQL database instead of the data directory's SQLite
     /// file (`postgres://user[:password]@host[:port]/database`): every replica given the same
-    /// URL serves the same projects, keys, sessions and tokens.
+    /// URL serves the same projects, keys, sessions and tokens. TLS: add
+    /// `?sslmode=verify-full` (and `&sslrootcert=/path/ca.pem` for a CA of your own).
     #[arg(
         long,
         env = "AGENTOPS_DATABASE_URL",

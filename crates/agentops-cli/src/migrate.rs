@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use agentops_server::store::migrate::{migrate, MigrateError, MigrationSummary, Options, Progress};
+use agentops_server::store::postgres::redact;
 use anyhow::bail;
 
 /// How often the progress line is redrawn at most.
@@ -111,6 +112,13 @@ fn report(summary: &MigrationSummary, to: &str) -> String {
     }
     let total: u64 = summary.tables.iter().map(|t| t.source_rows).sum();
     let now: u64 = summary.tables.iter().map(|t| t.copied).sum();
+    let refreshed: u64 = summary.tables.iter().map(|t| t.refreshed).sum();
+    if refreshed > 0 {
+        out.push_str(&format!(
+            "{refreshed} rows an earlier run copied were brought up to date (the source changed \
+             between the runs).\n"
+        ));
+    }
     let how = if summary.resumed {
         "resumed an earlier run"
     } else {
@@ -129,32 +137,4 @@ fn report(summary: &MigrationSummary, to: &str) -> String {
          the copy began is not in it: stop that server before migrating, to cut over.\n",
     );
     out
-}
-
-/// `url` without its password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn a_password_is_not_shown() {
-        assert_eq!(
-            redact("postgres://me:secret@db:5432/x"),
-            "postgres://me:***@db:5432/x"
-        );
-        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
-    }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use agentops_server::store::{Retention, RetentionParseError, Store};
+use agentops_server::store::{AdminStore, Retention, RetentionParseError};
 use anyhow::Context;
 
 /// A project's retention as given on the command line: days, `forever`, or `default` (the
@@ -30,7 +30,7 @@ fn describe(retention: Option<Retention>) -> String {
     }
 }
 
-pub fn list(store: &dyn Store) -> anyhow::Result<String> {
+pub fn list(store: &dyn AdminStore) -> anyhow::Result<String> {
     let projects = store.list_projects()?;
     if projects.is_empty() {
         return Ok("No projects.\n".into());
@@ -59,7 +59,7 @@ pub fn list(store: &dyn Store) -> anyhow::Result<String> {
 }
 
 pub fn set_retention(
-    store: &dyn Store,
+    store: &dyn AdminStore,
     project: &str,
     retention: ProjectRetention,
 ) -> anyhow::Result<String> {

@@ -37,9 +37,10 @@ pub enum ApiError {
     /// The server is shutting down (503).
     #[error("server shutting down")]
     ShuttingDown,
-    /// The database cannot be written now (disk full or failing): nothing of this write was
-    /// committed (503 with `Retry-After`); details are logged, not sent.
-    #[error("storage full or failing: the server could not store this request, retry later")]
+    /// The store cannot serve this now (disk full or failing, PostgreSQL down or not
+    /// answering): nothing of a write was committed (503 with `Retry-After`); details are
+    /// logged, not sent.
+    #[error("storage full, failing or unreachable: the server could not serve this request, retry later")]
     StorageUnavailable(String),
     /// A storage failure (500); details are logged, not sent.
     #[error("internal error")]
@@ -93,7 +94,7 @@ impl From<crate::store::StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::NotFound(m),
             StoreError::Forbidden(m) => ApiError::Forbidden(m),
             StoreError::Invalid(m) => ApiError::BadRequest(m),
-            StoreError::Unwritable(m) | StoreError::Unavailable(m) => {
+            StoreError::Unwritable(m) | StoreError::Unavailable(m) | StoreError::TimedOut(m) => {
                 ApiError::StorageUnavailable(m)
             }
             other => ApiError::Internal(other.to_string()),
@@ -107,7 +108,7 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
         } else if let ApiError::StorageUnavailable(detail) = &self {
-            tracing::warn!(%detail, "write refused: storage full or failing");
+            tracing::warn!(%detail, "request refused: storage full, failing or unreachable");
         } else {
             tracing::debug!(%status, error = %self, "request refused");
         }

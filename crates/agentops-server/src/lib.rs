@@ -52,7 +52,7 @@ pub use config::Config;
 pub use error::ApiError;
 pub use state::AppState;
 use store::sqlite::SqliteStore;
-use store::{Store, StoreError};
+use store::{AdminStore, Store, StoreError};
 
 /// Name of the SQLite database file in the data directory.
 pub const DATABASE_FILE: &str = "agentops.db";
@@ -214,24 +214,33 @@ const DICTIONARY_CHECK: std::time::Duration = std::time::Duration::from_secs(20)
 async fn health(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> (StatusCode, Json<serde_json::Value>) {
-    let store = state.store().clone();
-    let checked = tokio::task::spawn_blocking(move || store.check())
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Unavailable(format!("store check failed: {e}"))));
-    let (status, store) = match checked {
-        Ok(()) => (StatusCode::OK, serde_json::json!("ok")),
+    let asker = state.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let store = asker.store();
+        store.check()?;
+        asker.held().counts(store.as_ref())
+    })
+    .await
+    .unwrap_or_else(|e| Err(StoreError::Unavailable(format!("store check failed: {e}"))));
+    let (status, store, held) = match checked {
+        Ok(held) => (
+            StatusCode::OK,
+            serde_json::json!("ok"),
+            serde_json::json!(held),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "health check: the store does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!(e.to_string()),
+                serde_json::Value::Null,
             )
         }
     };
     let body = serde_json::json!({
         "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
         "store": store,
-        "credential_less_spans": state.held().counts(),
+        "credential_less_spans": held,
         "retention": state.retention().to_json(),
     });
     (status, Json(body))
@@ -371,7 +380,7 @@ impl Server {
             .as_ref()
             .map(tokio::net::TcpListener::local_addr)
             .transpose()?;
-        let (writer, writer_thread) =
+        let (writer, writer_threads) =
             writer::spawn(store.clone(), config.queue_capacity, config.batch_max)?;
         let writer_metrics = writer.metrics().clone();
         let public_url = config
@@ -453,9 +462,9 @@ impl Server {
             let _ = quiet.await;
             // Every connection is closed, so every handle to the writer is gone: the writer
             // thread commits what is queued and stops.
-            let joined = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+            let joined = tokio::task::spawn_blocking(move || writer_threads.join()).await;
             if !matches!(joined, Ok(Ok(()))) {
-                tracing::error!("the writer thread panicked");
+                tracing::error!("a writer thread panicked");
             }
             tracing::info!("server stopped");
             served.map_err(ServerError::Io)
@@ -572,7 +581,7 @@ pub fn create_project(store: &dyn Store, name: &str) -> Result<(String, String),
 }
 
 /// Creates a new API key for a project and returns it (only its hash is stored).
-pub fn create_api_key(store: &dyn Store, project_id: &str) -> Result<String, ServerError> {
+pub fn create_api_key(store: &dyn AdminStore, project_id: &str) -> Result<String, ServerError> {
     let key = uuid::Uuid::new_v4().to_string();
     store.add_api_key(project_id, &auth::hash_api_key(&key))?;
     Ok(key)
@@ -581,7 +590,7 @@ pub fn create_api_key(store: &dyn Store, project_id: &str) -> Result<String, Ser
 /// Ensures a default project exists and has a key: `api_key` if given (stored hashed,
 /// idempotent), else a generated one if the store has no key at all.
 fn bootstrap(
-    store: &dyn Store,
+    store: &dyn AdminStore,
     api_key: Option<&str>,
 ) -> Result<(String, Option<String>), ServerError> {
     let project_id = store.default_project_or_create("default")?;

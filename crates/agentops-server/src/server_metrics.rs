@@ -279,7 +279,7 @@ impl ServerMetrics {
             .clone();
         registry.register(
             "agentops_busy_rejections",
-            "Requests answered 503 because the write queue was full (queue_full) or the storage full or failing (storage)",
+            "Requests answered 503 because the write queue was full (queue_full) or the storage full, failing or unreachable (storage)",
             busy,
         );
         let database_bytes = Gauge::default();

@@ -1,6 +1,9 @@
-//! The write path: a bounded queue into one writer thread that commits in batches.
+//! The write path: a bounded queue into the writer threads, which commit in batches: one
+//! thread on SQLite (one writer at a time), more on a store that commits several
+//! transactions at once ([`WriteStore::concurrent_commits`]; their writes to one session are
+//! serialised by the store, and the order of writes that wait together is not kept).
 //!
-//! Request handlers [`WriterHandle::submit`] a [`Write`] and wait; the writer thread takes
+//! Request handlers [`WriterHandle::submit`] a [`Write`] and wait; a writer thread takes
 //! what is queued (up to a batch size), commits it in one transaction (group commit), and only
 //! then answers each waiting request. So a request is acknowledged only once its data is durable,
 //! and a full queue is refused at once ([`ApiError::Busy`], HTTP 503 with `Retry-After`) rather
@@ -11,7 +14,9 @@
 //! waiting request in turn, round after round, until it holds [`TRANSACTION_ROWS`] rows. A project's small
 //! write waits for at most about one such transaction, whatever another project sends. A
 //! request is answered once its last piece is committed; if a piece fails, the request gets
-//! the error and its earlier pieces stay stored (ids make a retry store nothing twice).
+//! the error and its earlier pieces stay stored (ids make a retry store nothing twice). When
+//! a commit is given up because the store stopped answering ([`StoreError::TimedOut`]), every
+//! request waiting is answered so at once, so that none waits longer than one commit.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::server_metrics::WriterMetrics;
-use crate::store::{Outcome, Store, StoreError, Write};
+use crate::store::{Outcome, StoreError, Write, WriteStore};
 
 /// Rows in one piece of a large write.
 pub const PIECE_ROWS: usize = 500;
@@ -64,7 +69,7 @@ impl InFlight {
 pub struct WriterHandle {
     queue: mpsc::Sender<Job>,
     /// Asked which dictionary payloads are packed with.
-    store: Arc<dyn Store>,
+    store: Arc<dyn WriteStore>,
     /// What the writer thread commits, for `GET /metrics`.
     metrics: WriterMetrics,
 }
@@ -127,54 +132,82 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer thread over `store`, with a queue of `capacity` requests, committing at
+/// The writer threads, to wait for once every [`WriterHandle`] is dropped.
+#[derive(Debug)]
+pub struct WriterThreads(Vec<JoinHandle<()>>);
+
+impl WriterThreads {
+    /// Waits until every writer thread has committed what was queued and stopped; `Err` if
+    /// one panicked.
+    pub fn join(self) -> std::thread::Result<()> {
+        let mut result = Ok(());
+        for thread in self.0 {
+            if let Err(panic) = thread.join() {
+                result = Err(panic);
+            }
+        }
+        result
+    }
+}
+
+/// The queue the writer threads take jobs from, one at a time.
+type Jobs = std::sync::Mutex<mpsc::Receiver<Job>>;
+
+/// Starts the writer threads over `store` (as many as it commits at once:
+/// [`WriteStore::concurrent_commits`]), with a queue of `capacity` requests, committing at
 /// most `batch_max` requests per transaction.
 pub fn spawn(
-    store: Arc<dyn Store>,
+    store: Arc<dyn WriteStore>,
     capacity: usize,
     batch_max: usize,
-) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
-    let (queue, mut jobs) = mpsc::channel::<Job>(capacity.max(1));
+) -> std::io::Result<(WriterHandle, WriterThreads)> {
+    let (queue, jobs) = mpsc::channel::<Job>(capacity.max(1));
+    let jobs = Arc::new(Jobs::new(jobs));
     let batch_max = batch_max.max(1);
     let metrics = WriterMetrics::default();
-    let thread = std::thread::Builder::new()
-        .name("agentops-writer".into())
-        .spawn({
-            let store = store.clone();
-            let metrics = metrics.clone();
-            move || run(store.as_ref(), &mut jobs, batch_max, &metrics)
-        })?;
+    let mut threads = Vec::new();
+    for n in 0..store.concurrent_commits().max(1) {
+        let thread = std::thread::Builder::new()
+            .name(format!("agentops-writer-{n}"))
+            .spawn({
+                let (store, jobs, metrics) = (store.clone(), jobs.clone(), metrics.clone());
+                move || run(store.as_ref(), &jobs, batch_max, &metrics)
+            })?;
+        threads.push(thread);
+    }
     Ok((
         WriterHandle {
             queue,
             store,
             metrics,
         },
-        thread,
+        WriterThreads(threads),
     ))
 }
 
-/// The writer thread: until every handle is gone and the queue drained, commits transactions
-/// of pieces of the requests in flight, taken in turn.
-fn run(
-    store: &dyn Store,
-    jobs: &mut mpsc::Receiver<Job>,
-    batch_max: usize,
-    metrics: &WriterMetrics,
-) {
+/// A writer thread: until every handle is gone and the queue drained, commits transactions
+/// of pieces of the requests it took, in turn. Several threads share the queue: one waits on
+/// it when it has nothing to do; one with work in hand takes more only when the queue is free.
+fn run(store: &dyn WriteStore, jobs: &Jobs, batch_max: usize, metrics: &WriterMetrics) {
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     let mut transaction: u64 = 0;
     loop {
-        if in_flight.is_empty() {
-            match jobs.blocking_recv() {
+        let queue = if in_flight.is_empty() {
+            let mut queue = jobs.lock().unwrap_or_else(|p| p.into_inner());
+            match queue.blocking_recv() {
                 Some(job) => in_flight.push_back(InFlight::new(job)),
                 None => break,
             }
-        }
-        while in_flight.len() < batch_max {
-            match jobs.try_recv() {
-                Ok(job) => in_flight.push_back(InFlight::new(job)),
-                Err(_) => break,
+            Some(queue)
+        } else {
+            jobs.try_lock().ok()
+        };
+        if let Some(mut queue) = queue {
+            while in_flight.len() < batch_max {
+                match queue.try_recv() {
+                    Ok(job) => in_flight.push_back(InFlight::new(job)),
+                    Err(_) => break,
+                }
             }
         }
         // A piece of each request in turn, round after round, within the row budget; the
@@ -229,12 +262,22 @@ fn run(
                     }
                 }
             }
+            Err(e) if is_store_wide(&e) => {
+                // Every request waiting would meet the same store: answer them all now
+                // rather than one commit's wait after another (a database that hangs would
+                // hold the last in the queue for the sum of them).
+                tracing::error!(error = %e, writes = writes.len(), "batch commit failed; answering every waiting request");
+                failed.iter_mut().for_each(|f| *f = Some(batch_failure(&e)));
+                if let Ok(mut queue) = jobs.try_lock() {
+                    while let Ok(job) = queue.try_recv() {
+                        let _ = job.reply.send(Err(batch_failure(&e)));
+                    }
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, writes = writes.len(), "batch commit failed");
                 for owner in &owners {
-                    failed[*owner] = Some(StoreError::Io(std::io::Error::other(format!(
-                        "commit failed: {e}"
-                    ))));
+                    failed[*owner] = Some(batch_failure(&e));
                 }
             }
         }
@@ -258,32 +301,55 @@ fn run(
     tracing::debug!("writer drained and stopped");
 }
 
+/// Whether a failed commit says every commit now would wait as long: the store stopped
+/// answering (not one broken connection, or a refused one: those fail fast).
+fn is_store_wide(e: &StoreError) -> bool {
+    matches!(e, StoreError::TimedOut(_))
+}
+
+/// What each request of a batch that failed as a whole is answered: a store that is
+/// unavailable or cannot be written stays that (503, "retry later"), anything else is the
+/// commit's failure.
+fn batch_failure(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(why) => StoreError::Unavailable(why.clone()),
+        StoreError::TimedOut(why) => StoreError::TimedOut(why.clone()),
+        StoreError::Unwritable(why) => StoreError::Unwritable(why.clone()),
+        other => StoreError::Io(std::io::Error::other(format!("commit failed: {other}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc as std_mpsc;
     use std::sync::Mutex;
 
     use super::*;
-    use crate::store::{SessionDetail, SessionSummary};
+
+    /// What a [`GatedStore`]'s commit waits for.
+    enum Gate {
+        Commit,
+        /// Fail as a database that cannot be reached.
+        Unreachable,
+    }
 
     /// A store whose commits wait for a go-ahead, to fill the queue deterministically.
     struct GatedStore {
-        gate: Mutex<std_mpsc::Receiver<()>>,
+        gate: Mutex<std_mpsc::Receiver<Gate>>,
         /// The rows of each write, per commit.
         batches: Mutex<Vec<Vec<usize>>>,
     }
 
-    impl Store for GatedStore {
-        fn size_bytes(&self) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-
+    impl WriteStore for GatedStore {
         fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
-            let _ = self.gate.lock().unwrap().recv();
+            let verdict = self.gate.lock().unwrap().recv();
             self.batches
                 .lock()
                 .unwrap()
                 .push(writes.iter().map(Write::rows).collect());
+            if let Ok(Gate::Unreachable) = verdict {
+                return Err(StoreError::TimedOut("database did not answer".into()));
+            }
             Ok(writes
                 .iter()
                 .map(|write| match write {
@@ -291,97 +357,6 @@ mod tests {
                     _ => Ok(Outcome::Done),
                 })
                 .collect())
-        }
-        fn create_project(&self, _: &str) -> Result<String, StoreError> {
-            unimplemented!()
-        }
-        fn default_project(&self) -> Result<Option<String>, StoreError> {
-            unimplemented!()
-        }
-        fn add_api_key(&self, _: &str, _: &str) -> Result<bool, StoreError> {
-            unimplemented!()
-        }
-        fn api_key_count(&self) -> Result<u64, StoreError> {
-            unimplemented!()
-        }
-        fn project_for_key(&self, _: &str) -> Result<Option<String>, StoreError> {
-            unimplemented!()
-        }
-        fn list_api_keys(&self) -> Result<Vec<crate::store::ApiKeyInfo>, StoreError> {
-            unimplemented!()
-        }
-        fn revoke_api_key(&self, _: &str) -> Result<String, StoreError> {
-            unimplemented!()
-        }
-        fn find_project(&self, _: &str) -> Result<Option<String>, StoreError> {
-            unimplemented!()
-        }
-        fn session_exists(&self, _: &str, _: &str) -> Result<bool, StoreError> {
-            unimplemented!()
-        }
-        fn list_sessions(&self, _: &str, _: usize) -> Result<Vec<SessionSummary>, StoreError> {
-            unimplemented!()
-        }
-        fn session_detail(&self, _: &str, _: &str) -> Result<Option<SessionDetail>, StoreError> {
-            unimplemented!()
-        }
-        fn session_changes(
-            &self,
-            _: &str,
-            _: &str,
-            _: Option<&crate::store::SessionMark>,
-            _: bool,
-        ) -> Result<Option<crate::store::SessionChanges>, StoreError> {
-            unimplemented!()
-        }
-        fn query_sessions(
-            &self,
-            _: &str,
-            _: &crate::store::SessionQuery,
-        ) -> Result<crate::store::SessionPage, StoreError> {
-            unimplemented!()
-        }
-        fn event_detail(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<Option<crate::store::EventRow>, StoreError> {
-            unimplemented!()
-        }
-        fn log_records(
-            &self,
-            _: &str,
-            _: &str,
-            _: Option<&str>,
-        ) -> Result<Vec<crate::store::LogRecord>, StoreError> {
-            unimplemented!()
-        }
-        fn call_refs(&self, _: &str, _: &str) -> Result<Vec<crate::store::CallRef>, StoreError> {
-            unimplemented!()
-        }
-        fn metric_names(&self, _: &str) -> Result<Vec<crate::store::MetricInfo>, StoreError> {
-            unimplemented!()
-        }
-        fn metric_points(
-            &self,
-            _: &str,
-            _: &str,
-            _: Option<&str>,
-            _: Option<&str>,
-        ) -> Result<Vec<crate::store::MetricPoint>, StoreError> {
-            unimplemented!()
-        }
-        fn list_agents(&self, _: &str) -> Result<Vec<crate::store::AgentSummary>, StoreError> {
-            unimplemented!()
-        }
-        fn stats(
-            &self,
-            _: &str,
-            _: Option<&str>,
-            _: Option<&str>,
-        ) -> Result<crate::store::RawStats, StoreError> {
-            unimplemented!()
         }
     }
 
@@ -423,8 +398,8 @@ mod tests {
             Err(ApiError::Busy)
         ));
 
-        go.send(()).unwrap();
-        go.send(()).unwrap();
+        go.send(Gate::Commit).unwrap();
+        go.send(Gate::Commit).unwrap();
         assert_eq!(first.await.unwrap().unwrap(), Outcome::Done);
         for q in queued {
             assert_eq!(q.await.unwrap().unwrap(), Outcome::Done);
@@ -433,6 +408,97 @@ mod tests {
         assert_eq!(*store.batches.lock().unwrap(), vec![vec![1], vec![1, 1]]);
         drop(writer);
         tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+    }
+
+    /// A commit given up because the store stopped answering answers every waiting request at
+    /// once (503), not each after a commit of its own: behind a hung database the last in
+    /// the queue would wait for the sum of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_that_stopped_answering_answers_every_waiting_request_after_one_commit() {
+        let (go, gate) = std_mpsc::channel();
+        let store = Arc::new(GatedStore {
+            gate: Mutex::new(gate),
+            batches: Mutex::new(Vec::new()),
+        });
+        let (writer, thread) = spawn(store.clone(), 8, 2).unwrap();
+        let first = tokio::spawn({
+            let w = writer.clone();
+            async move { w.submit(log_write()).await }
+        });
+        while store.gate.try_lock().is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // Five more wait behind it: more than one batch's worth (two per batch here).
+        let queued: Vec<_> = (0..5)
+            .map(|_| {
+                let w = writer.clone();
+                tokio::spawn(async move { w.submit(log_write()).await })
+            })
+            .collect();
+        while writer.queue_depth() < 5 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        go.send(Gate::Unreachable).unwrap();
+        for answer in std::iter::once(first).chain(queued) {
+            // (a writer that tried a commit per batch would wait at the gate again)
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(5), answer)
+                .await
+                .expect("answered after the one failed commit");
+            assert!(matches!(
+                answer.unwrap(),
+                Err(ApiError::StorageUnavailable(_))
+            ));
+        }
+        assert_eq!(store.batches.lock().unwrap().len(), 1, "one commit tried");
+        // The next write tries the store again.
+        go.send(Gate::Commit).unwrap();
+        assert_eq!(writer.submit(log_write()).await.unwrap(), Outcome::Done);
+        drop(writer);
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap();
+    }
+
+    /// A store whose commits go through only two at a time.
+    struct TwoAtOnce {
+        both: std::sync::Barrier,
+    }
+
+    impl WriteStore for TwoAtOnce {
+        fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+            self.both.wait();
+            Ok(writes.iter().map(|_| Ok(Outcome::Done)).collect())
+        }
+
+        fn concurrent_commits(&self) -> usize {
+            2
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_that_commits_two_at_once_gets_two_writer_threads() {
+        let store = Arc::new(TwoAtOnce {
+            both: std::sync::Barrier::new(2),
+        });
+        // one request per transaction: each writer takes one
+        let (writer, threads) = spawn(store, 8, 1).unwrap();
+        let answers: Vec<_> = (0..4)
+            .map(|_| {
+                let w = writer.clone();
+                tokio::spawn(async move { w.submit(log_write()).await })
+            })
+            .collect();
+        for answer in answers {
+            // (a single writer thread would wait at the barrier for ever)
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(5), answer)
+                .await
+                .expect("two commits ran at once");
+            assert_eq!(answer.unwrap().unwrap(), Outcome::Done);
+        }
+        drop(writer);
+        tokio::task::spawn_blocking(move || threads.join().unwrap())
             .await
             .unwrap();
     }
@@ -472,13 +538,13 @@ mod tests {
             async move { w.submit(log_write()).await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        go.send(()).unwrap();
-        go.send(()).unwrap();
+        go.send(Gate::Commit).unwrap();
+        go.send(Gate::Commit).unwrap();
         // The small write is answered after the second transaction, long before the large one.
         assert_eq!(small.await.unwrap().unwrap(), Outcome::Done);
         assert!(!large.is_finished());
-        go.send(()).unwrap();
-        go.send(()).unwrap();
+        go.send(Gate::Commit).unwrap();
+        go.send(Gate::Commit).unwrap();
         assert_eq!(
             large.await.unwrap().unwrap(),
             Outcome::Inserted(8 * PIECE_ROWS),
@@ -542,12 +608,12 @@ mod tests {
             async move { w.submit(log_write()).await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        go.send(()).unwrap();
-        go.send(()).unwrap();
+        go.send(Gate::Commit).unwrap();
+        go.send(Gate::Commit).unwrap();
         assert_eq!(small.await.unwrap().unwrap(), Outcome::Done);
         assert!(!large.is_finished());
         for _ in 0..13 {
-            go.send(()).unwrap();
+            go.send(Gate::Commit).unwrap();
         }
         assert_eq!(
             large.await.unwrap().unwrap(),

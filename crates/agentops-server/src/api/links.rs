@@ -127,7 +127,7 @@ pub fn enrich_session(detail: &mut SessionDetail, with_messages: bool) {
     }
 }
 
-/// Fills what a session's changes derive ([`crate::store::Store::session_changes`]): each new
+/// Fills what a session's changes derive ([`crate::store::ReadStore::session_changes`]): each new
 /// log record's event, every event's tool links (from the session's `refs`, log records'
 /// calls included), and the new events' messages when `session_records` (every log record of
 /// the session: a new event's records may have been stored before it) is given. `events` is

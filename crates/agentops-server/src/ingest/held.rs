@@ -4,39 +4,50 @@
 //! agentops 0.4 fetches its token in a background thread and exports the spans that end before
 //! the token arrives without an `Authorization` header, and never sends them again. Nothing in
 //! those spans names their project (their resource says `agentops.project.id=temporary`), so
-//! the server holds them by trace id for [`HOLD_FOR`]. When a request with credentials brings
-//! spans of the same trace, the held spans are stored with them: in that request's project, in
-//! the same write, acknowledged by its answer. Spans nobody claims in time are discarded and
-//! counted. The memory they take is bounded by [`MAX_HELD_BYTES`], and at most
-//! [`MAX_READING`] such requests are read at once, each of at most [`MAX_BODY_BYTES`].
+//! the server holds them by trace id for [`HOLD_FOR`], in the store ([`HeldSpanStore::hold_spans`]):
+//! every server on the store sees them, and a restart keeps them. When a request with
+//! credentials brings spans of the same trace, through any server, the held spans are claimed
+//! and stored with them: in that request's project, in the same write, acknowledged by its
+//! answer. They leave the store only once that write is committed (released when it fails; the
+//! claim of a server that dies in between lapses after [`CLAIM_FOR`], and the spans' ids make
+//! storing them again store nothing twice), so none is lost on the way. Spans nobody claims in time
+//! are deleted and counted as discarded. What they take is bounded by [`MAX_HELD_BYTES`]
+//! (all servers together), and each server reads at most [`MAX_READING`] such requests at
+//! once, each of at most [`MAX_BODY_BYTES`].
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::mapping::span::MappedSpan;
+use crate::store::{EventRecord, HeldSpan, HeldSpanStore, SessionRecord, StoreError};
 
 /// How long spans sent without credentials wait for an authenticated request of their trace.
 pub const HOLD_FOR: Duration = Duration::from_secs(600);
-/// The most memory held spans may take (counted as their share of the request bodies).
+/// The most the held spans may take, all servers on the store together (counted as their
+/// share of the request bodies).
 pub const MAX_HELD_BYTES: usize = 64 * 1024 * 1024;
-/// How many requests without credentials are read at once.
+/// How long a claim holds held spans for the server that made it: far longer than a write
+/// waits in the queue and commits (on PostgreSQL a store call gives up after 10 s), short
+/// enough that spans a dead server claimed are claimable again well within [`HOLD_FOR`].
+pub const CLAIM_FOR: Duration = Duration::from_secs(300);
+/// How many requests without credentials a server reads at once.
 pub const MAX_READING: usize = 4;
 /// The largest body of a request without credentials, after decompression.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// What became of the spans sent without credentials since the server started.
+/// What became of the spans sent without credentials.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct HeldCounts {
-    /// Waiting now for their trace to be claimed.
+    /// Waiting now for their trace to be claimed (held through any server on the store).
     pub waiting: u64,
-    /// Stored, with an authenticated request of their trace.
+    /// Stored by this server since it started, with an authenticated request of their trace.
     pub stored: u64,
-    /// Discarded: not claimed within [`HOLD_FOR`], or not in the session of the token that
-    /// claimed their trace.
+    /// Discarded by this server since it started: not claimed within [`HOLD_FOR`], or not in
+    /// the session of the token that claimed their trace.
     pub discarded: u64,
 }
 
@@ -45,55 +56,49 @@ pub struct HeldCounts {
 #[error("the server already holds {MAX_HELD_BYTES} bytes of spans sent without credentials")]
 pub struct HoldFull;
 
-/// The spans held, by trace.
+/// Holds and claims spans sent without credentials, in the store.
+#[derive(Debug)]
 pub struct HeldSpans {
-    held: Mutex<Held>,
     reading: Arc<Semaphore>,
     hold_for: Duration,
     max_bytes: usize,
+    stored: AtomicU64,
+    discarded: AtomicU64,
 }
 
-impl std::fmt::Debug for HeldSpans {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HeldSpans")
-            .field("counts", &self.counts())
-            .finish_non_exhaustive()
-    }
+/// A held span as the store keeps it: the mapped span, with the field its serialisation
+/// leaves out.
+#[derive(Serialize, Deserialize)]
+struct Encoded {
+    event: EventRecord,
+    call_ids: Option<String>,
+    session: SessionRecord,
 }
 
-#[derive(Default)]
-struct Held {
-    traces: HashMap<String, Trace>,
-    /// Trace ids in the order they were first held, to expire the oldest first.
-    arrivals: VecDeque<(Instant, String)>,
-    bytes: usize,
-    counts: HeldCounts,
-}
-
-/// The held spans of one trace.
-#[derive(Debug)]
-pub struct Trace {
-    spans: Vec<MappedSpan>,
-    bytes: usize,
-    since: Instant,
-}
-
-/// Held traces taken by an authenticated request: stored with it, or given back with
-/// [`HeldSpans::give_back`] when its write fails.
+/// Held spans claimed by an authenticated request: settled ([`HeldSpans::settle`]) once its
+/// write is committed, given back ([`HeldSpans::give_back`]) when it fails.
 #[derive(Debug, Default)]
 pub struct Claimed {
-    traces: Vec<(String, Trace)>,
+    /// The store's numbers of every span claimed (those that could not be read back too:
+    /// settling deletes them).
+    ids: Vec<i64>,
+    /// Until when the claim holds them (its mark on their rows).
+    until_ms: i64,
+    spans: Vec<MappedSpan>,
+    /// How many of them could not be read back (counted as discarded when the claim is
+    /// settled, not each time a given-back claim is made again).
+    unreadable: usize,
 }
 
 impl Claimed {
     /// Whether no held span was claimed.
     pub fn is_empty(&self) -> bool {
-        self.traces.is_empty()
+        self.ids.is_empty()
     }
 
     /// The claimed spans.
     pub fn spans(&self) -> impl Iterator<Item = &MappedSpan> {
-        self.traces.iter().flat_map(|(_, trace)| &trace.spans)
+        self.spans.iter()
     }
 }
 
@@ -107,10 +112,11 @@ impl HeldSpans {
     /// Holds spans for `hold_for`, at most `max_bytes` of them.
     pub fn new(hold_for: Duration, max_bytes: usize) -> Self {
         Self {
-            held: Mutex::new(Held::default()),
             reading: Arc::new(Semaphore::new(MAX_READING)),
             hold_for,
             max_bytes,
+            stored: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
         }
     }
 
@@ -120,170 +126,214 @@ impl HeldSpans {
         self.reading.clone().try_acquire_owned().ok()
     }
 
-    /// Holds `spans`, which came in a body of `body_bytes`; all of them or, when that would
-    /// take more than the limit, none.
-    pub fn hold(&self, spans: Vec<MappedSpan>, body_bytes: usize) -> Result<(), HoldFull> {
-        let now = Instant::now();
-        let mut held = self.lock();
-        held.expire(now, self.hold_for);
-        if held.bytes.saturating_add(body_bytes) > self.max_bytes {
-            return Err(HoldFull);
+    /// Holds `spans`, which came in a body of `body_bytes`: all of them or, when that would
+    /// take more than the limit, none ([`HoldFull`]). Spans without a trace id are dropped:
+    /// nothing could claim them. Blocks on the store.
+    pub fn hold(
+        &self,
+        store: &dyn HeldSpanStore,
+        spans: Vec<MappedSpan>,
+        body_bytes: usize,
+    ) -> Result<Result<(), HoldFull>, StoreError> {
+        let now = now_ms();
+        self.expire(store, now)?;
+        let share = i64::try_from(body_bytes / spans.len().max(1)).unwrap_or(i64::MAX);
+        let rows: Vec<HeldSpan> = spans
+            .into_iter()
+            .filter_map(|span| {
+                let trace_id = span.event.trace_id.clone()?;
+                Some(HeldSpan {
+                    trace_id,
+                    held_at_ms: now,
+                    bytes: share,
+                    span: encode(span),
+                })
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(Ok(()));
         }
-        let share = body_bytes / spans.len().max(1);
-        for span in spans {
-            let Some(trace_id) = span.event.trace_id.clone() else {
-                continue;
-            };
-            held.bytes += share;
-            held.counts.waiting += 1;
-            match held.traces.get_mut(&trace_id) {
-                Some(trace) => {
-                    trace.bytes += share;
-                    trace.spans.push(span);
+        let held = store.hold_spans(&rows, self.max_bytes as u64)?;
+        Ok(if held { Ok(()) } else { Err(HoldFull) })
+    }
+
+    /// Claims the held spans of the traces named (hex trace ids) for [`CLAIM_FOR`]. Blocks on
+    /// the store.
+    pub fn claim(
+        &self,
+        store: &dyn HeldSpanStore,
+        trace_ids: &[String],
+    ) -> Result<Claimed, StoreError> {
+        if trace_ids.is_empty() {
+            return Ok(Claimed::default());
+        }
+        let now = now_ms();
+        let until = now.saturating_add(i64::try_from(CLAIM_FOR.as_millis()).unwrap_or(i64::MAX));
+        let rows = store.claim_held_spans(trace_ids, self.held_since(now), now, until)?;
+        let mut spans = Vec::with_capacity(rows.len());
+        let mut unreadable = 0;
+        for row in &rows {
+            match decode(&row.span.span) {
+                Ok(span) => spans.push(span),
+                Err(e) => {
+                    unreadable += 1;
+                    tracing::warn!(trace_id = %row.span.trace_id, error = %e, "a held span could not be read back: it is discarded with its claim");
                 }
-                None => {
-                    held.arrivals.push_back((now, trace_id.clone()));
-                    held.traces.insert(
-                        trace_id,
-                        Trace {
-                            spans: vec![span],
-                            bytes: share,
-                            since: now,
-                        },
-                    );
-                }
             }
         }
-        Ok(())
+        let ids = rows.iter().map(|row| row.id).collect();
+        Ok(Claimed {
+            ids,
+            until_ms: until,
+            spans,
+            unreadable,
+        })
     }
 
-    /// Takes the held spans of the traces named (hex trace ids).
-    pub fn claim<'a>(&self, trace_ids: impl IntoIterator<Item = &'a str>) -> Claimed {
-        let mut held = self.lock();
-        held.expire(Instant::now(), self.hold_for);
-        if held.traces.is_empty() {
-            return Claimed::default();
-        }
-        let mut claimed = Claimed::default();
-        for trace_id in trace_ids {
-            if let Some((id, trace)) = held.traces.remove_entry(trace_id) {
-                held.bytes -= trace.bytes;
-                held.counts.waiting -= trace.spans.len() as u64;
-                claimed.traces.push((id, trace));
-            }
-        }
-        claimed
+    /// Makes what a request claimed and could not store claimable again. Blocks on the store.
+    pub fn give_back(&self, store: &dyn HeldSpanStore, claimed: Claimed) -> Result<(), StoreError> {
+        store.release_held_spans(&claimed.ids, claimed.until_ms)
     }
 
-    /// Puts back what a request claimed and could not store.
-    pub fn give_back(&self, claimed: Claimed) {
-        let mut held = self.lock();
-        for (trace_id, trace) in claimed.traces {
-            held.bytes += trace.bytes;
-            held.counts.waiting += trace.spans.len() as u64;
-            // Its arrival entry is still queued unless it expired meanwhile.
-            if !held.arrivals.iter().any(|(_, id)| *id == trace_id) {
-                held.arrivals.push_back((trace.since, trace_id.clone()));
-            }
-            held.traces.insert(trace_id, trace);
-        }
-    }
-
-    /// Counts claimed spans as stored, or as discarded.
-    pub fn settle(&self, stored: usize, discarded: usize) {
-        let mut held = self.lock();
-        held.counts.stored += stored as u64;
-        held.counts.discarded += discarded as u64;
+    /// Deletes what a request claimed, once its write is committed: `stored` of the spans
+    /// were in it, `discarded` were not (not in the session of its token). Blocks on the
+    /// store.
+    pub fn settle(
+        &self,
+        store: &dyn HeldSpanStore,
+        claimed: Claimed,
+        stored: usize,
+        discarded: usize,
+    ) -> Result<(), StoreError> {
+        store.settle_held_spans(&claimed.ids, claimed.until_ms)?;
+        self.stored.fetch_add(stored as u64, Ordering::Relaxed);
+        self.discarded
+            .fetch_add((discarded + claimed.unreadable) as u64, Ordering::Relaxed);
         if discarded > 0 {
             tracing::info!(
                 discarded,
                 "spans sent without credentials discarded: not in the session of the token that claimed their trace"
             );
         }
+        Ok(())
     }
 
-    /// What became of the spans sent without credentials so far.
-    pub fn counts(&self) -> HeldCounts {
-        let mut held = self.lock();
-        held.expire(Instant::now(), self.hold_for);
-        held.counts
+    /// What became of the spans sent without credentials so far. Blocks on the store.
+    pub fn counts(&self, store: &dyn HeldSpanStore) -> Result<HeldCounts, StoreError> {
+        Ok(HeldCounts {
+            waiting: store.held_span_count(self.held_since(now_ms()))?,
+            stored: self.stored.load(Ordering::Relaxed),
+            discarded: self.discarded.load(Ordering::Relaxed),
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Deletes the spans held longer than [`HOLD_FOR`], counting them as discarded.
+    fn expire(&self, store: &dyn HeldSpanStore, now: i64) -> Result<(), StoreError> {
+        let expired = store.expire_held_spans(self.held_since(now))?;
+        if expired > 0 {
+            self.discarded.fetch_add(expired, Ordering::Relaxed);
+            tracing::info!(
+                discarded = expired,
+                "spans sent without credentials discarded: no authenticated request of their trace came within {} s",
+                self.hold_for.as_secs()
+            );
+        }
+        Ok(())
+    }
+
+    /// The oldest hold time still claimable at `now`.
+    fn held_since(&self, now: i64) -> i64 {
+        now.saturating_sub(i64::try_from(self.hold_for.as_millis()).unwrap_or(i64::MAX))
     }
 }
 
-impl Held {
-    /// Discards the traces held longer than `hold_for`.
-    fn expire(&mut self, now: Instant, hold_for: Duration) {
-        let mut discarded = 0;
-        while let Some((since, _)) = self.arrivals.front() {
-            if now.duration_since(*since) < hold_for {
-                break;
-            }
-            let Some((since, trace_id)) = self.arrivals.pop_front() else {
-                break;
-            };
-            // A trace claimed and given back keeps its first arrival; a trace claimed for
-            // good is gone.
-            if self
-                .traces
-                .get(&trace_id)
-                .is_some_and(|trace| trace.since == since)
-            {
-                if let Some(trace) = self.traces.remove(&trace_id) {
-                    self.bytes -= trace.bytes;
-                    let spans = trace.spans.len() as u64;
-                    self.counts.waiting -= spans;
-                    self.counts.discarded += spans;
-                    discarded += spans;
-                }
-            }
-        }
-        if discarded > 0 {
-            tracing::info!(
-                discarded,
-                "spans sent without credentials discarded: no authenticated request of their trace came within {} s",
-                hold_for.as_secs()
-            );
-        }
-    }
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn encode(span: MappedSpan) -> String {
+    let call_ids = span.event.call_ids.clone();
+    let encoded = Encoded {
+        event: span.event,
+        call_ids,
+        session: span.session,
+    };
+    // plain data (strings, numbers, JSON values): serialising it cannot fail
+    serde_json::to_string(&encoded).unwrap_or_default()
+}
+
+fn decode(text: &str) -> Result<MappedSpan, serde_json::Error> {
+    let Encoded {
+        mut event,
+        call_ids,
+        session,
+    } = serde_json::from_str(text)?;
+    event.call_ids = call_ids;
+    Ok(MappedSpan { event, session })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EventRecord, SessionRecord};
+    use crate::store::sqlite::SqliteStore;
 
     fn span(trace: &str, id: &str) -> MappedSpan {
         MappedSpan {
             event: EventRecord {
                 id: id.into(),
                 trace_id: Some(trace.into()),
+                call_ids: Some("call_1".into()),
+                prompt: Some(serde_json::json!([{"role": "user", "content": "hi"}])),
+                attributes: serde_json::json!({"gen_ai.system": "openai"}),
                 ..EventRecord::default()
             },
-            session: SessionRecord::default(),
+            session: SessionRecord {
+                id: "s1".into(),
+                tags: Some(vec!["t".into()]),
+                ..SessionRecord::default()
+            },
         }
+    }
+
+    fn store() -> (SqliteStore, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "agentops-held-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        (SqliteStore::open(&dir.join("agentops.db")).unwrap(), dir)
     }
 
     fn ids(claimed: &Claimed) -> Vec<String> {
         claimed.spans().map(|s| s.event.id.clone()).collect()
     }
 
+    fn traces(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|id| id.to_string()).collect()
+    }
+
     #[test]
-    fn a_claim_takes_the_spans_of_its_traces_only() {
+    fn a_claim_takes_the_spans_of_its_traces_only_and_whole() {
+        let (store, _dir) = store();
         let held = HeldSpans::default();
-        held.hold(vec![span("t1", "a"), span("t2", "b")], 200)
+        held.hold(&store, vec![span("t1", "a"), span("t2", "b")], 200)
+            .unwrap()
             .unwrap();
-        held.hold(vec![span("t1", "c")], 100).unwrap();
-        let claimed = held.claim(["t1", "t9"]);
+        held.hold(&store, vec![span("t1", "c")], 100)
+            .unwrap()
+            .unwrap();
+        let claimed = held.claim(&store, &traces(&["t1", "t9"])).unwrap();
         assert_eq!(ids(&claimed), ["a", "c"]);
-        assert_eq!(held.counts().waiting, 1);
-        held.settle(2, 0);
-        assert!(held.claim(["t1"]).is_empty());
+        // what was held comes back as it was, tool call ids included
+        assert_eq!(claimed.spans().next(), Some(&span("t1", "a")));
+        // claimed, not stored yet: they still wait, and nobody else takes them
+        assert_eq!(held.counts(&store).unwrap().waiting, 3);
+        assert!(held.claim(&store, &traces(&["t1"])).unwrap().is_empty());
+        held.settle(&store, claimed, 2, 0).unwrap();
+        assert!(held.claim(&store, &traces(&["t1"])).unwrap().is_empty());
         assert_eq!(
-            held.counts(),
+            held.counts(&store).unwrap(),
             HeldCounts {
                 waiting: 1,
                 stored: 2,
@@ -293,45 +343,125 @@ mod tests {
     }
 
     #[test]
-    fn what_a_failed_write_gives_back_can_be_claimed_again() {
-        let held = HeldSpans::default();
-        held.hold(vec![span("t1", "a")], 100).unwrap();
-        let claimed = held.claim(["t1"]);
-        held.give_back(claimed);
-        assert_eq!(held.counts().waiting, 1);
-        assert_eq!(ids(&held.claim(["t1"])), ["a"]);
+    fn held_spans_outlive_the_server_that_held_them() {
+        let (store, dir) = store();
+        HeldSpans::default()
+            .hold(&store, vec![span("t1", "a")], 100)
+            .unwrap()
+            .unwrap();
+        drop(store);
+        let reopened = SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        let claimed = HeldSpans::default()
+            .claim(&reopened, &traces(&["t1"]))
+            .unwrap();
+        assert_eq!(ids(&claimed), ["a"]);
     }
 
     #[test]
-    fn memory_is_bounded_and_a_request_is_held_whole_or_not_at_all() {
-        let held = HeldSpans::new(HOLD_FOR, 1000);
-        held.hold(vec![span("t1", "a")], 600).unwrap();
+    fn what_a_failed_write_gives_back_can_be_claimed_again() {
+        let (store, _dir) = store();
+        let held = HeldSpans::default();
+        held.hold(&store, vec![span("t1", "a")], 100)
+            .unwrap()
+            .unwrap();
+        let claimed = held.claim(&store, &traces(&["t1"])).unwrap();
+        held.give_back(&store, claimed).unwrap();
+        assert_eq!(held.counts(&store).unwrap().waiting, 1);
+        assert_eq!(ids(&held.claim(&store, &traces(&["t1"])).unwrap()), ["a"]);
+    }
+
+    #[test]
+    fn a_span_that_does_not_read_back_is_discarded_once_with_its_claim() {
+        let (store, _dir) = store();
+        let held = HeldSpans::default();
+        let unreadable = crate::store::HeldSpan {
+            trace_id: "t1".into(),
+            held_at_ms: now_ms(),
+            bytes: 8,
+            span: "not json".into(),
+        };
+        assert!(store.hold_spans(&[unreadable], 1 << 20).unwrap());
+        held.hold(&store, vec![span("t1", "a")], 100)
+            .unwrap()
+            .unwrap();
+        // claimed, given back (the write failed), claimed again, then settled
+        let claimed = held.claim(&store, &traces(&["t1"])).unwrap();
+        assert_eq!(ids(&claimed), ["a"]);
+        held.give_back(&store, claimed).unwrap();
+        let claimed = held.claim(&store, &traces(&["t1"])).unwrap();
+        held.settle(&store, claimed, 1, 0).unwrap();
         assert_eq!(
-            held.hold(vec![span("t2", "b"), span("t3", "c")], 600),
+            held.counts(&store).unwrap(),
+            HeldCounts {
+                waiting: 0,
+                stored: 1,
+                discarded: 1
+            }
+        );
+    }
+
+    /// A server that dies between its claim and its write's commit leaves the spans in the
+    /// store, claimed (claimable again once the claim lapses: see the conformance suite).
+    #[test]
+    fn a_claim_never_settled_leaves_the_spans_in_the_store() {
+        let (store, dir) = store();
+        let held = HeldSpans::default();
+        held.hold(&store, vec![span("t1", "a")], 100)
+            .unwrap()
+            .unwrap();
+        let claimed = held.claim(&store, &traces(&["t1"])).unwrap();
+        assert_eq!(ids(&claimed), ["a"]);
+        drop((claimed, store));
+        let reopened = SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        assert_eq!(held.counts(&reopened).unwrap().waiting, 1);
+        assert!(held.claim(&reopened, &traces(&["t1"])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_held_bytes_are_bounded_and_a_request_is_held_whole_or_not_at_all() {
+        let (store, _dir) = store();
+        let held = HeldSpans::new(HOLD_FOR, 1000);
+        held.hold(&store, vec![span("t1", "a")], 600)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            held.hold(&store, vec![span("t2", "b"), span("t3", "c")], 600)
+                .unwrap(),
             Err(HoldFull)
         );
-        assert!(held.claim(["t2", "t3"]).is_empty());
-        // claiming frees the room
-        assert_eq!(ids(&held.claim(["t1"])), ["a"]);
-        held.hold(vec![span("t2", "b")], 900).unwrap();
+        assert!(held
+            .claim(&store, &traces(&["t2", "t3"]))
+            .unwrap()
+            .is_empty());
+        // storing what was claimed frees the room
+        let claimed = held.claim(&store, &traces(&["t1"])).unwrap();
+        assert_eq!(ids(&claimed), ["a"]);
+        held.settle(&store, claimed, 1, 0).unwrap();
+        held.hold(&store, vec![span("t2", "b")], 900)
+            .unwrap()
+            .unwrap();
     }
 
     #[test]
     fn unclaimed_traces_expire_and_are_counted_as_discarded() {
+        let (store, _dir) = store();
         let held = HeldSpans::new(Duration::from_millis(50), 1000);
-        held.hold(vec![span("t1", "a"), span("t1", "b")], 100)
+        held.hold(&store, vec![span("t1", "a"), span("t1", "b")], 100)
+            .unwrap()
             .unwrap();
         std::thread::sleep(Duration::from_millis(80));
-        held.hold(vec![span("t2", "c")], 100).unwrap();
-        assert!(held.claim(["t1"]).is_empty());
+        held.hold(&store, vec![span("t2", "c")], 100)
+            .unwrap()
+            .unwrap();
+        assert!(held.claim(&store, &traces(&["t1"])).unwrap().is_empty());
         assert_eq!(
-            held.counts(),
+            held.counts(&store).unwrap(),
             HeldCounts {
                 waiting: 1,
                 stored: 0,
                 discarded: 2
             }
         );
-        assert_eq!(ids(&held.claim(["t2"])), ["c"]);
+        assert_eq!(ids(&held.claim(&store, &traces(&["t2"])).unwrap()), ["c"]);
     }
 }

@@ -1,4 +1,4 @@
-//! The engine-independent parts of [`super::Store::session_changes`]: whether a reader's mark
+//! The engine-independent parts of [`super::ReadStore::session_changes`]: whether a reader's mark
 //! still holds, and the answer made of what an engine read.
 
 use super::{EventOutline, RowMark, SessionChanges, SessionDetail, SessionMark};

@@ -144,7 +144,7 @@ pub fn projects_have_their_own_session_ids(store: &dyn Store) {
     assert_eq!(events(&a, "t2"), None);
 }
 
-/// [`Store::session_changes`]: a mark hands out only what was stored after it (events, OTLP
+/// [`ReadStore::session_changes`]: a mark hands out only what was stored after it (events, OTLP
 /// log records, uploaded logs), with every event's outline and the session as it is now; no
 /// mark, or one that no longer matches the stored rows, gets the whole session.
 pub fn session_changes_hand_out_what_was_stored_after_a_mark(store: &dyn Store) {
@@ -383,4 +383,180 @@ pub fn expiry_events(session_id: &str, day: &str, n: usize) -> Vec<EventRecord> 
             ..EventRecord::default()
         })
         .collect()
+}
+
+fn held(trace: &str, at: i64, span: &str) -> super::HeldSpan {
+    super::HeldSpan {
+        trace_id: trace.into(),
+        held_at_ms: at,
+        bytes: 100,
+        span: span.into(),
+    }
+}
+
+/// Held spans: the limit, claims by trace (once, in the order held, only the young ones),
+/// kept until settled, released or lapsed; expiry and the count.
+pub fn held_spans_are_claimed_once_by_trace(store: &dyn Store) {
+    let bodies = |spans: &[super::ClaimedSpan]| -> Vec<String> {
+        spans.iter().map(|s| s.span.span.clone()).collect()
+    };
+    let ids = |spans: &[super::ClaimedSpan]| -> Vec<i64> { spans.iter().map(|s| s.id).collect() };
+    let traces = |ids: &[&str]| -> Vec<String> { ids.iter().map(|id| id.to_string()).collect() };
+    assert!(store
+        .hold_spans(&[held("t1", 1_000, "a"), held("t2", 1_000, "b")], 300)
+        .unwrap());
+    // all or none: 200 held + 200 more > 300
+    assert!(!store
+        .hold_spans(&[held("t3", 2_000, "c"), held("t3", 2_000, "d")], 300)
+        .unwrap());
+    assert!(store.hold_spans(&[held("t1", 2_000, "e")], 300).unwrap());
+    assert_eq!(store.held_span_count(0).unwrap(), 3);
+    assert_eq!(store.held_span_count(1_500).unwrap(), 1);
+
+    // only spans held since the cutoff are claimed; the rest wait for expiry
+    let e = store
+        .claim_held_spans(&traces(&["t1", "t9"]), 1_500, 3_000, 4_000)
+        .unwrap();
+    assert_eq!(bodies(&e), ["e"]);
+    let ab = store
+        .claim_held_spans(&traces(&["t1", "t2"]), 0, 3_000, 4_000)
+        .unwrap();
+    assert_eq!(bodies(&ab), ["a", "b"]);
+    // while a claim holds them, nobody else takes them
+    assert!(store
+        .claim_held_spans(&traces(&["t1", "t2"]), 0, 3_500, 4_500)
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_held_spans(&[], 0, 3_500, 4_500)
+        .unwrap()
+        .is_empty());
+    // claimed spans stay in the store until settled
+    assert_eq!(store.held_span_count(0).unwrap(), 3);
+    store.settle_held_spans(&ids(&e), 4_000).unwrap();
+    assert_eq!(store.held_span_count(0).unwrap(), 2);
+    // released (the claimer's write failed): claimable again at once, as they were
+    store.release_held_spans(&ids(&ab), 4_000).unwrap();
+    let again = store
+        .claim_held_spans(&traces(&["t1", "t2"]), 0, 3_600, 4_600)
+        .unwrap();
+    assert_eq!(again, ab);
+    // a claim whose server died lapses: claimable again once it has
+    assert!(store
+        .claim_held_spans(&traces(&["t2"]), 0, 4_599, 5_599)
+        .unwrap()
+        .is_empty());
+    let lapsed = store
+        .claim_held_spans(&traces(&["t2"]), 0, 4_600, 5_600)
+        .unwrap();
+    assert_eq!(bodies(&lapsed), ["b"]);
+    // the lapsed claim's server, alive after all, settles or releases only what is still its
+    // own ("a"), not what the later claim holds ("b")
+    store.release_held_spans(&ids(&again), 4_600).unwrap();
+    assert!(store
+        .claim_held_spans(&traces(&["t2"]), 0, 4_700, 5_700)
+        .unwrap()
+        .is_empty());
+    let a = store
+        .claim_held_spans(&traces(&["t1"]), 0, 4_700, 5_700)
+        .unwrap();
+    assert_eq!(bodies(&a), ["a"]);
+    store.settle_held_spans(&ids(&again), 4_600).unwrap();
+    assert_eq!(store.held_span_count(0).unwrap(), 2);
+    store.settle_held_spans(&ids(&lapsed), 5_600).unwrap();
+    store.settle_held_spans(&ids(&a), 5_700).unwrap();
+    assert_eq!(store.held_span_count(0).unwrap(), 0);
+    // settling or releasing what is gone does nothing
+    store.settle_held_spans(&ids(&again), 4_600).unwrap();
+    store.release_held_spans(&ids(&again), 4_600).unwrap();
+    store.settle_held_spans(&[], 0).unwrap();
+    assert_eq!(store.held_span_count(0).unwrap(), 0);
+
+    assert!(store
+        .hold_spans(&[held("t4", 5_000, "f"), held("t5", 9_000, "g")], 300)
+        .unwrap());
+    assert_eq!(store.expire_held_spans(6_000).unwrap(), 1);
+    assert_eq!(store.held_span_count(0).unwrap(), 1);
+    assert!(store
+        .claim_held_spans(&traces(&["t4"]), 0, 10_000, 11_000)
+        .unwrap()
+        .is_empty());
+    let g = store
+        .claim_held_spans(&traces(&["t5"]), 0, 10_000, 11_000)
+        .unwrap();
+    assert_eq!(bodies(&g), ["g"]);
+}
+
+/// An event is one by its session and id: resent with another start time (another month,
+/// even), or twice in one write, it is stored once (the first) and counted once.
+pub fn an_event_is_one_by_session_and_id_whatever_its_start_time(store: &dyn Store) {
+    let p = store.create_project("identity").unwrap();
+    let session = SessionRecord {
+        id: "s1".into(),
+        start_time: Some("2026-01-31T23:59:00.000000+00:00".into()),
+        ..Default::default()
+    };
+    let events = |list: Vec<EventRecord>| Write::CreateEvents {
+        project_id: p.clone(),
+        session_id: "s1".into(),
+        events: list,
+    };
+    let r = store
+        .commit(&[
+            Write::CreateSession {
+                project_id: p.clone(),
+                session,
+            },
+            events(vec![
+                event("e1", "s1", "2026-01-31T23:59:30.000000+00:00", Some(1.0)),
+                event("e1", "s1", "2026-01-31T23:59:31.000000+00:00", Some(1.0)),
+            ]),
+        ])
+        .unwrap();
+    assert_eq!(r[1].as_ref().unwrap(), &Outcome::Inserted(1));
+    let r = store
+        .commit(&[events(vec![
+            event("e1", "s1", "2026-02-01T00:00:05.000000+00:00", Some(1.0)),
+            event("e2", "s1", "2026-02-01T00:00:06.000000+00:00", Some(2.0)),
+        ])])
+        .unwrap();
+    assert_eq!(r[0].as_ref().unwrap(), &Outcome::Inserted(1));
+    let detail = store.session_detail(&p, "s1").unwrap().unwrap();
+    let stored: Vec<(&str, &str)> = detail
+        .events
+        .iter()
+        .map(|e| (e.id.as_str(), e.start_time.as_str()))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("e1", "2026-01-31T23:59:30.000000+00:00"),
+            ("e2", "2026-02-01T00:00:06.000000+00:00")
+        ]
+    );
+    assert_eq!(detail.summary.event_count, 2);
+    assert!((detail.summary.cost - 3.0).abs() < 1e-9);
+
+    // A session that one write makes, and the next write of the same commit (two requests
+    // batched together) resending its span under another start time: once.
+    let spans = |start: &str| Write::IngestSpans {
+        project_id: p.clone(),
+        sessions: vec![SessionRecord {
+            id: "s2".into(),
+            start_time: Some(start.into()),
+            ..Default::default()
+        }],
+        spans: vec![event("x1", "s2", start, Some(1.0))],
+    };
+    let r = store
+        .commit(&[
+            spans("2026-03-31T23:59:59.000000+00:00"),
+            spans("2026-04-01T00:00:01.000000+00:00"),
+        ])
+        .unwrap();
+    assert_eq!(r[0].as_ref().unwrap(), &Outcome::Inserted(1));
+    assert_eq!(r[1].as_ref().unwrap(), &Outcome::Inserted(0));
+    let detail = store.session_detail(&p, "s2").unwrap().unwrap();
+    assert_eq!(detail.events.len(), 1);
+    assert_eq!(detail.summary.event_count, 1);
 }

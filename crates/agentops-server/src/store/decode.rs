@@ -97,6 +97,9 @@ fn payload_at<R: Columns + ?Sized>(
     Ok(row.opt_str(index)?.map(raw_payload))
 }
 
+/// The index of `packed` among the columns [`event_from`] reads.
+pub(crate) const PACKED: usize = 24;
+
 /// An event, read from the columns of [`crate::store::columns::event_select_list`] (with or
 /// without payloads): packed payloads are unpacked, rows stored before packing read from
 /// their text columns.
@@ -135,8 +138,8 @@ pub(crate) fn event_from<R: Columns + ?Sized>(row: &R) -> Result<EventRow, R::Er
         tool_links: Vec::new(),
         failed,
     };
-    if let Some(packed) = row.opt_blob(24)? {
-        let payloads = unpack(packed).map_err(|e| row.unpack_failed(24, e))?;
+    if let Some(packed) = row.opt_blob(PACKED)? {
+        let payloads = unpack(packed).map_err(|e| row.unpack_failed(PACKED, e))?;
         event.prompt = payloads.prompt;
         event.completion = payloads.completion;
         event.params = payloads.params;

@@ -10,6 +10,14 @@
 //! of the tables whose rows have no natural key (`logs`). Events are copied in rowid order, so
 //! that PostgreSQL's `seq` (the order a session's rows became visible) follows SQLite's.
 //!
+//! The source may change between an interrupted run and the next (a server still serving it).
+//! Rows are only ever added to most tables, and the next run copies those; but a session's
+//! totals and end, a day's totals and a project's retention change in place, and the tables
+//! read in key order may gain rows before the progress note. So a resumed run, once its copy
+//! is complete, reads those few tables whole again and brings the target's rows up to date
+//! (an upsert that writes only the rows that differ). Rows the source deleted between the runs
+//! (retention, a revoked key) stay in the target, and the counts check below reports them.
+//!
 //! The target must be empty, or hold an earlier run's copy of the same store (the
 //! `migrate:source` note says which); anything else is refused. Once every table is copied the
 //! row counts of source and target are compared table by table: a difference is an error.
@@ -22,14 +30,14 @@ use std::path::{Path, PathBuf};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 use super::postgres::schema::Partitions;
 use super::postgres::{pg_error, PgStore};
 use super::StoreError;
 
 /// The SQLite schema version a source must have (the one this build writes).
-const SOURCE_SCHEMA_VERSION: i64 = 7;
+const SOURCE_SCHEMA_VERSION: i64 = 8;
 
 /// The advisory lock a migration holds on its target, so that two runs never copy at once
 /// (`"agmigrat"` in ASCII).
@@ -146,6 +154,9 @@ pub struct TableSummary {
     pub copied: u64,
     /// Rows this run read that the target had already (nothing was written for them).
     pub already_present: u64,
+    /// Rows an earlier run copied that this one brought up to date, or inserted before the
+    /// progress note, because the source changed between the runs (see [`migrate`]).
+    pub refreshed: u64,
 }
 
 /// What a run did.
@@ -196,10 +207,13 @@ pub fn migrate(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(target_url, NoTls)
-            .await
-            .map_err(pg("connecting"))?;
-        let driver = tokio::spawn(connection);
+        let (client, driver) =
+            super::postgres::tls::connect(target_url)
+                .await
+                .map_err(|source| MigrateError::Target {
+                    context: "connecting".into(),
+                    source,
+                })?;
         let mut migration = Migration::start(source_conn, database, client, options).await?;
         let result = migration.run(progress).await;
         drop(migration);
@@ -289,6 +303,12 @@ struct Table {
     name: &'static str,
     key: Key,
     columns: &'static [(&'static str, Kind)],
+    /// For a table whose rows change after they are written (a session's totals and end, a
+    /// day's totals, a project's retention), or whose new rows may sort before the progress
+    /// note (the tables read in key order): its PostgreSQL key. A resumed run, once the copy
+    /// is complete, reads such a table whole again and brings the target's rows up to date on
+    /// this key (what the source changed between the runs).
+    refresh_on: Option<&'static [&'static str]>,
 }
 
 use Kind::{Bool, Bytes, Int, Real, Text};
@@ -305,6 +325,7 @@ const TABLES: &[Table] = &[
             ("created_at", Text),
             ("retention_days", Int),
         ],
+        refresh_on: Some(&["id"]),
     },
     Table {
         name: "api_keys",
@@ -314,11 +335,13 @@ const TABLES: &[Table] = &[
             ("project_id", Text),
             ("created_at", Text),
         ],
+        refresh_on: None,
     },
     Table {
         name: "payload_dictionaries",
         key: Key::Rowid,
         columns: &[("bytes", Bytes), ("created_at", Text)],
+        refresh_on: None,
     },
     Table {
         name: "sessions",
@@ -348,6 +371,7 @@ const TABLES: &[Table] = &[
             ("last_span_at", Text),
             ("ended_by", Text),
         ],
+        refresh_on: Some(&["project_id", "id"]),
     },
     Table {
         name: "agents",
@@ -359,6 +383,7 @@ const TABLES: &[Table] = &[
             ("session_id", Text),
             ("name", Text),
         ],
+        refresh_on: None,
     },
     Table {
         name: "session_facets",
@@ -369,6 +394,7 @@ const TABLES: &[Table] = &[
             ("value", Text),
             ("session_id", Text),
         ],
+        refresh_on: Some(&["project_id", "facet", "value", "session_id"]),
     },
     Table {
         name: "daily_totals",
@@ -383,11 +409,13 @@ const TABLES: &[Table] = &[
             ("output_tokens", Int),
             ("cost", Real),
         ],
+        refresh_on: Some(&["project_id", "day", "model"]),
     },
     Table {
         name: "store_notes",
         key: Key::Columns(&["key"]),
         columns: &[("key", Text), ("value", Text)],
+        refresh_on: Some(&["key"]),
     },
     Table {
         name: "events",
@@ -421,6 +449,7 @@ const TABLES: &[Table] = &[
             ("packed", Bytes),
             ("call_ids", Text),
         ],
+        refresh_on: None,
     },
     Table {
         name: "logs",
@@ -431,6 +460,7 @@ const TABLES: &[Table] = &[
             ("body", Text),
             ("received_at", Text),
         ],
+        refresh_on: None,
     },
     Table {
         name: "otel_logs",
@@ -448,6 +478,7 @@ const TABLES: &[Table] = &[
             ("call_ids", Text),
             ("fingerprint", Text),
         ],
+        refresh_on: None,
     },
     Table {
         name: "metric_points",
@@ -470,6 +501,21 @@ const TABLES: &[Table] = &[
             ("buckets", Text),
             ("fingerprint", Text),
         ],
+        refresh_on: None,
+    },
+    Table {
+        name: "held_spans",
+        // (the order they were held, which `held_spans.seq` then keeps)
+        key: Key::Rowid,
+        columns: &[
+            ("trace_id", Text),
+            ("held_at_ms", Int),
+            ("bytes", Int),
+            ("span", Text),
+            // (a claim lapses within a minute, copied or not)
+            ("claimed_until_ms", Int),
+        ],
+        refresh_on: None,
     },
 ];
 
@@ -492,6 +538,37 @@ impl Table {
             "INSERT INTO {} ({columns}) SELECT * FROM unnest({}) ON CONFLICT DO NOTHING",
             self.name,
             arrays.join(", ")
+        )
+    }
+
+    /// The upsert of a batch that brings rows copied before up to date on the key `keys`
+    /// (see [`Table::refresh_on`]): a row only where it differs, so that the rows affected are
+    /// those the source changed.
+    fn refresh_sql(&self, keys: &[&str]) -> String {
+        let rest: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(c, _)| *c)
+            .filter(|c| !keys.contains(c))
+            .map(quote)
+            .collect();
+        let insert = self.insert_sql();
+        let Some(head) = insert.strip_suffix(" ON CONFLICT DO NOTHING") else {
+            return insert;
+        };
+        if rest.is_empty() {
+            return insert;
+        }
+        let keys: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+        let set: Vec<String> = rest.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+        let theirs: Vec<String> = rest.iter().map(|c| format!("{}.{c}", self.name)).collect();
+        let excluded: Vec<String> = rest.iter().map(|c| format!("EXCLUDED.{c}")).collect();
+        format!(
+            "{head} ON CONFLICT ({}) DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
+            keys.join(", "),
+            set.join(", "),
+            theirs.join(", "),
+            excluded.join(", ")
         )
     }
 
@@ -957,9 +1034,19 @@ impl Migration {
                 target_rows: 0,
                 copied,
                 already_present,
+                refreshed: 0,
             });
             if !complete {
                 break;
+            }
+        }
+        // (not after a finished run: a server may have written to the target since, and the
+        // source's older rows must not overwrite its)
+        if complete && self.resumed && !self.finished_before().await? {
+            for (table, summary) in TABLES.iter().zip(&mut tables) {
+                if let Some(keys) = table.refresh_on {
+                    summary.refreshed = self.refresh(table, keys).await?;
+                }
             }
         }
         for summary in &mut tables {
@@ -1133,6 +1220,43 @@ impl Migration {
         Ok((batch.rows, inserted))
     }
 
+    /// Whether an earlier run finished the copy (its done note).
+    async fn finished_before(&self) -> Result<bool, MigrateError> {
+        Ok(self
+            .target
+            .query_opt("SELECT 1 FROM store_notes WHERE key = $1", &[&DONE_NOTE])
+            .await
+            .map_err(pg("reading the migration notes"))?
+            .is_some())
+    }
+
+    /// Reads all of `table` again and upserts it on `keys` ([`Table::refresh_on`]); how many
+    /// rows that changed.
+    async fn refresh(&mut self, table: &'static Table, keys: &[&str]) -> Result<u64, MigrateError> {
+        let context = || format!("bringing {} up to date", table.name);
+        let upsert = self
+            .target
+            .prepare(&table.refresh_sql(keys))
+            .await
+            .map_err(pg(context()))?;
+        let mut cursor = Cursor::Start;
+        let mut changed = 0;
+        loop {
+            let batch = self.read_batch(table, &cursor, self.options.batch_rows)?;
+            if batch.rows == 0 {
+                return Ok(changed);
+            }
+            let params: Vec<&(dyn ToSql + Sync)> =
+                batch.columns.iter().map(|c| c.param()).collect();
+            changed += self
+                .target
+                .execute(&upsert, &params)
+                .await
+                .map_err(pg(context()))?;
+            cursor = batch.last;
+        }
+    }
+
     /// Reads at most `rows` rows of `table` after `cursor` (fewer once their text and blobs
     /// reach [`Options::batch_bytes`]), converted to their PostgreSQL types.
     fn read_batch(
@@ -1237,13 +1361,17 @@ fn describe_row(table: &Table, key: &Cursor) -> String {
 
 #[cfg(test)]
 mod tests {
+    use agentops_core::EndState;
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
 
     use super::{migrate, MigrateError, MigrationSummary, Options, TABLES};
     use crate::store::postgres::test_support::TestDatabase;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{EventRecord, LogRecord, MetricPoint, RootEnd, SessionRecord, Store, Write};
+    use crate::store::{
+        AdminStore, EventRecord, LogRecord, MetricPoint, Retention, RootEnd, SessionRecord, Write,
+        WriteStore,
+    };
 
     /// A SQLite store in a new directory (removed when dropped).
     struct Source {
@@ -1659,6 +1787,100 @@ mod tests {
         );
         assert_eq!(target_counts(&db.url()), source.counts());
         assert_eq!(copied(&run(&source, &db, small).unwrap()), 0);
+    }
+
+    #[test]
+    fn a_run_resumed_after_the_source_changed_brings_the_changed_rows_up_to_date() {
+        let source = Source::new();
+        seed(&source);
+        let db = TestDatabase::create();
+        let small = Options {
+            batch_rows: 4,
+            ..Options::default()
+        };
+        // stopped once the sessions (and more) are copied, before the events
+        let first = run(
+            &source,
+            &db,
+            Options {
+                row_limit: Some(30),
+                ..small
+            },
+        )
+        .unwrap();
+        assert!(!first.complete);
+        assert!(pg_count(&db.url(), "SELECT count(*) FROM sessions") > 0);
+
+        // meanwhile the source's server stores an event of a copied session, ends another,
+        // starts a session whose key sorts before every copied one, and changes a retention
+        let store = source.store();
+        let project = store.default_project().unwrap().unwrap();
+        commit(
+            store,
+            &[
+                Write::CreateEvents {
+                    project_id: project.clone(),
+                    session_id: "s0".into(),
+                    events: vec![event("late", "s0", "2026-01-10T11:00:00.000000+00:00")],
+                },
+                Write::UpdateSession {
+                    project_id: project.clone(),
+                    session: SessionRecord {
+                        id: "s2".into(),
+                        end_time: Some("2026-03-10T10:05:00.000000+00:00".into()),
+                        end_state: Some(EndState::Success),
+                        ..SessionRecord::default()
+                    },
+                },
+                Write::CreateSession {
+                    project_id: project.clone(),
+                    session: SessionRecord {
+                        id: "0-early".into(),
+                        ..SessionRecord::default()
+                    },
+                },
+            ],
+        );
+        store
+            .set_project_retention(&project, Some(Retention::Days(7)))
+            .unwrap();
+
+        let last = run(&source, &db, small).unwrap();
+        assert!(last.complete && last.resumed);
+        let refreshed: BTreeMap<&str, u64> = last
+            .tables
+            .iter()
+            .filter(|t| t.refreshed > 0)
+            .map(|t| (t.table, t.refreshed))
+            .collect();
+        // s0's totals, s2's end and the new session; the retention (the daily totals were not
+        // copied yet, and are copied as they are now)
+        assert_eq!(refreshed.get("sessions"), Some(&3), "{refreshed:?}");
+        assert_eq!(refreshed.get("projects"), Some(&1), "{refreshed:?}");
+        assert_eq!(target_counts(&db.url()), source.counts());
+        let sessions = "SELECT string_agg(concat_ws(' ', project_id, id, event_count,
+                               input_tokens, CAST(round(cost * 1000) AS INTEGER), end_state, end_time), '; '
+                               ORDER BY project_id, id) FROM sessions";
+        let in_source: String = source
+            .conn()
+            .query_row(sessions, [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(pg_texts(&db.url(), sessions), vec![in_source]);
+        let days = "SELECT string_agg(concat_ws(' ', project_id, day, model, events, CAST(round(cost * 1000) AS INTEGER)), '; '
+                           ORDER BY project_id, day, model) FROM daily_totals";
+        let in_source: String = source.conn().query_row(days, [], |row| row.get(0)).unwrap();
+        assert_eq!(pg_texts(&db.url(), days), vec![in_source]);
+        assert_eq!(
+            pg_count(
+                &db.url(),
+                "SELECT retention_days FROM projects WHERE name = 'a'"
+            ),
+            7
+        );
+        // and a run after that changes nothing
+        let again = run(&source, &db, small).unwrap();
+        assert_eq!(again.tables.iter().map(|t| t.refreshed).sum::<u64>(), 0);
+        assert_eq!(copied(&again), 0);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The data model and the [`Store`] trait every storage engine implements.
+//! The data model and the traits every storage engine implements ([`Store`] and the one per
+//! concern it is made of: [`AdminStore`], [`WriteStore`], [`ReadStore`], [`HeldSpanStore`]).
 //!
 //! One model serves every ingest path: v2 events and OTLP spans both become [`EventRecord`]s in a
 //! session, sessions carry end state and tags, agents and uploaded logs hang off a session.
@@ -19,6 +20,9 @@ mod columns;
 #[cfg(test)]
 pub(crate) mod conformance;
 mod decode;
+#[cfg(test)]
+pub(crate) mod dictionary_checks;
+mod engine;
 pub(crate) mod fingerprint;
 mod json;
 mod list_sql;
@@ -31,6 +35,8 @@ mod rollup;
 mod session_merge;
 pub mod sqlite;
 mod stats;
+
+pub use engine::{AdminStore, HeldSpanStore, ReadStore, Store, WriteStore};
 
 use agentops_core::EndState;
 use json::raw_json;
@@ -60,6 +66,10 @@ pub enum StoreError {
     /// too long); the same request may succeed later.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The database stopped answering: a call was given up at its deadline (the connection
+    /// closed). Like [`StoreError::Unavailable`], and more: every call now would wait as long.
+    #[error("storage unavailable: {0}")]
+    TimedOut(String),
     /// The database files could not be reached.
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -778,7 +788,7 @@ pub struct SessionDetail {
 }
 
 /// What a reader has seen of one table of a session's rows (its events, its OTLP log records or
-/// its uploaded logs), by row number (see [`Store::session_changes`]).
+/// its uploaded logs), by row number (see [`ReadStore::session_changes`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowMark {
     /// The highest number among the session's rows of that table; 0 when it had none.
@@ -788,7 +798,7 @@ pub struct RowMark {
 }
 
 /// Where a reader of a session stands: what it has seen of the session's insert-only rows.
-/// Handed out by [`Store::session_changes`] and given back to it to get only what was stored
+/// Handed out by [`ReadStore::session_changes`] and given back to it to get only what was stored
 /// after; as a `since`, [`SessionMark::default`] (nothing seen) makes every row new.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionMark {
@@ -815,12 +825,12 @@ pub struct EventOutline {
 }
 
 /// A session as it is now, and what of it was stored after a [`SessionMark`] (see
-/// [`Store::session_changes`]).
+/// [`ReadStore::session_changes`]).
 #[derive(Debug, Clone)]
 pub struct SessionChanges {
     /// The session now: summary, host environment, video and agents as they are; its
     /// `events`, `log_records` and `logs` only the rows stored after the mark, or every one
-    /// (as [`Store::session_detail`] has them) when `whole`.
+    /// (as [`ReadStore::session_detail`] has them) when `whole`.
     pub detail: SessionDetail,
     /// When not `whole` and some event or OTLP log record is new: every event of the
     /// session (the new ones too) as its outline, by start time then id. Empty otherwise:
@@ -1007,196 +1017,28 @@ pub struct ApiKeyInfo {
     pub created_at: String,
 }
 
-/// A storage engine. Methods block; async callers use `spawn_blocking` or the writer thread.
-pub trait Store: Send + Sync + 'static {
-    /// Applies `writes` in one transaction (group commit). Each write gets its own result; the
-    /// outer error means nothing was committed. When the storage cannot be written (disk full),
-    /// nothing is committed and every write is answered [`StoreError::Unwritable`].
-    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError>;
-    /// Creates a project; returns its id.
-    fn create_project(&self, name: &str) -> Result<String, StoreError>;
-    /// The first project created, if any.
-    fn default_project(&self) -> Result<Option<String>, StoreError>;
-    /// The first project created, creating it as `name` when there is none: at most one even
-    /// when several servers on one store start at once.
-    fn default_project_or_create(&self, name: &str) -> Result<String, StoreError> {
-        match self.default_project()? {
-            Some(project) => Ok(project),
-            None => self.create_project(name),
-        }
-    }
-    /// Stores an API key hash for a project; `false` if that hash was already stored.
-    fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, StoreError>;
-    /// How many API keys exist.
-    fn api_key_count(&self) -> Result<u64, StoreError>;
-    /// The project an API key hash belongs to.
-    fn project_for_key(&self, key_hash: &str) -> Result<Option<String>, StoreError>;
-    /// Every API key (never the key itself: its id is the start of its hash), oldest first.
-    fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, StoreError>;
-    /// Deletes the one key whose id (hash) starts with `id`; the key's project.
-    /// [`StoreError::NotFound`] when none matches, [`StoreError::Invalid`] when several do.
-    fn revoke_api_key(&self, id: &str) -> Result<String, StoreError>;
-    /// The project with this id or name.
-    fn find_project(&self, id_or_name: &str) -> Result<Option<String>, StoreError>;
-    /// Whether the project has a session with this id.
-    fn session_exists(&self, project_id: &str, session_id: &str) -> Result<bool, StoreError>;
-    /// The project's sessions, newest first.
-    fn list_sessions(
-        &self,
-        project_id: &str,
-        limit: usize,
-    ) -> Result<Vec<SessionSummary>, StoreError>;
-    /// One session of the project, with its events.
-    fn session_detail(
-        &self,
-        project_id: &str,
-        session_id: &str,
-    ) -> Result<Option<SessionDetail>, StoreError>;
-    /// Like [`Store::session_detail`], with the events' payloads (prompt, completion, params,
-    /// returns, attributes) left out: for views that need only timings, tokens and cost.
-    fn session_detail_without_payloads(
-        &self,
-        project_id: &str,
-        session_id: &str,
-    ) -> Result<Option<SessionDetail>, StoreError> {
-        self.session_detail(project_id, session_id)
-    }
-    /// A filtered, ordered page of the project's sessions.
-    fn query_sessions(
-        &self,
-        project_id: &str,
-        query: &SessionQuery,
-    ) -> Result<SessionPage, StoreError>;
-    /// One event of one of the project's sessions.
-    fn event_detail(
-        &self,
-        project_id: &str,
-        session_id: &str,
-        event_id: &str,
-    ) -> Result<Option<EventRow>, StoreError>;
-    /// A session of the project and what of it was stored after `since`: `None` when the
-    /// project has no such session. For a live view that polls: events, OTLP log records and
-    /// uploaded logs are insert-only (a row, once stored, never changes), so what a reader has
-    /// seen of them is a [`SessionMark`], and a later read needs only the rows stored after it.
-    ///
-    /// Every row of those three tables has a number (SQLite: the `rowid` of `events`, the
-    /// `seq` of `otel_logs` and of `logs`) that never changes while the row exists and that is
-    /// larger than every number visible when it was stored: a row that becomes visible after
-    /// a mark was handed out has a number above that mark's `last`. (An engine whose numbers
-    /// can become visible out of order, such as sequences used by concurrent transactions, must
-    /// not hand out a `last` above a number whose transaction may still commit.)
-    ///
-    /// Everything is read from one consistent snapshot. The answer's `mark` holds, for each
-    /// table, the highest number among the session's rows (0 when none) and how many rows of
-    /// the session it holds.
-    ///
-    /// `since` is valid when, for each of the three tables, `since.last` is at most the
-    /// session's highest number now (0 when it has none) and the session has exactly
-    /// `since.count` rows numbered at most `since.last`. Then the answer is not `whole`:
-    /// `detail.events` are the session's events numbered above `since.events.last`, by start
-    /// time then id (payloads as for `payloads`, see below); `detail.log_records` those
-    /// numbered above `since.log_records.last`, by time then number, at most
-    /// [`MAX_SESSION_LOG_RECORDS`], `event_id` not filled; `detail.logs` the uploaded logs
-    /// numbered above `since.logs.last`, oldest first; and `outline` holds every event of the
-    /// session, by start time then id, unless no event and no log record is new.
-    ///
-    /// Otherwise (no `since`, or one that is not valid: rows were deleted, by retention for
-    /// example, or renumbered, by a `VACUUM` of a table whose numbers are not stable), the
-    /// answer is `whole`: `detail` is what [`Store::session_detail`] (with `payloads`) or
-    /// [`Store::session_detail_without_payloads`] (without) answers, and `outline` is empty.
-    ///
-    /// `payloads`: whether the events carry their prompt, completion, params, returns and
-    /// attributes (as [`Store::session_detail_without_payloads`] leaves them out otherwise).
-    fn session_changes(
-        &self,
-        project_id: &str,
-        session_id: &str,
-        since: Option<&SessionMark>,
-        payloads: bool,
-    ) -> Result<Option<SessionChanges>, StoreError>;
-    /// The OTLP log records of a session by time (the oldest
-    /// [`MAX_SESSION_LOG_RECORDS`]), or only those of
-    /// one span of it; their `event_id` is not filled.
-    fn log_records(
-        &self,
-        project_id: &str,
-        session_id: &str,
-        span_id: Option<&str>,
-    ) -> Result<Vec<LogRecord>, StoreError>;
-    /// The events of a session that name tool calls, for linking them (see
-    /// [`crate::api::links`]).
-    fn call_refs(&self, project_id: &str, session_id: &str) -> Result<Vec<CallRef>, StoreError>;
-    /// The metrics the project has points of, by name.
-    fn metric_names(&self, project_id: &str) -> Result<Vec<MetricInfo>, StoreError>;
-    /// A metric's points in `[from, to)` (stored timestamp form) by time, at most
-    /// [`MAX_METRIC_POINTS`] (the oldest).
-    fn metric_points(
-        &self,
-        project_id: &str,
-        name: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-    ) -> Result<Vec<MetricPoint>, StoreError>;
-    /// The agents seen in the project (registered or named by events), with session counts.
-    fn list_agents(&self, project_id: &str) -> Result<Vec<AgentSummary>, StoreError>;
-    /// Statistics of sessions and events started in `[from, to)` (stored timestamp form).
-    fn stats(
-        &self,
-        project_id: &str,
-        from: Option<&str>,
-        to: Option<&str>,
-    ) -> Result<RawStats, StoreError>;
-    /// Every project, oldest first, with its own retention. An engine that keeps no project
-    /// settings refuses ([`StoreError::Invalid`]).
-    fn list_projects(&self) -> Result<Vec<ProjectInfo>, StoreError> {
-        Err(StoreError::Invalid(
-            "this store does not list projects".into(),
-        ))
-    }
-    /// Sets a project's own retention (`None`: follow the server's); [`StoreError::NotFound`]
-    /// when there is no such project. An engine that keeps no project settings refuses
-    /// ([`StoreError::Invalid`]).
-    fn set_project_retention(
-        &self,
-        project_id: &str,
-        retention: Option<Retention>,
-    ) -> Result<(), StoreError> {
-        let _ = (project_id, retention);
-        Err(StoreError::Invalid(
-            "this store keeps no project settings".into(),
-        ))
-    }
+/// A span sent without credentials, held in the store until an authenticated request of its
+/// trace claims it (see [`crate::ingest::held`]): in the store, so that every server on it
+/// sees the same held spans and a restart keeps them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldSpan {
+    /// Its trace, hex.
+    pub trace_id: String,
+    /// When it was held: server time, milliseconds since the Unix epoch.
+    pub held_at_ms: i64,
+    /// Its share of the request body it came in, counted against the held spans' limit.
+    pub bytes: i64,
+    /// The mapped span, encoded by [`crate::ingest::held`].
+    pub span: String,
+}
 
-    /// The secret named `name` that every server on this store shares (the JWT signing
-    /// secret): the one stored, or `candidate` once stored as it (the first server to start
-    /// picks it). `None`: this store keeps no secrets, and the server keeps its own (the
-    /// embedded store's server has its data directory for that).
-    fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let _ = (name, candidate);
-        Ok(None)
-    }
-
-    /// How many bytes the store takes on disk (SQLite: the file and its WAL; PostgreSQL: the
-    /// database), for the `agentops_database_bytes` metric.
-    fn size_bytes(&self) -> Result<u64, StoreError>;
-
-    /// Whether the store answers now (a load balancer's health check asks through
-    /// `GET /health`); an embedded store always does.
-    fn check(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    /// The dictionary new payloads are packed with ([`payload`]), if the store has one.
-    fn payload_dictionary(&self) -> Option<payload::DictionaryId> {
-        None
-    }
-
-    /// Trains a payload dictionary on the stored payloads, once there are enough of them and
-    /// none was trained yet; whether it made one. Slow (a fraction of a second): call it off
-    /// the async threads.
-    fn train_payload_dictionary(&self) -> Result<bool, StoreError> {
-        Ok(false)
-    }
+/// A held span claimed by a server ([`HeldSpanStore::claim_held_spans`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedSpan {
+    /// Its number in the store, to settle or release it by.
+    pub id: i64,
+    /// The span.
+    pub span: HeldSpan,
 }
 
 #[cfg(test)]

@@ -72,6 +72,41 @@ pub fn register_dictionary(bytes: &[u8]) -> DictionaryId {
     id
 }
 
+/// Whether the dictionary `id` is known to the process (registered).
+pub fn is_registered(id: DictionaryId) -> bool {
+    DICTIONARIES
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(&id)
+}
+
+/// Makes the dictionary `id` unknown to the process again, as it is to a replica started
+/// before another trained it.
+#[cfg(test)]
+pub(crate) fn forget_dictionary(id: DictionaryId) {
+    DICTIONARIES
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id);
+}
+
+/// The dictionary that packed `bytes` were compressed with, if any (and if the bytes are
+/// long enough to say).
+pub fn dictionary_of(bytes: &[u8]) -> Option<DictionaryId> {
+    match bytes.split_first() {
+        Some((&ZSTD_DICTIONARY_JSON_ARRAY, rest)) => {
+            let id: [u8; 8] = rest.get(..8)?.try_into().ok()?;
+            Some(DictionaryId(u64::from_le_bytes(id)))
+        }
+        _ => None,
+    }
+}
+
+/// Payloads a store holds before it trains a dictionary on them.
+pub const TRAIN_AFTER: usize = 5_000;
+/// How many stored payloads a dictionary is trained on.
+pub const TRAINING_SAMPLES: usize = 2_000;
+
 /// A dictionary trained on `samples` (payload texts, see [`payload_text`]).
 pub fn train_dictionary(samples: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
     zstd::dict::from_samples(samples, DICTIONARY_BYTES)

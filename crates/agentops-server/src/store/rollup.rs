@@ -56,8 +56,9 @@ pub(crate) struct Facet<'a> {
     pub value: &'a str,
 }
 
-/// The key of the daily totals: a UTC day and a model (`""` for events without one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The key of the daily totals: a UTC day and a model (`""` for events without one); ordered
+/// by day, then model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct DayModel<'a> {
     /// `YYYY-MM-DD` (see [`day_of`]).
     pub day: &'a str,
@@ -91,6 +92,17 @@ pub(crate) struct Rollup<'a> {
     facets: HashSet<Facet<'a>>,
     /// Per day and model.
     days: HashMap<DayModel<'a>, DayTotals>,
+}
+
+impl DayTotals {
+    /// Adds `other` on.
+    pub(crate) fn add(&mut self, other: &DayTotals) {
+        self.events += other.events;
+        self.errors += other.errors;
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cost += other.cost;
+    }
 }
 
 impl<'a> Rollup<'a> {

@@ -168,19 +168,27 @@ impl TestServer {
     }
 
     /// A response as a [`Reply`].
-    pub fn reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
+    pub fn reply(response: ureq::http::Response<ureq::Body>) -> Reply {
+        Self::try_reply(response).unwrap()
+    }
+
+    /// A response as a [`Reply`], or why its body could not be read.
+    pub fn try_reply(mut response: ureq::http::Response<ureq::Body>) -> Result<Reply, String> {
         let status = response.status().as_u16();
         let headers = response
             .headers()
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
             .collect();
-        let body = response.body_mut().read_to_vec().unwrap();
-        Reply {
+        let body = response
+            .body_mut()
+            .read_to_vec()
+            .map_err(|e| e.to_string())?;
+        Ok(Reply {
             status,
             headers,
             body,
-        }
+        })
     }
 
     /// `GET /api/v1/sessions/{id}` with the default API key.

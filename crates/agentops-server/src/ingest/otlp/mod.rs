@@ -53,9 +53,11 @@ pub async fn traces(
         TraceSender::CredentialLess(_reading) => {
             let held = mapped.len();
             if held > 0 {
+                let body_bytes = body.bytes.len();
+                let holder = state.clone();
                 state
-                    .held()
-                    .hold(mapped, body.bytes.len())
+                    .read(move |store| holder.held().hold(store, mapped, body_bytes))
+                    .await?
                     .map_err(|full| {
                         ApiError::Unauthorized(format!(
                             "missing credentials: send X-Agentops-Api-Key or Authorization: \
@@ -96,11 +98,16 @@ pub(crate) async fn store_spans(
     mut rejected: Vec<String>,
 ) -> Result<(usize, Vec<String>), ApiError> {
     // Spans of these traces sent earlier without credentials are stored with them.
-    let claimed = state.held().claim(
-        mapped
-            .iter()
-            .filter_map(|span| span.event.trace_id.as_deref()),
-    );
+    let mut trace_ids: Vec<String> = mapped
+        .iter()
+        .filter_map(|span| span.event.trace_id.clone())
+        .collect();
+    trace_ids.sort_unstable();
+    trace_ids.dedup();
+    let claimer = state.clone();
+    let claimed = state
+        .read(move |store| claimer.held().claim(store, &trace_ids))
+        .await?;
     let mut from_held: Vec<MappedSpan> = claimed.spans().cloned().collect();
     let mut discarded = 0;
     let mut rejected_count = rejected.len();
@@ -121,24 +128,45 @@ pub(crate) async fn store_spans(
     }
     let stored_from_held = from_held.len();
     let (events, sessions) = collect(mapped.into_iter().chain(from_held));
-    if !events.is_empty() {
-        let written = state
-            .writer()
-            .submit(Write::IngestSpans {
-                project_id: claims.project_id,
-                sessions,
-                spans: events,
-            })
-            .await;
-        if let Err(error) = written {
-            state.held().give_back(claimed);
-            return Err(error);
+    let written = if events.is_empty() {
+        Ok(())
+    } else {
+        let write = Write::IngestSpans {
+            project_id: claims.project_id,
+            sessions,
+            spans: events,
+        };
+        state.writer().submit(write).await.map(|_| ())
+    };
+    if claimed.is_empty() {
+        return written.map(|()| (rejected_count, rejected));
+    }
+    // The claimed spans leave the store only now that the write holding them is committed.
+    let keeper = state.clone();
+    match written {
+        Ok(()) => {
+            let settled = state
+                .read(move |store| {
+                    keeper
+                        .held()
+                        .settle(store, claimed, stored_from_held, discarded)
+                })
+                .await;
+            if let Err(e) = settled {
+                tracing::warn!(error = %e, "claimed spans sent without credentials are stored but stay claimed: claimable again (and stored once) when the claim lapses");
+            }
+            Ok((rejected_count, rejected))
+        }
+        Err(error) => {
+            let given_back = state
+                .read(move |store| keeper.held().give_back(store, claimed))
+                .await;
+            if let Err(e) = given_back {
+                tracing::warn!(error = %e, "claimed spans sent without credentials could not be given back: claimable again when the claim lapses");
+            }
+            Err(error)
         }
     }
-    if !claimed.is_empty() {
-        state.held().settle(stored_from_held, discarded);
-    }
-    Ok((rejected_count, rejected))
 }
 
 /// The spans of an OTLP body as rows, and why the others were refused.

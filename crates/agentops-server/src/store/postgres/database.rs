@@ -1,8 +1,6 @@
 //! Creating and dropping whole databases on a PostgreSQL server: what a first deployment and
 //! the tests need before [`super::PgStore::connect`] can open one.
 
-use tokio_postgres::NoTls;
-
 use super::pg_error;
 use crate::store::StoreError;
 
@@ -10,14 +8,15 @@ use crate::store::StoreError;
 /// names.
 fn split(url: &str) -> Result<(String, String), StoreError> {
     let invalid = || StoreError::Invalid(format!("{} names no database", super::redact(url)));
-    let (base, rest) = url.rsplit_once('/').ok_or_else(invalid)?;
+    // (the query may hold slashes of its own: `sslrootcert=/etc/ca.pem`)
+    let (path, query) = match url.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (url, None),
+    };
+    let (base, name) = path.rsplit_once('/').ok_or_else(invalid)?;
     if base.ends_with('/') || base.ends_with(':') {
         return Err(invalid());
     }
-    let (name, query) = match rest.split_once('?') {
-        Some((name, query)) => (name, Some(query)),
-        None => (rest, None),
-    };
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(StoreError::Invalid(format!(
             "database name {name:?}: use letters, digits and _"
@@ -37,13 +36,7 @@ fn on_server(url: &str, sql: impl FnOnce(&str) -> String) -> Result<u64, StoreEr
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let (client, connection) =
-            tokio_postgres::connect(&maintenance, NoTls)
-                .await
-                .map_err(|e| {
-                    StoreError::Unavailable(format!("PostgreSQL at {}: {e}", super::redact(url)))
-                })?;
-        let driver = tokio::spawn(connection);
+        let (client, driver) = super::tls::connect(&maintenance).await?;
         let exists = client
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
             .await
@@ -119,7 +112,15 @@ mod tests {
                 "app".into()
             )
         );
+        assert_eq!(
+            split("postgres://u@h:5/app?sslmode=require&sslrootcert=/etc/ca.pem").unwrap(),
+            (
+                "postgres://u@h:5/postgres?sslmode=require&sslrootcert=/etc/ca.pem".into(),
+                "app".into()
+            )
+        );
         assert!(split("postgres://u@h:5/").is_err());
+        assert!(split("postgres://u@h:5?sslmode=require").is_err());
         assert!(split("postgres://u@h:5/a;drop").is_err());
     }
 }

@@ -504,9 +504,25 @@ mod tests {
     use super::super::test_support::temp_store;
     use super::super::write::tests::{assert_totals_match_events, number};
     use super::super::PgStore;
-    use crate::store::{EventRecord, Outcome, Retention, SessionRecord, Store, Write};
+    use crate::store::{
+        AdminStore, EventRecord, Outcome, Retention, SessionRecord, Write, WriteStore,
+    };
 
     use crate::store::conformance::{expiry_events as events, expiry_session as session};
+
+    /// A session of `project` that ended on 2 March 2000, with `n` events on 1 March.
+    fn store_march(store: &PgStore, project: &str, n: usize) {
+        store_session(
+            store,
+            project,
+            session(
+                "march",
+                "2000-03-01T00:00:00.000000+00:00",
+                Some("2000-03-02T00:00:00.000000+00:00"),
+            ),
+            events("march", "2000-03-01", n),
+        );
+    }
 
     fn store_session(store: &PgStore, project: &str, s: SessionRecord, e: Vec<EventRecord>) {
         let id = s.id.clone();
@@ -667,16 +683,7 @@ mod tests {
             store.create_project("q").unwrap(),
         );
         for project in [&p, &q] {
-            store_session(
-                &store,
-                project,
-                session(
-                    "march",
-                    "2000-03-01T00:00:00.000000+00:00",
-                    Some("2000-03-02T00:00:00.000000+00:00"),
-                ),
-                events("march", "2000-03-01", 3),
-            );
+            store_march(&store, project, 3);
         }
         let partition = || {
             number(
@@ -717,16 +724,7 @@ mod tests {
             .unwrap();
         // March 2000: expired sessions of p and of the 30-day project only
         for project in [&p, &month] {
-            store_session(
-                &store,
-                project,
-                session(
-                    "march",
-                    "2000-03-01T00:00:00.000000+00:00",
-                    Some("2000-03-02T00:00:00.000000+00:00"),
-                ),
-                events("march", "2000-03-01", 7),
-            );
+            store_march(&store, project, 7);
         }
         // February 2000: a session of p that ended lately keeps it
         store_session(

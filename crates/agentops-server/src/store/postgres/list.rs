@@ -112,7 +112,7 @@ pub(super) mod tests {
     use super::{bound, Postgres};
     use crate::store::list_sql::{newest_sessions_sql, session_list_sql, Arg};
     use crate::store::{read_checks, SessionCursor, SessionQuery, SessionSortKey, SortValue};
-    use crate::store::{Store, StoreError};
+    use crate::store::{AdminStore, ReadStore, StoreError};
 
     /// The plan of `sql` with `args` after `setup` (statements, in a transaction rolled back
     /// after), the planner neither scanning a table whole nor sorting where it can help it (so

@@ -11,45 +11,70 @@
 //! - `list`: the session list and its SQL builder;
 //! - `read`: a session's detail and changes, one event, agents, statistics, logs and metrics;
 //! - `expire`: retention, deleting old sessions and dropping whole partitions;
-//! - `admin`: projects, API keys and shared secrets.
+//! - `admin`: projects, API keys and shared secrets;
+//! - `dictionary`: the payload dictionaries every replica packs and unpacks with;
+//! - `held`: spans sent without credentials, held until their trace is claimed.
 //!
 //! What does not depend on the engine (the aggregates a write adds, the event columns, how
 //! payloads are packed, the is-error rule) lives in the parent module, for both engines.
 
 mod admin;
 mod database;
+mod dictionary;
 mod expire;
+mod held;
 mod list;
 mod read;
 mod rows;
 pub(crate) mod schema;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub(crate) mod tls;
 mod write;
 mod write_events;
 mod write_otel;
 
 use std::future::Future;
-use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 pub use database::{create_database_if_missing, drop_database, test_database_for};
 
+use super::payload::DictionaryId;
+
 use super::{
-    AgentSummary, ApiKeyInfo, CallRef, EventRow, LogRecord, MetricInfo, MetricPoint, Outcome,
-    ProjectInfo, RawStats, Retention, SessionChanges, SessionDetail, SessionMark, SessionPage,
-    SessionQuery, SessionSummary, Store, StoreError, Write,
+    AdminStore, AgentSummary, ApiKeyInfo, CallRef, ClaimedSpan, EventRow, HeldSpan, HeldSpanStore,
+    LogRecord, MetricInfo, MetricPoint, Outcome, ProjectInfo, RawStats, ReadStore, Retention,
+    SessionChanges, SessionDetail, SessionMark, SessionPage, SessionQuery, SessionSummary, Store,
+    StoreError, Write, WriteStore,
 };
 
 /// Connections per replica: the writer's, and the readers'.
 const POOL_SIZE: usize = 8;
 
+/// Transactions a replica commits at once: while one waits on the database (its statements,
+/// the commit's flush), another goes on. Writes to one session wait for each other on its
+/// row lock; two that lock the same sessions in another order are run again (see
+/// [`write::commit`]).
+const WRITERS: usize = 2;
+
 /// How long a request waits for a free connection, or for a new one to open, before it is
 /// answered "unavailable" (503).
 const CONNECTION_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a store call (waiting for a connection, then its work: a write's transaction, a
+/// read's statements) may take before it is given up and answered "unavailable" (503): a
+/// database that stops answering (a network that drops packets, a server frozen) must not
+/// hold requests, or the writer, for ever. Far above any statement's time here (the slowest
+/// read at 10M events takes 0.3 s).
+const WORK_WAIT: Duration = Duration::from_secs(10);
+
+/// How long sent data may stay unacknowledged, and a connection idle before it is probed, at
+/// the TCP level: a peer that vanished is noticed even between statements (unless the URL
+/// sets its own).
+const TCP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The PostgreSQL store: the database at a `postgres://` URL.
 pub struct PgStore {
@@ -61,6 +86,8 @@ pub struct PgStore {
     partitions: schema::Partitions,
     /// Where the database is, without the password (for logs and errors).
     display_url: String,
+    /// The dictionary new payloads are packed with (the newest stored).
+    dictionary: std::sync::RwLock<Option<DictionaryId>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -89,9 +116,13 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/database`), applying the
     /// migrations it lacks. Fails with [`StoreError::Unavailable`] when it cannot be reached.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            StoreError::Invalid(format!("{} is not a PostgreSQL URL: {e}", redact(url)))
-        })?;
+        let (mut config, tls) = tls::connection(url)?;
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_TIMEOUT);
+        }
+        if !url.contains("keepalives_idle") {
+            config.keepalives_idle(TCP_TIMEOUT);
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("agentops-postgres")
@@ -99,7 +130,7 @@ impl PgStore {
             .build()?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -117,11 +148,14 @@ impl PgStore {
             pool,
             partitions: schema::Partitions::default(),
             display_url: redact(url),
+            dictionary: std::sync::RwLock::new(None),
         };
-        store.run(async {
+        let dictionary = store.run(async {
             let mut client = store.client().await?;
-            schema::migrate(&mut client).await
+            schema::migrate(&mut client).await?;
+            dictionary::load(&**client).await
         })?;
+        store.use_dictionary(dictionary);
         Ok(store)
     }
 
@@ -145,15 +179,42 @@ impl PgStore {
         })
     }
 
-    /// Runs `work` with a pooled connection.
+    /// Runs `work` with a pooled connection, the wait for the connection included, for at
+    /// most [`WORK_WAIT`]: past that, the connection is closed (it may be stuck
+    /// mid-statement) and the answer is [`StoreError::Unavailable`]. A write given up so may
+    /// still commit, as when a client times out; its ids make the resend store nothing twice.
     fn with_client<T>(
         &self,
         work: impl AsyncFnOnce(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.run(async {
-            let mut client = self.client().await?;
-            work(&mut client).await
+            let deadline = tokio::time::Instant::now() + WORK_WAIT;
+            let mut client = match tokio::time::timeout_at(deadline, self.client()).await {
+                Ok(client) => client?,
+                Err(_) => return Err(self.no_answer()),
+            };
+            match tokio::time::timeout_at(deadline, work(&mut client)).await {
+                Ok(done) => done,
+                Err(_) => {
+                    drop(deadpool_postgres::Object::take(client));
+                    Err(self.no_answer())
+                }
+            }
         })
+    }
+
+    /// Packs new payloads with `dictionary` from now on.
+    fn use_dictionary(&self, dictionary: Option<DictionaryId>) {
+        *self.dictionary.write().unwrap_or_else(|p| p.into_inner()) = dictionary;
+    }
+
+    /// What a store call past [`WORK_WAIT`] is answered.
+    fn no_answer(&self) -> StoreError {
+        StoreError::TimedOut(format!(
+            "PostgreSQL at {} did not answer within {} s",
+            self.display_url,
+            WORK_WAIT.as_secs()
+        ))
     }
 }
 
@@ -172,18 +233,39 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// `url` without its password.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
+/// `url` without its password: neither the one before the host (`user:password@`) nor a
+/// `password=` among the query's parameters.
+pub fn redact(url: &str) -> String {
+    // The credentials end at the first `@` after the scheme (as the driver reads them), even
+    // when the password holds a `?`; the query begins after them.
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let at = url[scheme_end..].find('@').map(|i| scheme_end + i);
+    let query_from = url[at.unwrap_or(scheme_end)..]
+        .find('?')
+        .map(|i| at.unwrap_or(scheme_end) + i);
+    let (base, query) = match query_from {
+        Some(q) => (&url[..q], Some(&url[q + 1..])),
+        None => (url, None),
+    };
+    let mut redacted = match at {
+        Some(at) if at < base.len() => match base[scheme_end..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &base[..scheme_end], &base[at..]),
+            None => base.to_string(),
+        },
+        _ => base.to_string(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<&str> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => "password=***",
+                _ => pair,
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&pairs.join("&"));
     }
+    redacted
 }
 
 /// A driver error as a store error: PostgreSQL's own refusals as [`StoreError::Postgres`]
@@ -220,11 +302,7 @@ pub(super) fn is_retryable(e: &tokio_postgres::Error) -> bool {
     )
 }
 
-impl Store for PgStore {
-    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
-        self.with_client(async |c| write::commit(c, &self.partitions, writes).await)
-    }
-
+impl AdminStore for PgStore {
     fn create_project(&self, name: &str) -> Result<String, StoreError> {
         self.with_client(async |c| admin::create_project(c, name).await)
     }
@@ -261,6 +339,39 @@ impl Store for PgStore {
         self.with_client(async |c| admin::find_project(c, id_or_name).await)
     }
 
+    fn list_projects(&self) -> Result<Vec<ProjectInfo>, StoreError> {
+        self.with_client(async |c| admin::list_projects(c).await)
+    }
+
+    fn set_project_retention(
+        &self,
+        project_id: &str,
+        retention: Option<Retention>,
+    ) -> Result<(), StoreError> {
+        self.with_client(async |c| admin::set_project_retention(c, project_id, retention).await)
+    }
+
+    fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_client(async |c| admin::shared_secret(c, name, candidate).await)
+            .map(Some)
+    }
+}
+
+impl WriteStore for PgStore {
+    fn concurrent_commits(&self) -> usize {
+        WRITERS
+    }
+
+    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+        self.with_client(async |c| write::commit(c, &self.partitions, writes).await)
+    }
+
+    fn payload_dictionary(&self) -> Option<DictionaryId> {
+        *self.dictionary.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ReadStore for PgStore {
     fn session_exists(&self, project_id: &str, session_id: &str) -> Result<bool, StoreError> {
         self.with_client(async |c| read::session_exists(c, project_id, session_id).await)
     }
@@ -357,19 +468,47 @@ impl Store for PgStore {
     ) -> Result<RawStats, StoreError> {
         self.with_client(async |c| read::stats(c, project_id, from, to).await)
     }
+}
 
-    fn list_projects(&self) -> Result<Vec<ProjectInfo>, StoreError> {
-        self.with_client(async |c| admin::list_projects(c).await)
+impl HeldSpanStore for PgStore {
+    fn hold_spans(&self, spans: &[HeldSpan], max_bytes: u64) -> Result<bool, StoreError> {
+        self.with_client(async |c| held::hold(c, spans, max_bytes).await)
     }
 
-    fn set_project_retention(
+    fn claim_held_spans(
         &self,
-        project_id: &str,
-        retention: Option<Retention>,
-    ) -> Result<(), StoreError> {
-        self.with_client(async |c| admin::set_project_retention(c, project_id, retention).await)
+        trace_ids: &[String],
+        held_since_ms: i64,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<ClaimedSpan>, StoreError> {
+        self.with_client(async |c| held::claim(c, trace_ids, held_since_ms, now_ms, until_ms).await)
     }
 
+    fn settle_held_spans(&self, ids: &[i64], until_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.with_client(async |c| held::settle(c, ids, until_ms).await)
+    }
+
+    fn release_held_spans(&self, ids: &[i64], until_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.with_client(async |c| held::release(c, ids, until_ms).await)
+    }
+
+    fn expire_held_spans(&self, held_before_ms: i64) -> Result<u64, StoreError> {
+        self.with_client(async |c| held::expire(c, held_before_ms).await)
+    }
+
+    fn held_span_count(&self, held_since_ms: i64) -> Result<u64, StoreError> {
+        self.with_client(async |c| held::count(c, held_since_ms).await)
+    }
+}
+
+impl Store for PgStore {
     fn size_bytes(&self) -> Result<u64, StoreError> {
         self.with_client(async |c| {
             let row = c
@@ -387,9 +526,20 @@ impl Store for PgStore {
         })
     }
 
-    fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.with_client(async |c| admin::shared_secret(c, name, candidate).await)
-            .map(Some)
+    /// Takes up the dictionary another replica stored, or trains one (one replica at a time,
+    /// under an advisory lock) once enough payloads are stored.
+    fn train_payload_dictionary(&self) -> Result<bool, StoreError> {
+        if self.payload_dictionary().is_some() {
+            return Ok(false);
+        }
+        let Some((id, trained)) = self.with_client(dictionary::load_or_train)? else {
+            return Ok(false);
+        };
+        self.use_dictionary(Some(id));
+        if trained == dictionary::Trained::Here {
+            tracing::info!(dictionary = id.0, "trained a dictionary for event payloads");
+        }
+        Ok(trained == dictionary::Trained::Here)
     }
 }
 
@@ -397,7 +547,7 @@ impl Store for PgStore {
 mod tests {
     use super::redact;
     use super::test_support::temp_store;
-    use crate::store::Store;
+    use crate::store::{AdminStore, WriteStore};
 
     #[test]
     fn passes_the_store_conformance_suite() {
@@ -405,6 +555,10 @@ mod tests {
         crate::store::conformance::writes_are_idempotent_and_project_scoped(&store);
         crate::store::conformance::projects_have_their_own_session_ids(&store);
         crate::store::conformance::session_changes_hand_out_what_was_stored_after_a_mark(&store);
+        crate::store::conformance::held_spans_are_claimed_once_by_trace(&store);
+        crate::store::conformance::an_event_is_one_by_session_and_id_whatever_its_start_time(
+            &store,
+        );
     }
 
     #[test]
@@ -474,5 +628,18 @@ mod tests {
             "postgres://me:***@db:5432/x"
         );
         assert_eq!(redact("postgres://me@db/x"), "postgres://me@db/x");
+        assert_eq!(
+            redact("postgres://me@db/x?sslmode=require&password=secret&application_name=a"),
+            "postgres://me@db/x?sslmode=require&password=***&application_name=a"
+        );
+        assert_eq!(
+            redact("postgres://me:secret@db/x?sslrootcert=/certs/a@b.pem"),
+            "postgres://me:***@db/x?sslrootcert=/certs/a@b.pem"
+        );
+        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
+        assert_eq!(
+            redact("postgres://me:pa?ss@db/x?sslmode=require"),
+            "postgres://me:***@db/x?sslmode=require"
+        );
     }
 }

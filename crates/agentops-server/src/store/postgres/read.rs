@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 
 use tokio_postgres::{Client, GenericClient, IsolationLevel, Row, Transaction};
 
+use super::dictionary;
 use super::list::session_duration_sql;
 use super::pg_error;
 use super::schema::DURATION_SQL;
@@ -17,7 +18,7 @@ use crate::store::columns::event_select_list_with;
 use crate::store::decode::{
     agent_from, call_ref_from, call_refs_sql, event_from, log_record_from, metric_info_from,
     metric_point_from, outline_from, sort_by_start, summary_columns, summary_from, Columns,
-    LOG_RECORD_COLUMNS, METRIC_POINT_COLUMNS, OUTLINE_COLUMNS,
+    LOG_RECORD_COLUMNS, METRIC_POINT_COLUMNS, OUTLINE_COLUMNS, PACKED,
 };
 use crate::store::json::parse_json;
 use crate::store::rollup::{stats_spans, OPEN_END};
@@ -132,7 +133,7 @@ async fn detail_in(
         )
         .await
         .map_err(pg_error)?;
-    let mut events = rows.iter().map(event_from).collect::<Result<Vec<_>, _>>()?;
+    let mut events = events_from(tx, &rows).await?;
     sort_by_start(&mut events);
     Ok(Some(SessionDetail {
         summary: head.summary,
@@ -243,7 +244,7 @@ async fn log_records_of(
 }
 
 /// The mark of one table's rows of a session now, and whether `since` still holds for them
-/// (see [`crate::store::Store::session_changes`]). `table` has a `seq` numbering its rows.
+/// (see [`crate::store::ReadStore::session_changes`]). `table` has a `seq` numbering its rows.
 async fn row_mark(
     c: &impl GenericClient,
     table: &str,
@@ -265,7 +266,7 @@ async fn row_mark(
     Ok(TableMark::new(since, row.int(0)?, row.int(1)?, row.int(2)?))
 }
 
-/// See [`crate::store::Store::session_changes`]: the marks and the rows from one snapshot.
+/// See [`crate::store::ReadStore::session_changes`]: the marks and the rows from one snapshot.
 pub(super) async fn session_changes(
     client: &mut Client,
     project_id: &str,
@@ -321,7 +322,7 @@ async fn changes_in(
         )
         .await
         .map_err(pg_error)?;
-    let mut new_events = rows.iter().map(event_from).collect::<Result<Vec<_>, _>>()?;
+    let mut new_events = events_from(tx, &rows).await?;
     sort_by_start(&mut new_events);
     let outline = if changes::tree_may_change(&mark, since) {
         let rows = tx
@@ -360,13 +361,21 @@ pub(super) async fn event_detail(
     session_id: &str,
     event_id: &str,
 ) -> Result<Option<EventRow>, StoreError> {
-    client
-        .query_opt(&*EVENT, &[&project_id, &session_id, &event_id])
+    let rows = client
+        .query(&*EVENT, &[&project_id, &session_id, &event_id])
         .await
-        .map_err(pg_error)?
-        .as_ref()
-        .map(event_from)
-        .transpose()
+        .map_err(pg_error)?;
+    Ok(events_from(client, &rows).await?.pop())
+}
+
+/// The events of `rows` (of [`event_columns`]), their payloads unpacked: with the
+/// dictionaries of the database, should another replica have trained one since.
+async fn events_from(
+    client: &impl GenericClient,
+    rows: &[Row],
+) -> Result<Vec<EventRow>, StoreError> {
+    dictionary::know_those_of(client, rows, PACKED).await?;
+    rows.iter().map(event_from).collect()
 }
 
 /// A session's OTLP log records by time (the oldest [`MAX_SESSION_LOG_RECORDS`]), or only
@@ -574,7 +583,7 @@ mod tests {
     use super::super::{pg_error, PgStore};
     use super::{EVENTS_OF_SESSION, EVENTS_OF_SESSION_AFTER};
     use crate::store::list_sql::Arg;
-    use crate::store::{read_checks, SessionRecord, Store, StoreError};
+    use crate::store::{read_checks, AdminStore, ReadStore, SessionRecord, StoreError};
 
     /// Runs `sql` (statements without results).
     fn execute(store: &PgStore, sql: &str) {

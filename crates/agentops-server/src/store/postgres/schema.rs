@@ -18,7 +18,7 @@ const MIGRATION_LOCK: i64 = 0x6167_656e_746f_7073;
 
 /// The migrations, in order; version `n` is `MIGRATIONS[n - 1]`. Never edit one that has
 /// shipped: add the next.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this server writes.
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -243,6 +243,22 @@ CREATE TABLE daily_totals (
     cost          DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (project_id, day, model)
 );
+"#;
+
+/// Version 2: the spans sent without credentials, held in the database (SQLite's version 8)
+/// so that every replica can claim them.
+const V2: &str = r#"
+CREATE TABLE held_spans (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    trace_id    TEXT COLLATE "C" NOT NULL,
+    held_at_ms  BIGINT NOT NULL,
+    bytes       BIGINT NOT NULL,
+    span        TEXT NOT NULL,
+    -- until when a replica's claim holds it (NULL: not claimed)
+    claimed_until_ms BIGINT
+);
+CREATE INDEX held_spans_by_trace ON held_spans (trace_id, held_at_ms);
+CREATE INDEX held_spans_by_age ON held_spans (held_at_ms);
 "#;
 
 /// Brings the database to [`SCHEMA_VERSION`]: under [`MIGRATION_LOCK`] (so that replicas

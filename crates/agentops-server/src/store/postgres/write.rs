@@ -6,8 +6,11 @@
 //! concurrent transactions draw from in any order. A reader of a session's changes needs its
 //! rows to become visible in number order, so every write locks the session's row (its upsert,
 //! or `SELECT … FOR UPDATE`) before inserting any row of it: two transactions adding rows to one
-//! session then run one after the other. A write that touches several sessions locks them in
-//! `(project_id, id)` order, so that replicas writing the same sessions do not deadlock.
+//! session then run one after the other. A transaction first locks every stored session its
+//! writes touch, in `(project_id, id)` order, so that replicas (and a replica's writer
+//! threads) writing the same sessions wait for each other instead of deadlocking; the daily
+//! totals, which all writes of a project and day share, are added last (see
+//! `write_events::DailyTotals`).
 
 use std::time::Duration;
 
@@ -17,7 +20,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
 use super::schema::Partitions;
-use super::write_events::insert_events;
+use super::write_events::{insert_events, DailyTotals};
 use super::{is_retryable, pg_error};
 use crate::store::json::json_text;
 use crate::store::rollup::{FACET_AGENT, FACET_AGENT_NAME};
@@ -115,13 +118,23 @@ async fn commit_once(
     writes: &[Write],
 ) -> Result<(Vec<Result<Outcome, StoreError>>, bool), tokio_postgres::Error> {
     let mut tx = client.transaction().await?;
+    lock_sessions(&tx, writes).await?;
     let mut results = Vec::with_capacity(writes.len());
     let mut dropped_partitions = false;
+    let mut days = DailyTotals::default();
     for write in writes {
+        if matches!(write, Write::ExpireSessions { .. }) {
+            // Retention takes its events off the daily totals: what the writes before it added
+            // must be there first.
+            days.apply(&tx).await?;
+            days = DailyTotals::default();
+        }
         let sp = tx.savepoint("w").await?;
-        match apply(&sp, write, &mut dropped_partitions).await {
+        let mut written = DailyTotals::default();
+        match apply(&sp, write, &mut dropped_partitions, &mut written).await {
             Ok(outcome) => {
                 sp.commit().await?;
+                days.merge(written);
                 results.push(Ok(outcome));
             }
             Err(Failure::Db(e)) if ends_transaction(&e) => return Err(e),
@@ -134,8 +147,85 @@ async fn commit_once(
             }
         }
     }
+    days.apply(&tx).await?;
     tx.commit().await?;
     Ok((results, dropped_partitions))
+}
+
+/// Locks the stored sessions that `writes` add to, all at once in `(project_id, id)` order
+/// (each write locks its own again as it goes, which costs nothing more): two transactions
+/// whose writes name the same sessions in different orders then wait for each other instead
+/// of deadlocking. Sessions the writes create are locked as they are inserted.
+async fn lock_sessions(
+    tx: &Transaction<'_>,
+    writes: &[Write],
+) -> Result<(), tokio_postgres::Error> {
+    let mut keys: Vec<(&str, &str)> = writes.iter().flat_map(sessions_written).collect();
+    if keys.len() < 2 {
+        return Ok(());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    let (projects, ids): (Vec<&str>, Vec<&str>) = keys.into_iter().unzip();
+    tx.execute(
+        "SELECT 1 FROM sessions s
+         JOIN UNNEST($1::text[], $2::text[]) AS u(project_id, id)
+           ON s.project_id = u.project_id AND s.id = u.id
+         ORDER BY s.project_id, s.id FOR UPDATE OF s",
+        &[&projects, &ids],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The sessions (project and id) a write adds to or changes; none for the upkeep writes,
+/// which find theirs by query.
+fn sessions_written(write: &Write) -> Vec<(&str, &str)> {
+    match write {
+        Write::CreateSession {
+            project_id,
+            session,
+        }
+        | Write::UpdateSession {
+            project_id,
+            session,
+        } => vec![(project_id, &session.id)],
+        Write::CreateEvents {
+            project_id,
+            session_id,
+            ..
+        }
+        | Write::CreateAgent {
+            project_id,
+            session_id,
+            ..
+        }
+        | Write::AppendLog {
+            project_id,
+            session_id,
+            ..
+        } => vec![(project_id, session_id)],
+        Write::IngestSpans {
+            project_id,
+            sessions,
+            spans,
+        } => sessions
+            .iter()
+            .map(|s| s.id.as_str())
+            .chain(spans.iter().map(|s| s.session_id.as_str()))
+            .map(|id| (project_id.as_str(), id))
+            .collect(),
+        Write::IngestLogs {
+            project_id,
+            records,
+        } => records
+            .iter()
+            .map(|r| (project_id.as_str(), r.session_id.as_str()))
+            .collect(),
+        Write::IngestMetrics { .. }
+        | Write::ExpireSessions { .. }
+        | Write::CloseQuietSessions { .. } => Vec::new(),
+    }
 }
 
 /// Whether a failed statement ends the whole transaction rather than refusing one write: a
@@ -162,10 +252,12 @@ fn is_disk_full(e: &tokio_postgres::Error) -> bool {
 
 /// Applies one write (within its savepoint); sets `dropped_partitions` when retention dropped
 /// a partition of `events`.
-async fn apply(
+/// Its new events' daily totals go into `days`.
+async fn apply<'w>(
     tx: &Transaction<'_>,
-    write: &Write,
+    write: &'w Write,
     dropped_partitions: &mut bool,
+    days: &mut DailyTotals<'w>,
 ) -> Applied<Outcome> {
     match write {
         Write::CreateSession {
@@ -190,15 +282,16 @@ async fn apply(
             session_id,
             events,
         } => {
-            check_exists(tx, project_id, session_id).await?;
+            let stored = check_exists(tx, project_id, session_id).await?;
             if let Some(e) = events.iter().find(|e| &e.session_id != session_id) {
                 return Err(Failure::Refused(StoreError::Invalid(format!(
                     "event {} belongs to session {}, not {session_id}",
                     e.id, e.session_id
                 ))));
             }
+            let empty: &[&str] = if stored == 0 { &[session_id] } else { &[] };
             Ok(Outcome::Inserted(
-                insert_events(tx, project_id, events).await?,
+                insert_events(tx, project_id, events, empty, days).await?,
             ))
         }
         Write::CreateAgent {
@@ -215,7 +308,7 @@ async fn apply(
             project_id,
             sessions,
             spans,
-        } => ingest_spans(tx, project_id, sessions, spans).await,
+        } => ingest_spans(tx, project_id, sessions, spans, days).await,
         Write::ExpireSessions {
             project_id,
             before,
@@ -310,13 +403,14 @@ async fn insert_agent(
 /// the listed ones by their upsert, then the others (a later piece of a large batch, whose
 /// sessions went with the first) by `SELECT … FOR UPDATE`. (Two replicas locking the same
 /// sessions in another order deadlock, and [`commit`] runs the loser again.)
-async fn ingest_spans(
+async fn ingest_spans<'w>(
     tx: &Transaction<'_>,
-    project_id: &str,
+    project_id: &'w str,
     sessions: &[SessionRecord],
-    spans: &[EventRecord],
+    spans: &'w [EventRecord],
+    days: &mut DailyTotals<'w>,
 ) -> Applied<Outcome> {
-    upsert_sessions(tx, project_id, &sessions.iter().collect::<Vec<_>>()).await?;
+    let mut empty = upsert_sessions(tx, project_id, &sessions.iter().collect::<Vec<_>>()).await?;
     let mut unlisted: Vec<&str> = spans
         .iter()
         .map(|s| s.session_id.as_str())
@@ -325,14 +419,29 @@ async fn ingest_spans(
     unlisted.sort_unstable();
     unlisted.dedup();
     if !unlisted.is_empty() {
-        tx.query(
-            "SELECT 1 FROM sessions WHERE project_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE",
-            &[&project_id, &unlisted],
-        )
-        .await?;
+        let locked = tx
+            .query(
+                "SELECT id, event_count FROM sessions WHERE project_id = $1 AND id = ANY($2)
+                 ORDER BY id FOR UPDATE",
+                &[&project_id, &unlisted],
+            )
+            .await?;
+        if locked.len() < unlisted.len() {
+            // (the piece that brought their sessions failed: their spans would be orphans)
+            return Err(Failure::Refused(StoreError::NotFound(format!(
+                "{} of the spans' sessions not found",
+                unlisted.len() - locked.len()
+            ))));
+        }
+        for row in &locked {
+            if row.try_get::<_, i64>(1)? == 0 {
+                empty.push(row.try_get(0)?);
+            }
+        }
     }
+    let empty: Vec<&str> = empty.iter().map(String::as_str).collect();
     Ok(Outcome::Inserted(
-        insert_events(tx, project_id, spans).await?,
+        insert_events(tx, project_id, spans, &empty, days).await?,
     ))
 }
 
@@ -351,7 +460,8 @@ static UPSERT_SESSIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
               AS u(id, name, start_time, end_time, end_state, end_state_reason, tags, host_env,
                    video, name_rank, root_end_time, root_failed, root_reason, last_event_end)
          ORDER BY u.id
-         {}",
+         {}
+         RETURNING id, event_count",
         crate::store::session_merge::on_conflict_update("LEAST", "GREATEST")
     )
 });
@@ -363,19 +473,21 @@ pub(super) async fn upsert_session(
     project_id: &str,
     s: &SessionRecord,
 ) -> Applied<()> {
-    upsert_sessions(tx, project_id, &[s]).await
+    upsert_sessions(tx, project_id, &[s]).await.map(drop)
 }
 
 /// Creates the project's sessions or merges the given fields into them, one statement for
 /// all (locking their rows in id order). A plain trace's root end and latest event end are
 /// kept for [`close_quiet_sessions`]; a new root span reopens a session that the quiet window
 /// ended (a conversation's next turn), a late child span does not. Records of one session
-/// repeated in `sessions` merge in their order, one statement per repetition.
+/// repeated in `sessions` merge in their order, one statement per repetition. Answers the
+/// sessions that have no event stored (new ones, mostly): their events need not be looked for
+/// before they are inserted.
 pub(super) async fn upsert_sessions(
     tx: &Transaction<'_>,
     project_id: &str,
     sessions: &[&SessionRecord],
-) -> Applied<()> {
+) -> Applied<Vec<String>> {
     let mut rounds: Vec<Vec<&SessionRecord>> = Vec::new();
     for s in sessions {
         match rounds
@@ -387,6 +499,7 @@ pub(super) async fn upsert_sessions(
         }
     }
     let now = now();
+    let mut empty = Vec::new();
     for round in rounds {
         let text = |f: &dyn Fn(&SessionRecord) -> Option<String>| -> Vec<Option<String>> {
             round.iter().map(|s| f(s)).collect()
@@ -412,30 +525,37 @@ pub(super) async fn upsert_sessions(
             .collect();
         let root_reasons = text(&|s| s.root_end.as_ref().and_then(|r| r.reason.clone()));
         let last_ends = text(&|s| s.last_event_end.clone());
-        tx.execute(
-            UPSERT_SESSIONS.as_str(),
-            &[
-                &project_id,
-                &now,
-                &ids,
-                &names,
-                &starts,
-                &ends,
-                &states,
-                &reasons,
-                &tags,
-                &hosts,
-                &videos,
-                &ranks,
-                &root_ends,
-                &root_failed,
-                &root_reasons,
-                &last_ends,
-            ],
-        )
-        .await?;
+        let upserted = tx
+            .query(
+                UPSERT_SESSIONS.as_str(),
+                &[
+                    &project_id,
+                    &now,
+                    &ids,
+                    &names,
+                    &starts,
+                    &ends,
+                    &states,
+                    &reasons,
+                    &tags,
+                    &hosts,
+                    &videos,
+                    &ranks,
+                    &root_ends,
+                    &root_failed,
+                    &root_reasons,
+                    &last_ends,
+                ],
+            )
+            .await?;
+        for row in &upserted {
+            let id: String = row.try_get(0)?;
+            if row.try_get::<_, i64>(1)? == 0 && !empty.contains(&id) {
+                empty.push(id);
+            }
+        }
     }
-    Ok(())
+    Ok(empty)
 }
 
 /// Ends the plain traces whose root span ended and whose last span arrived before `before`
@@ -460,27 +580,35 @@ async fn close_quiet_sessions(tx: &Transaction<'_>, before: &str) -> Applied<usi
     Ok(usize::try_from(ended).unwrap_or(usize::MAX))
 }
 
-/// Locks the project's session for the rest of the transaction; whether it exists.
-async fn lock_session(tx: &Transaction<'_>, project_id: &str, session_id: &str) -> Applied<bool> {
-    Ok(tx
+/// Locks the project's session for the rest of the transaction; how many events it has
+/// stored, `None` when it does not exist.
+async fn lock_session(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    session_id: &str,
+) -> Applied<Option<i64>> {
+    let row = tx
         .query_opt(
-            "SELECT 1 FROM sessions WHERE project_id = $1 AND id = $2 FOR UPDATE",
+            "SELECT event_count FROM sessions WHERE project_id = $1 AND id = $2 FOR UPDATE",
             &[&project_id, &session_id],
         )
-        .await?
-        .is_some())
+        .await?;
+    Ok(match row {
+        Some(row) => Some(row.try_get(0)?),
+        None => None,
+    })
 }
 
-/// Locks the project's session (see [`lock_session`]), or refuses with
-/// [`StoreError::NotFound`] when it has none.
-async fn check_exists(tx: &Transaction<'_>, project_id: &str, session_id: &str) -> Applied<()> {
-    if lock_session(tx, project_id, session_id).await? {
-        Ok(())
-    } else {
-        Err(Failure::Refused(StoreError::NotFound(format!(
-            "session {session_id} not found"
-        ))))
-    }
+/// Locks the project's session (see [`lock_session`]); how many events it has stored, or
+/// [`StoreError::NotFound`] when it does not exist.
+async fn check_exists(tx: &Transaction<'_>, project_id: &str, session_id: &str) -> Applied<i64> {
+    lock_session(tx, project_id, session_id)
+        .await?
+        .ok_or_else(|| {
+            Failure::Refused(StoreError::NotFound(format!(
+                "session {session_id} not found"
+            )))
+        })
 }
 
 /// A session's total cost.
@@ -496,12 +624,13 @@ async fn session_cost(tx: &Transaction<'_>, project_id: &str, session_id: &str) 
 
 #[cfg(test)]
 pub(super) mod tests {
-    use super::super::test_support::temp_store;
+    use super::super::test_support::{temp_store, TestDatabase};
     use super::super::{pg_error, PgStore};
     use crate::store::{
-        EventRecord, LogRecord, MetricPoint, Outcome, RootEnd, SessionRecord, Store, StoreError,
-        Write,
+        AdminStore, EventRecord, LogRecord, MetricPoint, Outcome, RootEnd, SessionRecord,
+        StoreError, Write, WriteStore,
     };
+    use std::time::Duration;
 
     /// The one number `sql` answers (cast to bigint).
     pub(in crate::store::postgres) fn number(store: &PgStore, sql: &str) -> i64 {
@@ -850,33 +979,28 @@ pub(super) mod tests {
         assert_eq!(b("end_time"), Some(t(30)));
     }
 
+    /// Writes creating the sessions `ids` of `project`.
+    fn create_sessions(project: &str, ids: &[&str]) -> Vec<Write> {
+        ids.iter()
+            .map(|id| Write::CreateSession {
+                project_id: project.into(),
+                session: session(id),
+            })
+            .collect()
+    }
+
     #[test]
     fn a_transaction_that_loses_a_deadlock_runs_again() {
         let (store, db) = temp_store();
         let p = store.create_project("p").unwrap();
-        let results = store
-            .commit(&[
-                Write::CreateSession {
-                    project_id: p.clone(),
-                    session: session("s1"),
-                },
-                Write::CreateSession {
-                    project_id: p.clone(),
-                    session: session("s2"),
-                },
-            ])
-            .unwrap();
-        assert!(results.iter().all(Result::is_ok));
+        assert!(store
+            .commit(&create_sessions(&p, &["s1", "s2"]))
+            .unwrap()
+            .iter()
+            .all(Result::is_ok));
         // Another connection holds s2 and, once the commit holds s1 and waits for s2, asks for
         // s1: a deadlock, which the commit (detecting it first) loses.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (other, connection) = runtime
-            .block_on(tokio_postgres::connect(&db.url(), tokio_postgres::NoTls))
-            .unwrap();
-        runtime.spawn(connection);
+        let (runtime, other) = other_connection(&db);
         runtime
             .block_on(other.batch_execute(&format!(
                 "SET deadlock_timeout = '20s'; BEGIN;
@@ -910,6 +1034,128 @@ pub(super) mod tests {
         assert_eq!(results[0].as_ref().unwrap(), &Outcome::Inserted(1));
         assert_eq!(results[1].as_ref().unwrap(), &Outcome::Inserted(1));
         assert_eq!(number(&store, "SELECT COUNT(*) FROM events"), 2);
+        assert_totals_match_events(&store);
+    }
+
+    /// Another connection on `db`, driven by its own runtime.
+    fn other_connection(db: &TestDatabase) -> (tokio::runtime::Runtime, tokio_postgres::Client) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (other, connection) = runtime
+            .block_on(tokio_postgres::connect(&db.url(), tokio_postgres::NoTls))
+            .unwrap();
+        runtime.spawn(connection);
+        (runtime, other)
+    }
+
+    /// Commits `writes` while another connection's transaction holds what `hold` (SQL) takes,
+    /// and runs `meanwhile` on that connection once the commit waits for it; then lets the
+    /// commit go on. The commit's results.
+    fn commit_while_held(
+        store: &PgStore,
+        db: &TestDatabase,
+        hold: &str,
+        writes: &[Write],
+        meanwhile: impl FnOnce(&tokio::runtime::Runtime, &tokio_postgres::Client),
+    ) -> Vec<Result<Outcome, StoreError>> {
+        let (runtime, other) = other_connection(db);
+        runtime
+            .block_on(other.batch_execute(&format!("SET deadlock_timeout = '20s'; BEGIN; {hold}")))
+            .unwrap();
+        std::thread::scope(|scope| {
+            let commit = scope.spawn(|| store.commit(writes));
+            let waiting = "SELECT COUNT(*) FROM pg_stat_activity
+                           WHERE datname = current_database() AND wait_event_type = 'Lock'";
+            let started = std::time::Instant::now();
+            while number(store, waiting) == 0 {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "the commit never waited"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            meanwhile(&runtime, &other);
+            runtime.block_on(other.batch_execute("COMMIT")).unwrap();
+            commit.join().unwrap().unwrap()
+        })
+    }
+
+    #[test]
+    fn a_transaction_locks_its_sessions_in_key_order_and_the_daily_totals_last() {
+        let (store, db) = temp_store();
+        let p = store.create_project("p").unwrap();
+        let day = "2026-01-01T00:00:01.000000+00:00";
+        let events = |session: &str, id: &str| Write::CreateEvents {
+            project_id: p.clone(),
+            session_id: session.into(),
+            events: vec![event(id, session, day)],
+        };
+        let mut first = create_sessions(&p, &["s1", "s2"]);
+        // (the day's row of the daily totals exists from here on)
+        first.push(events("s1", "e0"));
+        assert!(store.commit(&first).unwrap().iter().all(Result::is_ok));
+        let nowait =
+            |runtime: &tokio::runtime::Runtime, other: &tokio_postgres::Client, sql: String| {
+                runtime.block_on(other.batch_execute(&format!(
+                    "SAVEPOINT probe; {sql} FOR UPDATE NOWAIT; RELEASE probe"
+                )))
+            };
+        let rollback = |runtime: &tokio::runtime::Runtime, other: &tokio_postgres::Client| {
+            runtime
+                .block_on(other.batch_execute("ROLLBACK TO probe"))
+                .unwrap();
+        };
+
+        // Writes naming s2 before s1: s1 is locked first all the same, so a transaction
+        // naming them the other way round waits instead of deadlocking.
+        let results = commit_while_held(
+            &store,
+            &db,
+            &format!("SELECT 1 FROM sessions WHERE project_id = '{p}' AND id = 's2' FOR UPDATE"),
+            &[events("s2", "e1"), events("s1", "e2")],
+            |runtime, other| {
+                let s1 = format!("SELECT 1 FROM sessions WHERE project_id = '{p}' AND id = 's1'");
+                assert!(nowait(runtime, other, s1).is_err(), "s1 is not locked yet");
+                rollback(runtime, other);
+            },
+        );
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+        // Events of s1, then a new session s3 that another transaction is creating too:
+        // while the commit waits for that one, it holds no lock of the day's totals (which
+        // every write of the project that day takes).
+        let results = commit_while_held(
+            &store,
+            &db,
+            &format!(
+                "INSERT INTO sessions (project_id, id, created_at, last_span_at)
+                 VALUES ('{p}', 's3', '2026-01-01', '2026-01-01')"
+            ),
+            &[
+                events("s1", "e3"),
+                Write::CreateSession {
+                    project_id: p.clone(),
+                    session: session("s3"),
+                },
+            ],
+            |runtime, other| {
+                let day = format!("SELECT 1 FROM daily_totals WHERE project_id = '{p}'");
+                if let Err(e) = nowait(runtime, other, day) {
+                    panic!("the daily totals are locked already: {e}");
+                }
+            },
+        );
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(number(&store, "SELECT COUNT(*) FROM events"), 4);
+        assert_eq!(
+            number(
+                &store,
+                "SELECT events FROM daily_totals WHERE model = 'gpt-4o'"
+            ),
+            4
+        );
         assert_totals_match_events(&store);
     }
 }

@@ -1,8 +1,10 @@
 //! The events' bulk insert: a write's events in one statement (one array per column,
 //! `UNNEST`ed), then what the new ones add to the aggregates kept beside them (see
-//! [`crate::store::rollup`]), each aggregate in one statement too.
+//! [`crate::store::rollup`]), each aggregate in one statement too. The daily totals, which
+//! every write of a project and day adds to, are summed over the whole transaction and added
+//! at its end ([`DailyTotals`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 use tokio_postgres::types::ToSql;
@@ -11,7 +13,7 @@ use tokio_postgres::Transaction;
 use super::write::Applied;
 use crate::store::columns::EVENT_COLUMNS;
 use crate::store::payload::PackedPayloads;
-use crate::store::rollup::Rollup;
+use crate::store::rollup::{DayModel, DayTotals, Rollup};
 use crate::store::{EventRecord, StoreError};
 
 /// How an event column is inserted: from an array parameter of this PostgreSQL type, or as a
@@ -39,8 +41,8 @@ fn insert_of(name: &str) -> Insert {
 }
 
 /// Inserts a write's events (`$1` the project, then one array per column inserted from one,
-/// in [`EVENT_COLUMNS`] order); answers the key of each new one (events already stored are
-/// left as they are).
+/// in [`EVENT_COLUMNS`] order); answers the key of each new one (events already stored, by
+/// session and id, are left as they are).
 static INSERT_EVENTS: LazyLock<String> = LazyLock::new(|| {
     let mut columns = vec!["project_id".to_owned()];
     let mut selected = vec!["$1".to_owned()];
@@ -57,9 +59,26 @@ static INSERT_EVENTS: LazyLock<String> = LazyLock::new(|| {
             }
         }
     }
+    // An event's identity is its session and id. The primary key also holds `start_time`
+    // (a partitioned table's keys include its partition key), so an event stored already
+    // under another start time is looked for in every partition (not for the sessions of the
+    // last array parameter, which have no event stored: their count says so, read under
+    // their row lock), and a key repeated within the write is kept once (its first). Writes
+    // to a session are serialised by its row lock, so no other replica inserts the same key
+    // meanwhile.
+    let empty_sessions = arrays.len() + 2;
     format!(
         "INSERT INTO events ({})
-         SELECT {} FROM UNNEST({}) AS u({})
+         SELECT {} FROM (
+             SELECT DISTINCT ON (session_id, id) *
+             FROM UNNEST({}) WITH ORDINALITY AS w({}, nth)
+             ORDER BY session_id, id, nth
+         ) AS u
+         WHERE CASE WHEN u.session_id = ANY(${empty_sessions}::text[]) THEN true
+             ELSE NOT EXISTS (
+                 SELECT 1 FROM events e
+                 WHERE e.project_id = $1 AND e.session_id = u.session_id AND e.id = u.id
+             ) END
          ON CONFLICT DO NOTHING
          RETURNING session_id, id, start_time",
         columns.join(", "),
@@ -164,12 +183,15 @@ static ADD_DAILY_TOTALS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Inserts the events not stored yet, and adds those to their sessions' totals, the session
-/// facets and the daily totals; how many were new. The caller has locked the events' sessions.
-pub(super) async fn insert_events(
+/// Inserts the events not stored yet, and adds those to their sessions' totals and the
+/// session facets, and to `days`; how many were new. The caller has locked the events'
+/// sessions, and names those of them that have no event stored (`empty`).
+pub(super) async fn insert_events<'w>(
     tx: &Transaction<'_>,
-    project_id: &str,
-    events: &[EventRecord],
+    project_id: &'w str,
+    events: &'w [EventRecord],
+    empty: &[&str],
+    days: &mut DailyTotals<'w>,
 ) -> Applied<usize> {
     if events.is_empty() {
         return Ok(0);
@@ -203,6 +225,7 @@ pub(super) async fn insert_events(
     }
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![&project_id];
     params.extend(values.iter().map(|v| v.as_ref()));
+    params.push(&empty);
     let stored = tx.query(INSERT_EVENTS.as_str(), &params).await?;
 
     // The new events, each once (the first of a key that a write repeats, as SQLite keeps).
@@ -221,10 +244,11 @@ pub(super) async fn insert_events(
         }
     }
     add_rollup(tx, project_id, &rollup).await?;
+    days.add(project_id, &rollup);
     Ok(stored.len())
 }
 
-/// Adds what new events sum to onto the session totals, the facets and the daily totals.
+/// Adds what new events sum to onto the session totals and the facets.
 async fn add_rollup(tx: &Transaction<'_>, project_id: &str, rollup: &Rollup<'_>) -> Applied<()> {
     let sessions = rollup.sessions();
     if sessions.is_empty() {
@@ -251,13 +275,48 @@ async fn add_rollup(tx: &Transaction<'_>, project_id: &str, rollup: &Rollup<'_>)
         tx.execute(INSERT_FACETS, &[&project_id, &kinds, &values, &owners])
             .await?;
     }
-
-    tx.execute(
-        ADD_DAILY_TOTALS.as_str(),
-        &DayArrays::of(rollup).params(&project_id),
-    )
-    .await?;
     Ok(())
+}
+
+/// What a transaction's new events add to the daily totals, by project, day and model.
+///
+/// Every write of a project on one day adds to the same rows of `daily_totals`, so the
+/// transaction that updates them holds their locks until it commits. Added as each write went,
+/// they were locked early, between session locks: two transactions could each hold a session
+/// the other wanted next and a day row it waited for (a deadlock, run again), and a second
+/// writer waited on the first for nearly all of its transaction. Summed here and added once at
+/// the end, in key order, they are the last locks a transaction takes.
+#[derive(Debug, Default)]
+pub(super) struct DailyTotals<'w> {
+    days: BTreeMap<(&'w str, DayModel<'w>), DayTotals>,
+}
+
+impl<'w> DailyTotals<'w> {
+    /// Adds the days of `rollup`, new events of `project_id`.
+    pub(super) fn add(&mut self, project_id: &'w str, rollup: &Rollup<'w>) {
+        for (key, totals) in rollup.days() {
+            self.days.entry((project_id, *key)).or_default().add(totals);
+        }
+    }
+
+    /// Adds what `other` holds (a write's totals, once its savepoint is kept).
+    pub(super) fn merge(&mut self, other: DailyTotals<'w>) {
+        for (key, totals) in other.days {
+            self.days.entry(key).or_default().add(&totals);
+        }
+    }
+
+    /// Adds the totals onto `daily_totals`: a statement per project, in key order.
+    pub(super) async fn apply(&self, tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+        let days: Vec<_> = self.days.iter().collect();
+        for project in days.chunk_by(|((a, _), _), ((b, _), _)| a == b) {
+            let ((project_id, _), _) = project[0];
+            let arrays = DayArrays::from_days(project.iter().map(|((_, key), t)| (*key, *t)));
+            tx.execute(ADD_DAILY_TOTALS.as_str(), &arrays.params(project_id))
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// A rollup's daily totals as one array per column (`$2`…`$8` of a statement whose `$1` is the
@@ -275,8 +334,13 @@ pub(super) struct DayArrays<'a> {
 impl<'a> DayArrays<'a> {
     /// The days of `rollup`.
     pub(super) fn of(rollup: &'a Rollup) -> Self {
-        let mut days: Vec<_> = rollup.days().collect();
-        days.sort_unstable_by_key(|(key, _)| (key.day, key.model));
+        Self::from_days(rollup.days().map(|(key, totals)| (*key, totals)))
+    }
+
+    /// These totals by day and model.
+    fn from_days<'d>(days: impl Iterator<Item = (DayModel<'a>, &'d DayTotals)>) -> Self {
+        let mut days: Vec<_> = days.collect();
+        days.sort_unstable_by_key(|(key, _)| *key);
         DayArrays {
             day: days.iter().map(|(k, _)| k.day).collect(),
             model: days.iter().map(|(k, _)| k.model).collect(),
@@ -311,7 +375,9 @@ mod tests {
     fn every_column_but_the_payload_texts_is_bound_from_an_array() {
         let sql = INSERT_EVENTS.as_str();
         assert!(sql.contains("$22::text[]"), "{sql}");
-        assert!(!sql.contains("$23"), "{sql}");
+        // then the sessions without events
+        assert!(sql.contains("ANY($23::text[])"), "{sql}");
+        assert!(!sql.contains("$24"), "{sql}");
         let events = [EventRecord::default()];
         let packed = PackedPayloads::pack(None, None, None, None, &serde_json::json!({}), None);
         for column in &EVENT_COLUMNS {

@@ -166,7 +166,7 @@ mod tests {
     use super::*;
     use crate::store::sqlite::test_support::{seed_one, temp_store};
     use crate::store::sqlite::SqliteStore;
-    use crate::store::Store;
+    use crate::store::{AdminStore, ReadStore};
 
     #[test]
     fn copies_a_database_into_a_new_private_file_and_refuses_to_overwrite() {

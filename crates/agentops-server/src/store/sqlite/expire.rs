@@ -187,7 +187,7 @@ fn sql_count(n: usize) -> i64 {
 mod tests {
     use crate::store::sqlite::test_support::{store_session, temp_store};
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{Outcome, SessionQuery, Store, Write};
+    use crate::store::{AdminStore, Outcome, ReadStore, SessionQuery, Write, WriteStore};
 
     use crate::store::conformance::{expiry_events as events, expiry_session as session};
 

@@ -84,7 +84,7 @@ mod tests {
     use super::session_list_sql;
     use crate::store::columns::event_select_list;
     use crate::store::sqlite::test_support::{seed_one, temp_store};
-    use crate::store::Store;
+    use crate::store::AdminStore;
 
     #[test]
     fn lists_filter_sort_and_page() {

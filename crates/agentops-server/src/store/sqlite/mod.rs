@@ -10,6 +10,7 @@
 //! - `read`: a session's detail, one event, the agents and the statistics;
 //! - `expire`: retention, deleting old sessions in bounded writes;
 //! - `admin`: projects (and their retention) and API keys;
+//! - `held`: spans sent without credentials, held until their trace is claimed;
 //! - `rows`: decoding rows into the model's records;
 //! - [`backup`]: an online copy of the database while it is being written.
 //!
@@ -20,6 +21,7 @@ mod admin;
 pub mod backup;
 mod dictionary;
 mod expire;
+mod held;
 mod list;
 mod logs;
 mod metrics;
@@ -38,8 +40,9 @@ use rusqlite::{Connection, OpenFlags};
 use crate::store::payload::DictionaryId;
 
 use super::{
-    AgentSummary, ApiKeyInfo, EventRow, Outcome, ProjectInfo, RawStats, Retention, SessionDetail,
-    SessionPage, SessionQuery, SessionSummary, Store, StoreError, Write,
+    AdminStore, AgentSummary, ApiKeyInfo, ClaimedSpan, EventRow, HeldSpan, HeldSpanStore, Outcome,
+    ProjectInfo, RawStats, ReadStore, Retention, SessionDetail, SessionPage, SessionQuery,
+    SessionSummary, Store, StoreError, Write, WriteStore,
 };
 
 /// How many read-only connections serve reads.
@@ -157,38 +160,7 @@ pub(crate) fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl Store for SqliteStore {
-    fn size_bytes(&self) -> Result<u64, StoreError> {
-        let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
-        let mut wal = self.path.as_os_str().to_owned();
-        wal.push("-wal");
-        Ok(size(&self.path).saturating_add(size(Path::new(&wal))))
-    }
-
-    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
-        write::commit(&mut self.write_conn(), writes)
-    }
-
-    fn payload_dictionary(&self) -> Option<DictionaryId> {
-        *self.dictionary.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn train_payload_dictionary(&self) -> Result<bool, StoreError> {
-        if self.payload_dictionary().is_some() {
-            return Ok(false);
-        }
-        let Some(bytes) = self.read(dictionary::train)? else {
-            return Ok(false);
-        };
-        let id = dictionary::store(&self.write_conn(), &bytes)?;
-        *self.dictionary.write().unwrap_or_else(|p| p.into_inner()) = Some(id);
-        tracing::info!(
-            bytes = bytes.len(),
-            "trained a dictionary for event payloads"
-        );
-        Ok(true)
-    }
-
+impl AdminStore for SqliteStore {
     fn create_project(&self, name: &str) -> Result<String, StoreError> {
         admin::create_project(&self.write_conn(), name)
     }
@@ -221,6 +193,30 @@ impl Store for SqliteStore {
         self.read(|c| admin::find_project(c, id_or_name))
     }
 
+    fn list_projects(&self) -> Result<Vec<ProjectInfo>, StoreError> {
+        self.read(admin::list_projects)
+    }
+
+    fn set_project_retention(
+        &self,
+        project_id: &str,
+        retention: Option<Retention>,
+    ) -> Result<(), StoreError> {
+        admin::set_project_retention(&self.write_conn(), project_id, retention)
+    }
+}
+
+impl WriteStore for SqliteStore {
+    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+        write::commit(&mut self.write_conn(), writes)
+    }
+
+    fn payload_dictionary(&self) -> Option<DictionaryId> {
+        *self.dictionary.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ReadStore for SqliteStore {
     fn session_exists(&self, project_id: &str, session_id: &str) -> Result<bool, StoreError> {
         self.read(|c| write::session_exists(c, project_id, session_id))
     }
@@ -249,16 +245,6 @@ impl Store for SqliteStore {
         self.read(|c| read::session_detail(c, project_id, session_id, false))
     }
 
-    fn session_changes(
-        &self,
-        project_id: &str,
-        session_id: &str,
-        since: Option<&crate::store::SessionMark>,
-        payloads: bool,
-    ) -> Result<Option<crate::store::SessionChanges>, StoreError> {
-        self.read(|c| read::session_changes(c, project_id, session_id, since, payloads))
-    }
-
     fn query_sessions(
         &self,
         project_id: &str,
@@ -274,6 +260,16 @@ impl Store for SqliteStore {
         event_id: &str,
     ) -> Result<Option<EventRow>, StoreError> {
         self.read(|c| read::event_detail(c, project_id, session_id, event_id))
+    }
+
+    fn session_changes(
+        &self,
+        project_id: &str,
+        session_id: &str,
+        since: Option<&crate::store::SessionMark>,
+        payloads: bool,
+    ) -> Result<Option<crate::store::SessionChanges>, StoreError> {
+        self.read(|c| read::session_changes(c, project_id, session_id, since, payloads))
     }
 
     fn log_records(
@@ -319,17 +315,77 @@ impl Store for SqliteStore {
     ) -> Result<RawStats, StoreError> {
         self.read(|c| read::stats(c, project_id, from, to))
     }
+}
 
-    fn list_projects(&self) -> Result<Vec<ProjectInfo>, StoreError> {
-        self.read(admin::list_projects)
+impl HeldSpanStore for SqliteStore {
+    fn hold_spans(&self, spans: &[HeldSpan], max_bytes: u64) -> Result<bool, StoreError> {
+        held::hold(&self.write_conn(), spans, max_bytes)
     }
 
-    fn set_project_retention(
+    fn claim_held_spans(
         &self,
-        project_id: &str,
-        retention: Option<Retention>,
-    ) -> Result<(), StoreError> {
-        admin::set_project_retention(&self.write_conn(), project_id, retention)
+        trace_ids: &[String],
+        held_since_ms: i64,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<ClaimedSpan>, StoreError> {
+        if !self.read(|c| held::any_claimable(c, trace_ids, held_since_ms, now_ms))? {
+            return Ok(Vec::new());
+        }
+        held::claim(
+            &self.write_conn(),
+            trace_ids,
+            held_since_ms,
+            now_ms,
+            until_ms,
+        )
+    }
+
+    fn settle_held_spans(&self, ids: &[i64], until_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        held::settle(&self.write_conn(), ids, until_ms)
+    }
+
+    fn release_held_spans(&self, ids: &[i64], until_ms: i64) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        held::release(&self.write_conn(), ids, until_ms)
+    }
+
+    fn expire_held_spans(&self, held_before_ms: i64) -> Result<u64, StoreError> {
+        held::expire(&self.write_conn(), held_before_ms)
+    }
+
+    fn held_span_count(&self, held_since_ms: i64) -> Result<u64, StoreError> {
+        self.read(|c| held::count(c, held_since_ms))
+    }
+}
+
+impl Store for SqliteStore {
+    fn size_bytes(&self) -> Result<u64, StoreError> {
+        let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(size(&self.path).saturating_add(size(Path::new(&wal))))
+    }
+
+    fn train_payload_dictionary(&self) -> Result<bool, StoreError> {
+        if self.payload_dictionary().is_some() {
+            return Ok(false);
+        }
+        let Some(bytes) = self.read(dictionary::train)? else {
+            return Ok(false);
+        };
+        let id = dictionary::store(&self.write_conn(), &bytes)?;
+        *self.dictionary.write().unwrap_or_else(|p| p.into_inner()) = Some(id);
+        tracing::info!(
+            bytes = bytes.len(),
+            "trained a dictionary for event payloads"
+        );
+        Ok(true)
     }
 }
 
@@ -337,7 +393,7 @@ impl Store for SqliteStore {
 mod tests {
     use super::test_support::temp_store;
     use super::SqliteStore;
-    use crate::store::Store;
+    use crate::store::AdminStore;
 
     #[test]
     fn passes_the_store_conformance_suite() {
@@ -345,6 +401,10 @@ mod tests {
         crate::store::conformance::writes_are_idempotent_and_project_scoped(&store);
         crate::store::conformance::projects_have_their_own_session_ids(&store);
         crate::store::conformance::session_changes_hand_out_what_was_stored_after_a_mark(&store);
+        crate::store::conformance::held_spans_are_claimed_once_by_trace(&store);
+        crate::store::conformance::an_event_is_one_by_session_and_id_whatever_its_start_time(
+            &store,
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 

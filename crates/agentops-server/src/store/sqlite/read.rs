@@ -179,7 +179,7 @@ fn log_records_after(
 }
 
 /// The mark of one table's rows of a session now, and whether `since` still holds for them
-/// (see [`crate::store::Store::session_changes`]). `table` numbers its rows by `number`.
+/// (see [`crate::store::ReadStore::session_changes`]). `table` numbers its rows by `number`.
 fn row_mark(
     c: &Connection,
     table: &str,
@@ -200,7 +200,7 @@ fn row_mark(
     Ok(TableMark::new(since, last, count, at_or_below))
 }
 
-/// See [`crate::store::Store::session_changes`].
+/// See [`crate::store::ReadStore::session_changes`].
 pub(super) fn session_changes(
     c: &Connection,
     project_id: &str,

@@ -88,7 +88,7 @@ mod tests {
     use rusqlite::params;
 
     use crate::store::sqlite::test_support::{store_session, temp_store};
-    use crate::store::{SessionRecord, Store};
+    use crate::store::{AdminStore, ReadStore, SessionRecord};
 
     #[test]
     fn events_read_back_as_raw_json_serialise_as_the_parsed_values_did() {

@@ -16,8 +16,9 @@ use crate::store::StoreError;
 /// [`crate::store::payload`]) instead of five text columns; version 7 ends plain traces by
 /// themselves (the `sessions` columns of [`MIGRATE_6_TO_7`]), ranks session names, links tool
 /// calls (`events.call_ids`) and stores OTLP log records (`otel_logs`) and metrics
-/// (`metric_points`).
-pub(super) const SCHEMA_VERSION: i64 = 7;
+/// (`metric_points`); version 8 holds the spans sent without credentials in `held_spans`
+/// (nothing to migrate: the table is made as it is missing).
+pub(super) const SCHEMA_VERSION: i64 = 8;
 
 /// Moves a version 6 (or older) database to version 7, before [`SCHEMA`]: what a session
 /// without an AgentOps session span needs to end by itself (see
@@ -268,6 +269,18 @@ CREATE TABLE IF NOT EXISTS payload_dictionaries (
     bytes       BLOB NOT NULL,
     created_at  TEXT NOT NULL
 );
+-- spans sent without credentials, until a request of their trace claims them (version 8)
+CREATE TABLE IF NOT EXISTS held_spans (
+    seq         INTEGER PRIMARY KEY,
+    trace_id    TEXT NOT NULL,
+    held_at_ms  INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL,
+    span        TEXT NOT NULL,
+    -- until when a server's claim holds it (NULL: not claimed)
+    claimed_until_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS held_spans_by_trace ON held_spans (trace_id, held_at_ms);
+CREATE INDEX IF NOT EXISTS held_spans_by_age ON held_spans (held_at_ms);
 -- what the store notes for itself, such as work a migration left to do
 CREATE TABLE IF NOT EXISTS store_notes (
     key         TEXT PRIMARY KEY,
@@ -469,7 +482,7 @@ mod tests {
     use super::SCHEMA_VERSION;
     use crate::store::sqlite::test_support::{found, seed_one, temp_store};
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{SessionQuery, Store};
+    use crate::store::{AdminStore, ReadStore, SessionQuery, WriteStore};
 
     #[test]
     fn a_version_1_database_is_migrated_with_its_data() {

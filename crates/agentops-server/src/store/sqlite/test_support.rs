@@ -1,7 +1,7 @@
 //! Helpers of the SQLite store's tests.
 
 use super::SqliteStore;
-use crate::store::{EventRecord, SessionQuery, SessionRecord, Store};
+use crate::store::{EventRecord, ReadStore, SessionQuery, SessionRecord};
 
 /// A store in a new temporary directory, and the directory (to remove at the end).
 pub(super) fn temp_store() -> (SqliteStore, std::path::PathBuf) {
