@@ -28,24 +28,29 @@ fn chat(tag: &str, i: usize, session: &str) -> EventRecord {
 /// Trains `store`'s dictionary as the server does (checking that it is not trained too
 /// early, nor twice), stores 49 events of session `b` packed with it, and returns the
 /// project; [`dictionary_payloads_read_back`] reads them.
-pub fn dictionary_is_trained_once(store: &dyn Store, tag: &str) -> String {
-    let project = store.create_project("p").unwrap();
-    let session = |id: &str| SessionRecord {
-        id: id.into(),
+/// Stores session `session` of `project` with `n` chat events, as payloads to train on.
+pub fn store_chats(store: &dyn Store, project: &str, session: &str, n: usize, tag: &str) {
+    let record = SessionRecord {
+        id: session.into(),
         ..SessionRecord::default()
     };
     store_session(
         store,
-        &project,
-        session("a"),
-        (0..TRAIN_AFTER - 1).map(|i| chat(tag, i, "a")).collect(),
+        project,
+        record,
+        (0..n).map(|i| chat(tag, i, session)).collect(),
     );
+}
+
+pub fn dictionary_is_trained_once(store: &dyn Store, tag: &str) -> String {
+    let project = store.create_project("p").unwrap();
+    store_chats(store, &project, "a", TRAIN_AFTER - 1, tag);
     assert!(
         !store.train_payload_dictionary().unwrap(),
         "too few payloads yet"
     );
     assert_eq!(store.payload_dictionary(), None);
-    store_session(store, &project, session("b"), vec![chat(tag, 0, "b")]);
+    store_chats(store, &project, "b", 1, tag);
     assert!(store.train_payload_dictionary().unwrap());
     let id = store.payload_dictionary().expect("a dictionary");
     assert!(!store.train_payload_dictionary().unwrap(), "only once");

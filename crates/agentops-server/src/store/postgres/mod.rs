@@ -532,9 +532,25 @@ impl Store for PgStore {
         if self.payload_dictionary().is_some() {
             return Ok(false);
         }
-        let Some((id, trained)) = self.with_client(dictionary::load_or_train)? else {
-            return Ok(false);
+        let samples = match self.with_client(dictionary::stored_or_samples)? {
+            dictionary::Found::Stored(id) => {
+                self.use_dictionary(Some(id));
+                return Ok(false);
+            }
+            dictionary::Found::TooFewPayloads => return Ok(false),
+            dictionary::Found::Samples(samples) => samples,
         };
+        // Here, outside the deadline of a database call: training takes a while.
+        let bytes = match crate::store::payload::train_dictionary(&samples) {
+            Ok(bytes) => bytes,
+            // Too few or too uniform samples: try again later.
+            Err(e) => {
+                tracing::debug!(error = %e, "no payload dictionary trained");
+                return Ok(false);
+            }
+        };
+        let (id, trained) =
+            self.with_client(async |client| dictionary::store_unless_stored(client, &bytes).await)?;
         self.use_dictionary(Some(id));
         if trained == dictionary::Trained::Here {
             tracing::info!(dictionary = id.0, "trained a dictionary for event payloads");
