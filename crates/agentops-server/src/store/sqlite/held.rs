@@ -174,3 +174,53 @@ fn placeholders(n: usize, first: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{any_claimable, TRACES_PER_STATEMENT};
+    use crate::store::sqlite::test_support::temp_store;
+    use crate::store::{HeldSpan, HeldSpanStore};
+
+    #[test]
+    fn the_pre_check_finds_exactly_the_spans_a_claim_would_take() {
+        let (store, dir) = temp_store();
+        let span = |trace: &str, at: i64| HeldSpan {
+            trace_id: trace.into(),
+            held_at_ms: at,
+            bytes: 10,
+            span: "{}".into(),
+        };
+        assert!(store
+            .hold_spans(&[span("t", 100), span("old", 5)], 1_000)
+            .unwrap());
+        let claimable = |traces: &[String], since: i64, now: i64| {
+            any_claimable(&store.write_conn(), traces, since, now).unwrap()
+        };
+        let t = vec!["t".to_owned()];
+        assert!(claimable(&t, 0, 1_000));
+        assert!(!claimable(&["u".to_owned()], 0, 1_000), "another trace");
+        assert!(
+            !claimable(&["old".to_owned()], 50, 1_000),
+            "held too long ago"
+        );
+        // a trace in a later statement's chunk is looked at too
+        let many: Vec<String> = (0..TRACES_PER_STATEMENT + 10)
+            .map(|i| format!("other-{i}"))
+            .chain(t.iter().cloned())
+            .collect();
+        assert!(claimable(&many, 0, 1_000));
+
+        // claimed until 2,000: nothing to claim before then, the span again once it lapses
+        assert_eq!(
+            store.claim_held_spans(&t, 0, 1_000, 2_000).unwrap().len(),
+            1
+        );
+        assert!(!claimable(&t, 0, 1_999));
+        assert!(store
+            .claim_held_spans(&t, 0, 1_999, 3_000)
+            .unwrap()
+            .is_empty());
+        assert!(claimable(&t, 0, 2_000));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
