@@ -239,7 +239,7 @@ test('the session list suggests the models of the last 30 days, asked for whole 
     page.off('request', listen);
   }
   assert.equal(asked.length, 1, `one stats request: ${asked}`);
-  // a partial day would make the server read that day's events instead of its daily totals
+  // a partial hour would make the server read that hour's events instead of its hourly totals
   assert.match(asked[0], /^\d{4}-\d{2}-\d{2}T00:00:00\.000Z$/);
   const options = await page.locator('#models-list option').evaluateAll((os) => os.map((o) => o.value));
   assert.ok(options.includes('gpt-4o'), `models suggested: ${options}`);

@@ -167,8 +167,8 @@ fn retention_deletes_old_sessions_with_their_events_and_projects_may_keep_their_
         200,
         "team-b keeps its sessions"
     );
-    // The daily totals lost exactly the deleted events: whole-day statistics (from the totals)
-    // and statistics over a range that is not whole days (from the events) agree.
+    // The hourly totals lost exactly the deleted events: statistics from the totals alone and
+    // over a range whose first partial hour is read from the events agree.
     let stats = |query: &str| {
         let answer = get_json(
             &format!("{url}/api/v1/stats{query}"),

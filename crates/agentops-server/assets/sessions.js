@@ -421,8 +421,8 @@ export function sessionsView(root, params) {
       /* the filters work without these suggestions */
     }
     try {
-      // From the start of a UTC day: the server answers whole days from its daily totals
-      // instead of reading a partial day's events.
+      // From the start of a UTC day: the server answers whole hours from its hourly totals
+      // instead of reading a partial hour's events.
       const from = new Date(Date.now() - 30 * 86400e3).toISOString().slice(0, 10) + 'T00:00:00.000Z';
       const stats = await api('/api/v1/stats' + query({ from }));
       if (stats && Array.isArray(stats.models) && !destroyed) {

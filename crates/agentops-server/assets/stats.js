@@ -181,7 +181,7 @@ export function statsView(root, params) {
     content.appendChild(h('div', { class: 'loading-msg muted' }, 'Loading stats…'));
     const days = RANGES.find(([k]) => k === range)[2];
     // From the start of the first UTC day shown: the days drawn are whole, and the server
-    // answers whole days from its daily totals instead of reading every event.
+    // answers whole hours from its hourly totals instead of reading every event.
     const from = days ? new Date(dayKey(new Date(Date.now() - (days - 1) * 86400e3)) + 'T00:00:00Z').toISOString() : null;
     try {
       const st = await api('/api/v1/stats' + query({ from }));

@@ -646,6 +646,8 @@ fn main() -> Result<(), String> {
     let since = tree["cursor"].as_str().unwrap_or_default().to_owned();
     let day = |d: i64| time(BASE_SECS + d * DAY_SECS, 0).replace("+00:00", "Z");
     let noon = |d: i64| time(BASE_SECS + d * DAY_SECS + DAY_SECS / 2, 0).replace("+00:00", "Z");
+    let half_past_noon =
+        |d: i64| time(BASE_SECS + d * DAY_SECS + DAY_SECS / 2 + 1_800, 0).replace("+00:00", "Z");
     let mut cases: Vec<(String, String)> = vec![
         (
             "list, default (50 newest)".into(),
@@ -743,6 +745,14 @@ fn main() -> Result<(), String> {
         (
             "stats, 30 days from 12:00 to 12:00 UTC".into(),
             format!("/api/v1/stats?from={}&to={}", noon(0), noon(30)),
+        ),
+        (
+            "stats, 30 days from 12:30 to 12:30 UTC".into(),
+            format!(
+                "/api/v1/stats?from={}&to={}",
+                half_past_noon(0),
+                half_past_noon(30)
+            ),
         ),
         ("stats, all time".into(), "/api/v1/stats".into()),
     ]);

@@ -659,7 +659,8 @@ fn agents_and_stats() {
     assert_eq!(day_only["events"], 2);
     assert_eq!(day_only["error_rate"], 1.0);
     assert_eq!(day_only["duration_ms"]["p50"], 60_000);
-    // whole days are answered from the daily totals, other ranges from the events: they agree
+    // whole hours are answered from the hourly totals, partial hours from the events: they
+    // agree
     let finer = server
         .get(
             "/api/v1/stats?from=2026-11-21T00:00:00.5Z&to=2026-11-21T23:59:59Z",

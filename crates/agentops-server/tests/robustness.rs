@@ -692,7 +692,7 @@ fn a_database_poisoned_by_an_overflow_is_repaired_when_opened() {
     let db = rusqlite::Connection::open(dir.join("agentops.db")).unwrap();
     db.execute_batch(
         "UPDATE sessions SET input_tokens = 1.8446744073709552e19, output_tokens = -2;
-         UPDATE daily_totals SET input_tokens = 1.8446744073709552e19;
+         UPDATE hourly_totals SET input_tokens = 1.8446744073709552e19;
          PRAGMA user_version = 2;",
     )
     .unwrap();

@@ -12,7 +12,7 @@
 //!
 //! The source may change between an interrupted run and the next (a server still serving it).
 //! Rows are only ever added to most tables, and the next run copies those; but a session's
-//! totals and end, a day's totals and a project's retention change in place, and the tables
+//! totals and end, an hour's totals and a project's retention change in place, and the tables
 //! read in key order may gain rows before the progress note. So a resumed run, once its copy
 //! is complete, reads those few tables whole again and brings the target's rows up to date
 //! (an upsert that writes only the rows that differ). Rows the source deleted between the runs
@@ -36,8 +36,9 @@ use super::postgres::schema::Partitions;
 use super::postgres::{pg_error, PgStore};
 use super::StoreError;
 
-/// The SQLite schema version a source must have (the one this build writes).
-const SOURCE_SCHEMA_VERSION: i64 = 8;
+/// The SQLite schema version a source must have (the one this build writes; a new version
+/// is a change to review here: its tables and columns are the ones copied).
+const SOURCE_SCHEMA_VERSION: i64 = 9;
 
 /// The advisory lock a migration holds on its target, so that two runs never copy at once
 /// (`"agmigrat"` in ASCII).
@@ -303,8 +304,8 @@ struct Table {
     name: &'static str,
     key: Key,
     columns: &'static [(&'static str, Kind)],
-    /// For a table whose rows change after they are written (a session's totals and end, a
-    /// day's totals, a project's retention), or whose new rows may sort before the progress
+    /// For a table whose rows change after they are written (a session's totals and end, an
+    /// hour's totals, a project's retention), or whose new rows may sort before the progress
     /// note (the tables read in key order): its PostgreSQL key. A resumed run, once the copy
     /// is complete, reads such a table whole again and brings the target's rows up to date on
     /// this key (what the source changed between the runs).
@@ -397,11 +398,11 @@ const TABLES: &[Table] = &[
         refresh_on: Some(&["project_id", "facet", "value", "session_id"]),
     },
     Table {
-        name: "daily_totals",
-        key: Key::Columns(&["project_id", "day", "model"]),
+        name: "hourly_totals",
+        key: Key::Columns(&["project_id", "hour", "model"]),
         columns: &[
             ("project_id", Text),
-            ("day", Text),
+            ("hour", Text),
             ("model", Text),
             ("events", Int),
             ("error_events", Int),
@@ -409,7 +410,7 @@ const TABLES: &[Table] = &[
             ("output_tokens", Int),
             ("cost", Real),
         ],
-        refresh_on: Some(&["project_id", "day", "model"]),
+        refresh_on: Some(&["project_id", "hour", "model"]),
     },
     Table {
         name: "store_notes",
@@ -1853,7 +1854,7 @@ mod tests {
             .filter(|t| t.refreshed > 0)
             .map(|t| (t.table, t.refreshed))
             .collect();
-        // s0's totals, s2's end and the new session; the retention (the daily totals were not
+        // s0's totals, s2's end and the new session; the retention (the hourly totals were not
         // copied yet, and are copied as they are now)
         assert_eq!(refreshed.get("sessions"), Some(&3), "{refreshed:?}");
         assert_eq!(refreshed.get("projects"), Some(&1), "{refreshed:?}");
@@ -1866,10 +1867,13 @@ mod tests {
             .query_row(sessions, [], |row| row.get(0))
             .unwrap();
         assert_eq!(pg_texts(&db.url(), sessions), vec![in_source]);
-        let days = "SELECT string_agg(concat_ws(' ', project_id, day, model, events, CAST(round(cost * 1000) AS INTEGER)), '; '
-                           ORDER BY project_id, day, model) FROM daily_totals";
-        let in_source: String = source.conn().query_row(days, [], |row| row.get(0)).unwrap();
-        assert_eq!(pg_texts(&db.url(), days), vec![in_source]);
+        let hours = "SELECT string_agg(concat_ws(' ', project_id, hour, model, events, CAST(round(cost * 1000) AS INTEGER)), '; '
+                           ORDER BY project_id, hour, model) FROM hourly_totals";
+        let in_source: String = source
+            .conn()
+            .query_row(hours, [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(pg_texts(&db.url(), hours), vec![in_source]);
         assert_eq!(
             pg_count(
                 &db.url(),

@@ -525,7 +525,7 @@ pub enum Write {
     /// Retention: deletes sessions of the project whose end (their start, if they never
     /// ended; their creation, if they have neither) is before `before`, oldest first, with
     /// everything that hangs off them (events, logs, agents, facets), taking what the deleted
-    /// events added off the session and daily totals. At most about `max_rows` rows go in one
+    /// events added off the session and hourly totals. At most about `max_rows` rows go in one
     /// write, so a session with more events is deleted over several (its totals match what
     /// is left in between); [`Outcome::Expired`] says what went, nothing once none is left.
     ExpireSessions {

@@ -678,15 +678,14 @@ pub fn details_logs_metrics_and_agents_read_back(store: &dyn Store) {
     );
 }
 
-/// Statistics: whole days read from the daily totals agree with the same range read from
-/// the events, and the partial days at the ends count only what is inside.
+/// Statistics: whole hours read from the hourly totals agree with the same range read from
+/// the events, and the partial hours at the ends count only what is inside.
 pub fn stats_agree_from_totals_and_events(store: &dyn Store) {
     let project = store.create_project("stats").unwrap();
     seed(store, &project);
     let by_totals = store.stats(&project, None, None).unwrap();
-    let by_events = store
-        .stats(&project, Some("2000-01-01T00:00:01.000000+00:00"), None)
-        .unwrap();
+    // (a bound that is no timestamp has no whole hour: every event is read)
+    let by_events = store.stats(&project, Some("0"), None).unwrap();
     assert_eq!(by_totals, by_events);
     assert_eq!(by_totals.sessions, 5);
     assert_eq!(by_totals.sessions_with_errors, 2);
@@ -724,6 +723,21 @@ pub fn stats_agree_from_totals_and_events(store: &dyn Store) {
     let events: i64 = middle.days.iter().map(|d| d.events).sum();
     assert_eq!(events, 3);
     assert_eq!(middle.models[0].model, "claude");
+    // from the middle of an hour to the middle of another: each end from the events
+    let hours = store
+        .stats(
+            &project,
+            Some(&at(20, "10:00:00.500000")),
+            Some(&at(21, "08:00:01.500000")),
+        )
+        .unwrap();
+    let events: Vec<(&str, i64)> = hours
+        .days
+        .iter()
+        .map(|d| (d.date.as_str(), d.events))
+        .filter(|(_, events)| *events > 0)
+        .collect();
+    assert_eq!(events, [("2026-11-20", 1), ("2026-11-21", 1)]);
 }
 
 /// A session's events come by start time then id (bytewise), with or without payloads.

@@ -1,9 +1,9 @@
 //! What newly stored events add to the aggregates a store keeps beside them, so that listing
-//! sessions and statistics over whole days never read every event: per-session totals, the
-//! session facets the list filters read, and per-day totals by model.
+//! sessions and statistics over whole hours never read every event: per-session totals, the
+//! session facets the list filters read, and per-hour totals by model.
 //!
 //! An engine inserts a write's events, feeds the ones it actually stored to a [`Rollup`], then
-//! applies the rollup's sums with one statement per session, facet and (day, model).
+//! applies the rollup's sums with one statement per session, facet and (hour, model).
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,9 +23,11 @@ pub(crate) fn is_error(e: &EventRecord) -> bool {
     crate::store::is_failed(&e.kind, e.status.as_deref())
 }
 
-/// The UTC day (`YYYY-MM-DD`) of a stored start time: its first 10 characters.
-pub(crate) fn day_of(start_time: &str) -> &str {
-    start_time.get(..10).unwrap_or(start_time)
+/// The UTC hour (`YYYY-MM-DDTHH`) of a stored start time: its first 13 characters. Keys of
+/// the hourly totals; those of one day start with the day (`YYYY-MM-DD`), so that a range of
+/// days or hours is a range of keys.
+pub(crate) fn hour_of(start_time: &str) -> &str {
+    start_time.get(..13).unwrap_or(start_time)
 }
 
 /// What the new events of one session add to its totals.
@@ -56,19 +58,19 @@ pub(crate) struct Facet<'a> {
     pub value: &'a str,
 }
 
-/// The key of the daily totals: a UTC day and a model (`""` for events without one); ordered
-/// by day, then model.
+/// The key of the hourly totals: a UTC hour and a model (`""` for events without one);
+/// ordered by hour, then model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct DayModel<'a> {
-    /// `YYYY-MM-DD` (see [`day_of`]).
-    pub day: &'a str,
+pub(crate) struct HourModel<'a> {
+    /// `YYYY-MM-DDTHH` (see [`hour_of`]).
+    pub hour: &'a str,
     /// The model, or `""`.
     pub model: &'a str,
 }
 
-/// What new events add to one day and model.
+/// What new events add to one hour and model.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct DayTotals {
+pub(crate) struct HourTotals {
     /// Events stored.
     pub events: i64,
     /// Failed events (see [`is_error`]).
@@ -90,13 +92,13 @@ pub(crate) struct Rollup<'a> {
     session_index: HashMap<&'a str, usize>,
     /// Each (session, facet, value) seen, once.
     facets: HashSet<Facet<'a>>,
-    /// Per day and model.
-    days: HashMap<DayModel<'a>, DayTotals>,
+    /// Per hour and model.
+    hours: HashMap<HourModel<'a>, HourTotals>,
 }
 
-impl DayTotals {
+impl HourTotals {
     /// Adds `other` on.
-    pub(crate) fn add(&mut self, other: &DayTotals) {
+    pub(crate) fn add(&mut self, other: &HourTotals) {
         self.events += other.events;
         self.errors += other.errors;
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
@@ -131,11 +133,11 @@ impl<'a> Rollup<'a> {
         t.cost += cost;
         t.errors += i64::from(failed);
 
-        let key = DayModel {
-            day: day_of(&e.start_time),
+        let key = HourModel {
+            hour: hour_of(&e.start_time),
             model: e.model.as_deref().unwrap_or(""),
         };
-        let d = self.days.entry(key).or_default();
+        let d = self.hours.entry(key).or_default();
         d.events += 1;
         d.errors += i64::from(failed);
         d.input_tokens = d.input_tokens.saturating_add(input);
@@ -167,9 +169,9 @@ impl<'a> Rollup<'a> {
         self.facets.iter()
     }
 
-    /// Per day and model totals, in no particular order.
-    pub(crate) fn days(&self) -> impl Iterator<Item = (&DayModel<'a>, &DayTotals)> {
-        self.days.iter()
+    /// Per hour and model totals, in no particular order.
+    pub(crate) fn hours(&self) -> impl Iterator<Item = (&HourModel<'a>, &HourTotals)> {
+        self.hours.iter()
     }
 }
 
@@ -185,63 +187,66 @@ pub(crate) fn by_cost(models: impl IntoIterator<Item = (String, ModelStats)>) ->
     models
 }
 
-/// A statistics range cut where the per-day totals can answer for it: the whole UTC days
-/// inside it, and the parts of a day at either end, which only the events can.
+/// A statistics range cut where the hourly totals can answer for it: the whole UTC hours
+/// inside it, and the parts of an hour at either end, which only the events can.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StatsSpans {
-    /// The whole days `[first, end)`, as `YYYY-MM-DD` (`""` and `"\u{10ffff}"` when open);
-    /// `None` when the range holds no whole day.
-    pub days: Option<(String, String)>,
-    /// The time ranges `[from, to)` outside those days, to read from the events.
+    /// The whole hours `[first, end)`, as keys of the hourly totals (`YYYY-MM-DDTHH`; `""`
+    /// and [`OPEN_END`] when open); `None` when the range holds no whole hour.
+    pub hours: Option<(String, String)>,
+    /// The time ranges `[from, to)` outside those hours, to read from the events.
     pub partial: Vec<(String, String)>,
 }
 
 /// The bound of a range open at its end: after every stored timestamp.
 pub(crate) const OPEN_END: &str = "\u{10ffff}";
-/// What follows the date in a stored timestamp at midnight UTC.
-const MIDNIGHT: &str = "T00:00:00.000000+00:00";
+/// What follows the hour in a stored timestamp on the hour (UTC).
+const ON_THE_HOUR: &str = ":00:00.000000+00:00";
 
 /// Cuts `[from, to)` (stored timestamps; `from` `""` and `to` [`OPEN_END`] when open) into
-/// whole days and the partial days at its ends: a 30-day range from noon reads 29 days of
-/// totals and two half days of events instead of a month of events.
+/// whole hours and the partial hours at its ends: a 30-day range from 12:30 reads 719 hours of
+/// totals and two half hours of events instead of a month of events.
 pub(crate) fn stats_spans(from: &str, to: &str) -> StatsSpans {
     let scan_all = || StatsSpans {
-        days: None,
+        hours: None,
         partial: vec![(from.to_owned(), to.to_owned())],
     };
-    let date = |t: &str| chrono::NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok();
-    let at_midnight = |t: &str| t.get(10..) == Some(MIDNIGHT);
-    let midnight = |d: chrono::NaiveDate| format!("{}{MIDNIGHT}", d.format("%Y-%m-%d"));
-    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let hour = |t: &str| {
+        let key = t.get(..13)?;
+        chrono::NaiveDateTime::parse_from_str(&format!("{key}:00"), "%Y-%m-%dT%H:%M").ok()
+    };
+    let on_the_hour = |t: &str| t.get(13..) == Some(ON_THE_HOUR);
+    let key = |h: chrono::NaiveDateTime| h.format("%Y-%m-%dT%H").to_string();
+    let bound = |h: chrono::NaiveDateTime| format!("{}{ON_THE_HOUR}", key(h));
     let (first, head) = if from.is_empty() {
         (String::new(), None)
     } else {
-        let Some(d) = date(from) else {
+        let Some(h) = hour(from) else {
             return scan_all();
         };
-        if at_midnight(from) {
-            (day(d), None)
+        if on_the_hour(from) {
+            (key(h), None)
         } else {
-            let Some(next) = d.succ_opt() else {
+            let Some(next) = h.checked_add_signed(chrono::Duration::hours(1)) else {
                 return scan_all();
             };
-            (day(next), Some((from.to_owned(), midnight(next))))
+            (key(next), Some((from.to_owned(), bound(next))))
         }
     };
     let (end, tail) = if to.starts_with(OPEN_END) {
         (OPEN_END.to_owned(), None)
     } else {
-        let Some(d) = date(to) else {
+        let Some(h) = hour(to) else {
             return scan_all();
         };
-        let tail = (!at_midnight(to)).then(|| (midnight(d), to.to_owned()));
-        (day(d), tail)
+        let tail = (!on_the_hour(to)).then(|| (bound(h), to.to_owned()));
+        (key(h), tail)
     };
     if first >= end {
         return scan_all();
     }
     StatsSpans {
-        days: Some((first, end)),
+        hours: Some((first, end)),
         partial: head.into_iter().chain(tail).collect(),
     }
 }
@@ -273,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn sums_per_session_in_first_seen_order_and_per_day_and_model() {
+    fn sums_per_session_in_first_seen_order_and_per_hour_and_model() {
         let events = vec![
             EventRecord {
                 input_tokens: Some(i64::MAX - 1),
@@ -327,68 +332,83 @@ mod tests {
             ]
         );
 
-        let mut days: Vec<_> = rollup.days().map(|(k, t)| (*k, t.clone())).collect();
-        days.sort_unstable_by_key(|(k, _)| (k.day, k.model));
-        assert_eq!(days.len(), 2);
+        let mut hours: Vec<_> = rollup.hours().map(|(k, t)| (*k, t.clone())).collect();
+        hours.sort_unstable_by_key(|(k, _)| (k.hour, k.model));
+        assert_eq!(hours.len(), 3);
         assert_eq!(
-            days[0],
+            hours[0],
             (
-                DayModel {
-                    day: "2026-01-01",
+                HourModel {
+                    hour: "2026-01-01T10",
                     model: "m"
                 },
-                DayTotals {
-                    events: 2,
-                    errors: 1,
-                    input_tokens: i64::MAX,
+                HourTotals {
+                    events: 1,
+                    errors: 0,
+                    input_tokens: i64::MAX - 1,
                     output_tokens: 3,
-                    cost: 0.75,
+                    cost: 0.25,
                 }
             )
         );
-        // a start time shorter than a day is its own day; no model is ""
+        assert_eq!(hours[1].0.hour, "2026-01-01T11");
+        assert_eq!((hours[1].1.events, hours[1].1.errors), (1, 1));
+        // a start time shorter than an hour is its own hour; no model is ""
         assert_eq!(
-            days[1].0,
-            DayModel {
-                day: "short",
+            hours[2].0,
+            HourModel {
+                hour: "short",
                 model: ""
             }
         );
     }
 
     #[test]
-    fn stats_ranges_read_whole_days_from_the_totals_and_the_ends_from_the_events() {
+    fn stats_ranges_read_whole_hours_from_the_totals_and_the_ends_from_the_events() {
         let t = |d: &str, time: &str| format!("2026-11-{d}T{time}+00:00");
         let pair = |a: String, b: String| (a, b);
-        // from noon to noon 30 days later: 29 whole days and two half days
-        let spans = stats_spans(&t("01", "12:00:00.000000"), &t("30", "12:00:00.000000"));
-        assert_eq!(spans.days, Some(("2026-11-02".into(), "2026-11-30".into())));
+        // from 12:30 to 12:30 30 days later: whole hours from 13:00 to 12:00, two half hours
+        let spans = stats_spans(&t("01", "12:30:00.000000"), &t("30", "12:30:00.000000"));
+        assert_eq!(
+            spans.hours,
+            Some(("2026-11-01T13".into(), "2026-11-30T12".into()))
+        );
         assert_eq!(
             spans.partial,
             [
-                pair(t("01", "12:00:00.000000"), t("02", "00:00:00.000000")),
-                pair(t("30", "00:00:00.000000"), t("30", "12:00:00.000000")),
+                pair(t("01", "12:30:00.000000"), t("01", "13:00:00.000000")),
+                pair(t("30", "12:00:00.000000"), t("30", "12:30:00.000000")),
             ]
         );
-        // whole days only
-        let whole = stats_spans(&t("01", "00:00:00.000000"), &t("08", "00:00:00.000000"));
-        assert_eq!(whole.days, Some(("2026-11-01".into(), "2026-11-08".into())));
+        // whole hours only, days or not
+        let whole = stats_spans(&t("01", "00:00:00.000000"), &t("08", "05:00:00.000000"));
+        assert_eq!(
+            whole.hours,
+            Some(("2026-11-01T00".into(), "2026-11-08T05".into()))
+        );
         assert!(whole.partial.is_empty());
+        // the hour before midnight ends in the next day
+        let late = stats_spans(&t("30", "23:59:00.000000"), OPEN_END);
+        assert_eq!(late.hours, Some(("2026-12-01T00".into(), OPEN_END.into())));
+        assert_eq!(
+            late.partial,
+            [pair(
+                t("30", "23:59:00.000000"),
+                "2026-12-01T00:00:00.000000+00:00".into()
+            )]
+        );
         // open ends
         let open = stats_spans("", OPEN_END);
-        assert_eq!(open.days, Some((String::new(), OPEN_END.into())));
+        assert_eq!(open.hours, Some((String::new(), OPEN_END.into())));
         assert!(open.partial.is_empty());
-        let since = stats_spans(&t("03", "06:30:00.000000"), OPEN_END);
-        assert_eq!(since.days, Some(("2026-11-04".into(), OPEN_END.into())));
-        assert_eq!(since.partial.len(), 1);
-        // no whole day inside, or a bound that is not a stored timestamp: every event
+        // no whole hour inside, or a bound that is not a stored timestamp: every event
         for (from, to) in [
-            (t("01", "10:00:00.000000"), t("02", "09:00:00.000000")),
-            (t("01", "10:00:00.000000"), t("01", "11:00:00.000000")),
+            (t("01", "10:10:00.000000"), t("01", "11:05:00.000000")),
+            (t("01", "10:10:00.000000"), t("01", "10:20:00.000000")),
             ("yesterday".to_owned(), t("05", "00:00:00.000000")),
         ] {
             let spans = stats_spans(&from, &to);
-            assert_eq!(spans.days, None, "{from} {to}");
+            assert_eq!(spans.hours, None, "{from} {to}");
             assert_eq!(spans.partial, [(from.clone(), to.clone())]);
         }
     }

@@ -1,5 +1,5 @@
 //! Assembling [`RawStats`] from what an engine reads: the sessions in the range, and the
-//! per-day and per-model event totals of its whole days (daily totals) and partial days
+//! per-day and per-model event totals of its whole hours (hourly totals) and partial hours
 //! (events), in any order and any number of parts.
 
 use std::collections::BTreeMap;

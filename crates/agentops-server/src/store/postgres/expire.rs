@@ -2,7 +2,7 @@
 //! month partitions of `events` that hold only expired sessions' events, then deleting a
 //! project's old sessions with everything that hangs off them, a bounded number of rows per
 //! write, taking what the deleted events added off the aggregates kept beside them (the session
-//! totals and the daily totals), so that every commit leaves them consistent with the events
+//! totals and the hourly totals), so that every commit leaves them consistent with the events
 //! that remain. The row deletes are SQLite's (`store/sqlite/expire.rs`), statement for statement.
 //!
 //! A partition (`events_YYYY_MM`) is dropped when every event in it belongs to a session that
@@ -12,7 +12,7 @@
 //! started) at or after its project's cutoff. Sessions are aged by their end and events are
 //! partitioned by their start, so the second check is needed: a long session that ended lately
 //! keeps its old events. What the dropped events added to their sessions' totals and to the
-//! daily totals is taken off in the same write; the sessions themselves go in later writes.
+//! hourly totals is taken off in the same write; the sessions themselves go in later writes.
 
 use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex};
@@ -21,7 +21,7 @@ use tokio_postgres::Transaction;
 
 use super::schema::{Month, SESSION_AGE_SQL};
 use super::write::Applied;
-use super::write_events::DayArrays;
+use super::write_events::HourArrays;
 use crate::store::rollup::{is_error, Rollup};
 use crate::store::{EventRecord, Outcome, Retention};
 
@@ -149,7 +149,7 @@ async fn expire_sessions(
 }
 
 /// Deletes up to `limit` events of a session, and takes what they added off the session's
-/// totals and the daily totals; how many were deleted.
+/// totals and the hourly totals; how many were deleted.
 async fn delete_events(
     tx: &Transaction<'_>,
     project_id: &str,
@@ -201,24 +201,24 @@ async fn delete_events(
     .await?;
     // The same sums a write added (see `rollup`), taken off; never below zero (a total that
     // saturated cannot be taken apart exactly). In key order, as writes lock them.
-    let days = DayArrays::of(&rollup);
+    let hours = HourArrays::of(&rollup);
     tx.execute(
-        "UPDATE daily_totals d SET events = GREATEST(d.events - u.events, 0),
+        "UPDATE hourly_totals d SET events = GREATEST(d.events - u.events, 0),
             error_events = GREATEST(d.error_events - u.errors, 0),
             input_tokens = GREATEST(d.input_tokens - u.input_tokens, 0),
             output_tokens = GREATEST(d.output_tokens - u.output_tokens, 0),
             cost = GREATEST(d.cost - u.cost, 0.0)
          FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
                      $7::bigint[], $8::double precision[])
-              AS u(day, model, events, errors, input_tokens, output_tokens, cost)
-         WHERE d.project_id = $1 AND d.day = u.day AND d.model = u.model",
-        &days.params(&project_id),
+              AS u(hour, model, events, errors, input_tokens, output_tokens, cost)
+         WHERE d.project_id = $1 AND d.hour = u.hour AND d.model = u.model",
+        &hours.params(&project_id),
     )
     .await?;
     tx.execute(
-        "DELETE FROM daily_totals d USING UNNEST($2::text[], $3::text[]) AS u(day, model)
-         WHERE d.project_id = $1 AND d.day = u.day AND d.model = u.model AND d.events <= 0",
-        &[&project_id, &days.day, &days.model],
+        "DELETE FROM hourly_totals d USING UNNEST($2::text[], $3::text[]) AS u(hour, model)
+         WHERE d.project_id = $1 AND d.hour = u.hour AND d.model = u.model AND d.events <= 0",
+        &[&project_id, &hours.hour, &hours.model],
     )
     .await?;
     Ok(doomed.len())
@@ -276,7 +276,7 @@ type KeptPartition = (String, String, String, String);
 static KEPT: LazyLock<Mutex<HashSet<KeptPartition>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
 /// Drops the partitions of `events` that hold only expired events (see the module's doc),
-/// taking their events off the session and daily totals; how many events went.
+/// taking their events off the session and hourly totals; how many events went.
 ///
 /// `before` is the cutoff of `project_id`, `server_before` the server's (for the projects
 /// that follow it). Other projects' own cutoffs are worked out from their retention, a day
@@ -424,7 +424,7 @@ async fn holds_only_expired_events(
 }
 
 /// Takes what the events of the partition `table` (of `month`) added off their sessions'
-/// totals, and deletes the month's daily totals (every event of those days is in it); how many
+/// totals, and deletes the month's hourly totals (every event of those hours is in it); how many
 /// events it holds.
 async fn take_off_partition(tx: &Transaction<'_>, table: &str, month: &Month) -> Applied<usize> {
     let groups = tx
@@ -482,7 +482,7 @@ async fn take_off_partition(tx: &Transaction<'_>, table: &str, month: &Month) ->
         take_off_sessions(tx, &project, taken.into_iter()).await?;
     }
     tx.execute(
-        "DELETE FROM daily_totals WHERE day >= $1 AND day < $2",
+        "DELETE FROM hourly_totals WHERE hour >= $1 AND hour < $2",
         &[&month.bound(), &month.next().bound()],
     )
     .await?;
@@ -673,6 +673,58 @@ mod tests {
             1
         );
         assert_eq!(count_of(&q), q_events);
+    }
+
+    #[test]
+    fn retention_in_the_transaction_of_an_ingest_takes_off_what_that_ingest_added() {
+        let (store, _db) = temp_store();
+        let p = store.create_project("p").unwrap();
+        let ended = Some("2000-05-02T00:00:00.000000+00:00");
+        store_session(
+            &store,
+            &p,
+            session("stored", "2000-05-01T00:00:00.000000+00:00", ended),
+            events("stored", "2000-05-01", 2),
+        );
+        // one group commit: events for a stored old session and a new old session, then the
+        // retention pass that deletes both (the hourly totals of the writes before it must be
+        // added before it takes them off)
+        let results = store
+            .commit(&[
+                Write::CreateEvents {
+                    project_id: p.clone(),
+                    session_id: "stored".into(),
+                    events: events("stored", "2000-05-01", 5),
+                },
+                Write::CreateSession {
+                    project_id: p.clone(),
+                    session: session("arrived", "2000-05-01T00:00:00.000000+00:00", ended),
+                },
+                Write::CreateEvents {
+                    project_id: p.clone(),
+                    session_id: "arrived".into(),
+                    events: events("arrived", "2000-05-01", 4),
+                },
+                Write::ExpireSessions {
+                    project_id: p.clone(),
+                    before: "2026-01-01T00:00:00.000000+00:00".into(),
+                    server_before: None,
+                    max_rows: 1000,
+                },
+            ])
+            .unwrap();
+        assert!(
+            matches!(results[3], Ok(Outcome::Expired { sessions: 2, .. })),
+            "{results:?}"
+        );
+        assert_totals_match_events(&store);
+        assert_eq!(
+            number(
+                &store,
+                &format!("SELECT COUNT(*) FROM hourly_totals WHERE project_id = '{p}'")
+            ),
+            0
+        );
     }
 
     #[test]

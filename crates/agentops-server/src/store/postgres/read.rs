@@ -471,8 +471,8 @@ pub(super) async fn list_agents(
     rows.iter().map(agent_from).collect()
 }
 
-/// Statistics of sessions and events started in `[from, to)`: whole UTC days from the daily
-/// totals, the partial days at the ends from the events themselves.
+/// Statistics of sessions and events started in `[from, to)`: whole UTC hours from the hourly
+/// totals, the partial hours at the ends from the events themselves.
 pub(super) async fn stats(
     client: &mut Client,
     project_id: &str,
@@ -501,18 +501,18 @@ pub(super) async fn stats(
         }
     }
     let spans = stats_spans(from, to);
-    if let Some((first, end)) = &spans.days {
+    if let Some((first, end)) = &spans.hours {
         add_event_stats(
             &tx,
-            "SELECT day, SUM(events)::bigint, SUM(error_events)::bigint,
+            "SELECT left(hour, 10), SUM(events)::bigint, SUM(error_events)::bigint,
                 SUM(input_tokens)::bigint, SUM(output_tokens)::bigint, SUM(cost)
-             FROM daily_totals
-             WHERE project_id = $1 AND day >= $2 AND day < $3
-             GROUP BY day",
+             FROM hourly_totals
+             WHERE project_id = $1 AND hour >= $2 AND hour < $3
+             GROUP BY 1",
             "SELECT model, SUM(events)::bigint, 0::bigint, SUM(input_tokens)::bigint,
                 SUM(output_tokens)::bigint, SUM(cost)
-             FROM daily_totals
-             WHERE project_id = $1 AND model <> '' AND day >= $2 AND day < $3
+             FROM hourly_totals
+             WHERE project_id = $1 AND model <> '' AND hour >= $2 AND hour < $3
              GROUP BY model",
             [project_id, first, end],
             &mut stats,

@@ -18,7 +18,7 @@ const MIGRATION_LOCK: i64 = 0x6167_656e_746f_7073;
 
 /// The migrations, in order; version `n` is `MIGRATIONS[n - 1]`. Never edit one that has
 /// shipped: add the next.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this server writes.
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -261,6 +261,32 @@ CREATE INDEX held_spans_by_trace ON held_spans (trace_id, held_at_ms);
 CREATE INDEX held_spans_by_age ON held_spans (held_at_ms);
 "#;
 
+/// Version 3: the event totals per UTC hour (the first 13 characters of the start time)
+/// instead of per day (SQLite's version 9), made from the stored events, so that statistics
+/// read only the partial hours at a range's ends from the events.
+const V3: &str = r#"
+CREATE TABLE hourly_totals (
+    project_id    TEXT NOT NULL,
+    hour          TEXT COLLATE "C" NOT NULL,
+    model         TEXT NOT NULL,
+    events        BIGINT NOT NULL,
+    error_events  BIGINT NOT NULL,
+    input_tokens  BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cost          DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (project_id, hour, model)
+);
+INSERT INTO hourly_totals
+    (project_id, hour, model, events, error_events, input_tokens, output_tokens, cost)
+SELECT project_id, left(start_time, 13), COALESCE(model, ''), COUNT(*),
+    COUNT(*) FILTER (WHERE status = 'error' OR kind = 'errors'),
+    LEAST(COALESCE(SUM(input_tokens), 0), 9223372036854775807)::bigint,
+    LEAST(COALESCE(SUM(output_tokens), 0), 9223372036854775807)::bigint,
+    COALESCE(SUM(cost), 0)
+FROM events GROUP BY 1, 2, 3;
+DROP TABLE daily_totals;
+"#;
+
 /// Brings the database to [`SCHEMA_VERSION`]: under [`MIGRATION_LOCK`] (so that replicas
 /// starting at once wait for each other), applies each missing migration in its own
 /// transaction. Refuses a database of a newer version.
@@ -440,7 +466,71 @@ impl Month {
 #[cfg(test)]
 mod tests {
     use super::{Month, Partitions};
+    use crate::store::conformance::{expiry_events, expiry_session};
     use crate::store::postgres::test_support::temp_store;
+    use crate::store::postgres::write::tests::{assert_totals_match_events, number, text_of};
+    use crate::store::{AdminStore, Write, WriteStore};
+
+    #[test]
+    fn a_version_2_database_gets_hourly_totals_made_from_its_events() {
+        let (store, db) = temp_store();
+        let p = store.create_project("p").unwrap();
+        let results = store
+            .commit(&[
+                Write::CreateSession {
+                    project_id: p.clone(),
+                    session: expiry_session("s", "2026-11-20T00:00:00.000000+00:00", None),
+                },
+                Write::CreateEvents {
+                    project_id: p.clone(),
+                    session_id: "s".into(),
+                    events: expiry_events("s", "2026-11-20", 6),
+                },
+            ])
+            .unwrap();
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        // Make it what version 2 was: daily totals (wrong ones: the migration makes the hourly
+        // totals from the events, not from them).
+        store
+            .with_client(async |c| {
+                c.batch_execute(
+                    r#"DROP TABLE hourly_totals;
+                    CREATE TABLE daily_totals (project_id TEXT NOT NULL,
+                        day TEXT COLLATE "C" NOT NULL, model TEXT NOT NULL,
+                        events BIGINT NOT NULL, error_events BIGINT NOT NULL,
+                        input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,
+                        cost DOUBLE PRECISION NOT NULL, PRIMARY KEY (project_id, day, model));
+                    INSERT INTO daily_totals VALUES ('x', '2026-11-20', 'gpt-4o', 99, 0, 0, 0, 0);
+                    DELETE FROM schema_migrations WHERE version = 3;"#,
+                )
+                .await
+                .map_err(crate::store::postgres::pg_error)
+            })
+            .unwrap();
+        drop(store);
+        let store = db.connect();
+        assert_eq!(
+            number(&store, "SELECT MAX(version) FROM schema_migrations"),
+            3
+        );
+        assert_eq!(
+            text_of(
+                &store,
+                "SELECT string_agg(hour || ' ' || model || ' ' || events, ', ' ORDER BY hour, model)
+                 FROM hourly_totals"
+            )
+            .as_deref(),
+            Some("2026-11-20T00 gpt-4o 3, 2026-11-20T01 o3 3")
+        );
+        assert_eq!(
+            number(
+                &store,
+                "SELECT COUNT(*) FROM pg_class WHERE relname = 'daily_totals'"
+            ),
+            0
+        );
+        assert_totals_match_events(&store);
+    }
 
     #[test]
     fn one_call_makes_the_partitions_of_several_new_months() {

@@ -8,9 +8,11 @@
 //! or `SELECT … FOR UPDATE`) before inserting any row of it: two transactions adding rows to one
 //! session then run one after the other. A transaction first locks every stored session its
 //! writes touch, in `(project_id, id)` order, so that replicas (and a replica's writer
-//! threads) writing the same sessions wait for each other instead of deadlocking; the daily
-//! totals, which all writes of a project and day share, are added last (see
-//! `write_events::DailyTotals`).
+//! threads) writing the same stored sessions wait for each other instead of deadlocking; the
+//! hourly totals, which all writes of a project and hour share, are added last (see
+//! `write_events::HourlyTotals`). Sessions a transaction creates, and those that retention or
+//! the quiet window lock, are locked as they are met, not in that first round: two
+//! transactions can still deadlock over them, and [`commit`] then runs the loser again.
 
 use std::time::Duration;
 
@@ -20,7 +22,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
 
 use super::schema::Partitions;
-use super::write_events::{insert_events, DailyTotals};
+use super::write_events::{insert_events, HourlyTotals};
 use super::{is_retryable, pg_error};
 use crate::store::json::json_text;
 use crate::store::rollup::{FACET_AGENT, FACET_AGENT_NAME};
@@ -121,20 +123,20 @@ async fn commit_once(
     lock_sessions(&tx, writes).await?;
     let mut results = Vec::with_capacity(writes.len());
     let mut dropped_partitions = false;
-    let mut days = DailyTotals::default();
+    let mut hours = HourlyTotals::default();
     for write in writes {
         if matches!(write, Write::ExpireSessions { .. }) {
-            // Retention takes its events off the daily totals: what the writes before it added
+            // Retention takes its events off the hourly totals: what the writes before it added
             // must be there first.
-            days.apply(&tx).await?;
-            days = DailyTotals::default();
+            hours.apply(&tx).await?;
+            hours = HourlyTotals::default();
         }
         let sp = tx.savepoint("w").await?;
-        let mut written = DailyTotals::default();
+        let mut written = HourlyTotals::default();
         match apply(&sp, write, &mut dropped_partitions, &mut written).await {
             Ok(outcome) => {
                 sp.commit().await?;
-                days.merge(written);
+                hours.merge(written);
                 results.push(Ok(outcome));
             }
             Err(Failure::Db(e)) if ends_transaction(&e) => return Err(e),
@@ -147,7 +149,7 @@ async fn commit_once(
             }
         }
     }
-    days.apply(&tx).await?;
+    hours.apply(&tx).await?;
     tx.commit().await?;
     Ok((results, dropped_partitions))
 }
@@ -252,12 +254,12 @@ fn is_disk_full(e: &tokio_postgres::Error) -> bool {
 
 /// Applies one write (within its savepoint); sets `dropped_partitions` when retention dropped
 /// a partition of `events`.
-/// Its new events' daily totals go into `days`.
+/// Its new events' hourly totals go into `hours`.
 async fn apply<'w>(
     tx: &Transaction<'_>,
     write: &'w Write,
     dropped_partitions: &mut bool,
-    days: &mut DailyTotals<'w>,
+    hours: &mut HourlyTotals<'w>,
 ) -> Applied<Outcome> {
     match write {
         Write::CreateSession {
@@ -291,7 +293,7 @@ async fn apply<'w>(
             }
             let empty: &[&str] = if stored == 0 { &[session_id] } else { &[] };
             Ok(Outcome::Inserted(
-                insert_events(tx, project_id, events, empty, days).await?,
+                insert_events(tx, project_id, events, empty, hours).await?,
             ))
         }
         Write::CreateAgent {
@@ -308,7 +310,7 @@ async fn apply<'w>(
             project_id,
             sessions,
             spans,
-        } => ingest_spans(tx, project_id, sessions, spans, days).await,
+        } => ingest_spans(tx, project_id, sessions, spans, hours).await,
         Write::ExpireSessions {
             project_id,
             before,
@@ -408,7 +410,7 @@ async fn ingest_spans<'w>(
     project_id: &'w str,
     sessions: &[SessionRecord],
     spans: &'w [EventRecord],
-    days: &mut DailyTotals<'w>,
+    hours: &mut HourlyTotals<'w>,
 ) -> Applied<Outcome> {
     let mut empty = upsert_sessions(tx, project_id, &sessions.iter().collect::<Vec<_>>()).await?;
     let mut unlisted: Vec<&str> = spans
@@ -441,7 +443,7 @@ async fn ingest_spans<'w>(
     }
     let empty: Vec<&str> = empty.iter().map(String::as_str).collect();
     Ok(Outcome::Inserted(
-        insert_events(tx, project_id, spans, &empty, days).await?,
+        insert_events(tx, project_id, spans, &empty, hours).await?,
     ))
 }
 
@@ -678,7 +680,7 @@ pub(super) mod tests {
         }
     }
 
-    /// Each session's totals are its events', and the daily totals are the events' too.
+    /// Each session's totals are its events', and the hourly totals are the events' too.
     pub(in crate::store::postgres) fn assert_totals_match_events(store: &PgStore) {
         let sessions = number(
             store,
@@ -693,22 +695,22 @@ pub(super) mod tests {
                    IS DISTINCT FROM (e.events, e.input_tokens, e.output_tokens, e.cost, e.errors)",
         );
         assert_eq!(sessions, 0, "sessions whose totals are not their events'");
-        let days = number(
+        let hours = number(
             store,
             "SELECT COUNT(*) FROM (
-                 SELECT project_id, left(start_time, 10) AS day, COALESCE(model, '') AS model,
+                 SELECT project_id, left(start_time, 13) AS hour, COALESCE(model, '') AS model,
                         COUNT(*) AS events, COUNT(*) FILTER (WHERE status = 'error' OR kind = 'errors') AS errors,
                         COALESCE(SUM(input_tokens), 0) AS input_tokens,
                         COALESCE(SUM(output_tokens), 0) AS output_tokens,
                         round(COALESCE(SUM(cost), 0)::numeric, 9) AS cost
                  FROM events GROUP BY 1, 2, 3) e
-             FULL JOIN (SELECT project_id, day, model, events, error_events AS errors, input_tokens,
-                               output_tokens, round(cost::numeric, 9) AS cost FROM daily_totals) d
-                 USING (project_id, day, model)
+             FULL JOIN (SELECT project_id, hour, model, events, error_events AS errors, input_tokens,
+                               output_tokens, round(cost::numeric, 9) AS cost FROM hourly_totals) d
+                 USING (project_id, hour, model)
              WHERE (e.events, e.errors, e.input_tokens, e.output_tokens, e.cost)
                    IS DISTINCT FROM (d.events, d.errors, d.input_tokens, d.output_tokens, d.cost)",
         );
-        assert_eq!(days, 0, "daily totals that are not their events'");
+        assert_eq!(hours, 0, "hourly totals that are not their events'");
     }
 
     #[test]
@@ -845,7 +847,7 @@ pub(super) mod tests {
                 number(store, "SELECT MAX(count) FROM metric_points"),
                 i64::MAX
             );
-            assert_eq!(number(store, "SELECT COUNT(*) FROM daily_totals"), 2);
+            assert_eq!(number(store, "SELECT COUNT(*) FROM hourly_totals"), 2);
             assert_totals_match_events(store);
         };
         check(&store);
@@ -1083,7 +1085,7 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn a_transaction_locks_its_sessions_in_key_order_and_the_daily_totals_last() {
+    fn a_transaction_locks_its_sessions_in_key_order_and_the_hourly_totals_last() {
         let (store, db) = temp_store();
         let p = store.create_project("p").unwrap();
         let day = "2026-01-01T00:00:01.000000+00:00";
@@ -1093,7 +1095,7 @@ pub(super) mod tests {
             events: vec![event(id, session, day)],
         };
         let mut first = create_sessions(&p, &["s1", "s2"]);
-        // (the day's row of the daily totals exists from here on)
+        // (the hour's row of the hourly totals exists from here on)
         first.push(events("s1", "e0"));
         assert!(store.commit(&first).unwrap().iter().all(Result::is_ok));
         let nowait =
@@ -1124,8 +1126,8 @@ pub(super) mod tests {
         assert!(results.iter().all(Result::is_ok), "{results:?}");
 
         // Events of s1, then a new session s3 that another transaction is creating too:
-        // while the commit waits for that one, it holds no lock of the day's totals (which
-        // every write of the project that day takes).
+        // while the commit waits for that one, it holds no lock of the hour's totals (which
+        // every write of the project in that hour takes).
         let results = commit_while_held(
             &store,
             &db,
@@ -1141,9 +1143,9 @@ pub(super) mod tests {
                 },
             ],
             |runtime, other| {
-                let day = format!("SELECT 1 FROM daily_totals WHERE project_id = '{p}'");
-                if let Err(e) = nowait(runtime, other, day) {
-                    panic!("the daily totals are locked already: {e}");
+                let hour = format!("SELECT 1 FROM hourly_totals WHERE project_id = '{p}'");
+                if let Err(e) = nowait(runtime, other, hour) {
+                    panic!("the hourly totals are locked already: {e}");
                 }
             },
         );
@@ -1152,7 +1154,7 @@ pub(super) mod tests {
         assert_eq!(
             number(
                 &store,
-                "SELECT events FROM daily_totals WHERE model = 'gpt-4o'"
+                "SELECT events FROM hourly_totals WHERE model = 'gpt-4o'"
             ),
             4
         );

@@ -1,8 +1,8 @@
 //! The events' bulk insert: a write's events in one statement (one array per column,
 //! `UNNEST`ed), then what the new ones add to the aggregates kept beside them (see
-//! [`crate::store::rollup`]), each aggregate in one statement too. The daily totals, which
-//! every write of a project and day adds to, are summed over the whole transaction and added
-//! at its end ([`DailyTotals`]).
+//! [`crate::store::rollup`]), each aggregate in one statement too. The hourly totals, which
+//! every write of a project and hour adds to, are summed over the whole transaction and added
+//! at its end ([`HourlyTotals`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
@@ -13,7 +13,7 @@ use tokio_postgres::Transaction;
 use super::write::Applied;
 use crate::store::columns::EVENT_COLUMNS;
 use crate::store::payload::PackedPayloads;
-use crate::store::rollup::{DayModel, DayTotals, Rollup};
+use crate::store::rollup::{HourModel, HourTotals, Rollup};
 use crate::store::{EventRecord, StoreError};
 
 /// How an event column is inserted: from an array parameter of this PostgreSQL type, or as a
@@ -166,16 +166,16 @@ const INSERT_FACETS: &str = "INSERT INTO session_facets (project_id, facet, valu
      FROM UNNEST($2::text[], $3::text[], $4::text[]) AS u(facet, value, session_id)
      ON CONFLICT DO NOTHING";
 
-/// Adds events to the totals of days and models (`$1` project, then arrays of days, models,
+/// Adds events to the totals of hours and models (`$1` project, then arrays of hours, models,
 /// events, errors, input tokens, output tokens, cost).
-static ADD_DAILY_TOTALS: LazyLock<String> = LazyLock::new(|| {
+static ADD_HOURLY_TOTALS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO daily_totals AS d (project_id, day, model, events, error_events, input_tokens, output_tokens, cost)
-         SELECT $1, u.day, u.model, u.events, u.errors, u.input_tokens, u.output_tokens, u.cost
+        "INSERT INTO hourly_totals AS d (project_id, hour, model, events, error_events, input_tokens, output_tokens, cost)
+         SELECT $1, u.hour, u.model, u.events, u.errors, u.input_tokens, u.output_tokens, u.cost
          FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
                      $7::bigint[], $8::double precision[])
-              AS u(day, model, events, errors, input_tokens, output_tokens, cost)
-         ON CONFLICT (project_id, day, model) DO UPDATE SET
+              AS u(hour, model, events, errors, input_tokens, output_tokens, cost)
+         ON CONFLICT (project_id, hour, model) DO UPDATE SET
             events = d.events + excluded.events, error_events = d.error_events + excluded.error_events,
             input_tokens = {}, output_tokens = {}, cost = d.cost + excluded.cost",
         saturating_add_sql("d.input_tokens", "excluded.input_tokens"),
@@ -184,14 +184,14 @@ static ADD_DAILY_TOTALS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Inserts the events not stored yet, and adds those to their sessions' totals and the
-/// session facets, and to `days`; how many were new. The caller has locked the events'
+/// session facets, and to `hours`; how many were new. The caller has locked the events'
 /// sessions, and names those of them that have no event stored (`empty`).
 pub(super) async fn insert_events<'w>(
     tx: &Transaction<'_>,
     project_id: &'w str,
     events: &'w [EventRecord],
     empty: &[&str],
-    days: &mut DailyTotals<'w>,
+    hours: &mut HourlyTotals<'w>,
 ) -> Applied<usize> {
     if events.is_empty() {
         return Ok(0);
@@ -244,7 +244,7 @@ pub(super) async fn insert_events<'w>(
         }
     }
     add_rollup(tx, project_id, &rollup).await?;
-    days.add(project_id, &rollup);
+    hours.add(project_id, &rollup);
     Ok(stored.len())
 }
 
@@ -278,51 +278,59 @@ async fn add_rollup(tx: &Transaction<'_>, project_id: &str, rollup: &Rollup<'_>)
     Ok(())
 }
 
-/// What a transaction's new events add to the daily totals, by project, day and model.
+/// What a transaction's new events add to the hourly totals, by project, hour and model.
 ///
-/// Every write of a project on one day adds to the same rows of `daily_totals`, so the
+/// Every write of a project in one hour adds to the same rows of `hourly_totals`, so the
 /// transaction that updates them holds their locks until it commits. Added as each write went,
 /// they were locked early, between session locks: two transactions could each hold a session
-/// the other wanted next and a day row it waited for (a deadlock, run again), and a second
+/// the other wanted next and an hour row it waited for (a deadlock, run again), and a second
 /// writer waited on the first for nearly all of its transaction. Summed here and added once at
 /// the end, in key order, they are the last locks a transaction takes.
 #[derive(Debug, Default)]
-pub(super) struct DailyTotals<'w> {
-    days: BTreeMap<(&'w str, DayModel<'w>), DayTotals>,
+pub(super) struct HourlyTotals<'w> {
+    hours: BTreeMap<(&'w str, HourModel<'w>), HourTotals>,
 }
 
-impl<'w> DailyTotals<'w> {
-    /// Adds the days of `rollup`, new events of `project_id`.
+impl<'w> HourlyTotals<'w> {
+    /// Adds the hours of `rollup`, new events of `project_id`.
     pub(super) fn add(&mut self, project_id: &'w str, rollup: &Rollup<'w>) {
-        for (key, totals) in rollup.days() {
-            self.days.entry((project_id, *key)).or_default().add(totals);
+        for (key, totals) in rollup.hours() {
+            self.hours
+                .entry((project_id, *key))
+                .or_default()
+                .add(totals);
         }
     }
 
     /// Adds what `other` holds (a write's totals, once its savepoint is kept).
-    pub(super) fn merge(&mut self, other: DailyTotals<'w>) {
-        for (key, totals) in other.days {
-            self.days.entry(key).or_default().add(&totals);
+    pub(super) fn merge(&mut self, other: HourlyTotals<'w>) {
+        for (key, totals) in other.hours {
+            self.hours.entry(key).or_default().add(&totals);
         }
     }
 
-    /// Adds the totals onto `daily_totals`: a statement per project, in key order.
+    /// Adds the totals onto `hourly_totals`: a statement per project, in key order.
+    ///
+    /// It fails only as the database does, never for one write's values: each text here (the
+    /// project, the hour and model of a stored event) was stored by that write's own statements
+    /// first, which refuse a value PostgreSQL cannot hold; token sums saturate, and a cost
+    /// is at most [`MAX_COST`](crate::mapping::MAX_COST) per event.
     pub(super) async fn apply(&self, tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
-        let days: Vec<_> = self.days.iter().collect();
-        for project in days.chunk_by(|((a, _), _), ((b, _), _)| a == b) {
+        let hours: Vec<_> = self.hours.iter().collect();
+        for project in hours.chunk_by(|((a, _), _), ((b, _), _)| a == b) {
             let ((project_id, _), _) = project[0];
-            let arrays = DayArrays::from_days(project.iter().map(|((_, key), t)| (*key, *t)));
-            tx.execute(ADD_DAILY_TOTALS.as_str(), &arrays.params(project_id))
+            let arrays = HourArrays::from_hours(project.iter().map(|((_, key), t)| (*key, *t)));
+            tx.execute(ADD_HOURLY_TOTALS.as_str(), &arrays.params(project_id))
                 .await?;
         }
         Ok(())
     }
 }
 
-/// A rollup's daily totals as one array per column (`$2`…`$8` of a statement whose `$1` is the
-/// project), in key order, so that replicas writing the same days lock their rows in one order.
-pub(super) struct DayArrays<'a> {
-    pub(super) day: Vec<&'a str>,
+/// A rollup's hourly totals as one array per column (`$2`…`$8` of a statement whose `$1` is the
+/// project), in key order, so that replicas writing the same hours lock their rows in one order.
+pub(super) struct HourArrays<'a> {
+    pub(super) hour: Vec<&'a str>,
     pub(super) model: Vec<&'a str>,
     events: Vec<i64>,
     errors: Vec<i64>,
@@ -331,24 +339,24 @@ pub(super) struct DayArrays<'a> {
     cost: Vec<f64>,
 }
 
-impl<'a> DayArrays<'a> {
-    /// The days of `rollup`.
+impl<'a> HourArrays<'a> {
+    /// The hours of `rollup`.
     pub(super) fn of(rollup: &'a Rollup) -> Self {
-        Self::from_days(rollup.days().map(|(key, totals)| (*key, totals)))
+        Self::from_hours(rollup.hours().map(|(key, totals)| (*key, totals)))
     }
 
-    /// These totals by day and model.
-    fn from_days<'d>(days: impl Iterator<Item = (DayModel<'a>, &'d DayTotals)>) -> Self {
-        let mut days: Vec<_> = days.collect();
-        days.sort_unstable_by_key(|(key, _)| *key);
-        DayArrays {
-            day: days.iter().map(|(k, _)| k.day).collect(),
-            model: days.iter().map(|(k, _)| k.model).collect(),
-            events: days.iter().map(|(_, t)| t.events).collect(),
-            errors: days.iter().map(|(_, t)| t.errors).collect(),
-            input: days.iter().map(|(_, t)| t.input_tokens).collect(),
-            output: days.iter().map(|(_, t)| t.output_tokens).collect(),
-            cost: days.iter().map(|(_, t)| t.cost).collect(),
+    /// These totals by hour and model.
+    fn from_hours<'d>(hours: impl Iterator<Item = (HourModel<'a>, &'d HourTotals)>) -> Self {
+        let mut hours: Vec<_> = hours.collect();
+        hours.sort_unstable_by_key(|(key, _)| *key);
+        HourArrays {
+            hour: hours.iter().map(|(k, _)| k.hour).collect(),
+            model: hours.iter().map(|(k, _)| k.model).collect(),
+            events: hours.iter().map(|(_, t)| t.events).collect(),
+            errors: hours.iter().map(|(_, t)| t.errors).collect(),
+            input: hours.iter().map(|(_, t)| t.input_tokens).collect(),
+            output: hours.iter().map(|(_, t)| t.output_tokens).collect(),
+            cost: hours.iter().map(|(_, t)| t.cost).collect(),
         }
     }
 
@@ -356,7 +364,7 @@ impl<'a> DayArrays<'a> {
     pub(super) fn params<'p>(&'p self, project_id: &'p &'p str) -> [&'p (dyn ToSql + Sync); 8] {
         [
             project_id,
-            &self.day,
+            &self.hour,
             &self.model,
             &self.events,
             &self.errors,

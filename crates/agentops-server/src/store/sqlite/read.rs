@@ -302,6 +302,26 @@ pub(super) fn list_agents(
     Ok(rows)
 }
 
+/// The events of a partial hour `[?2, ?3)` of project `?1`, by day: read through
+/// `events_by_time`.
+pub(super) const PARTIAL_HOUR_TOTALS: &str = "SELECT substr(start_time, 1, 10), COUNT(*),
+        SUM(status = 'error' OR kind = 'errors'),
+        COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+        COALESCE(SUM(cost), 0.0)
+     FROM events
+     WHERE project_id = ?1 AND start_time >= ?2 AND start_time < ?3
+     GROUP BY 1";
+
+/// The events of a partial hour `[?2, ?3)` of project `?1`, by model: read through
+/// `events_by_time`.
+pub(super) const PARTIAL_HOUR_MODELS: &str =
+    "SELECT model, COUNT(*), 0, COALESCE(SUM(input_tokens), 0),
+        COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)
+     FROM events
+     WHERE project_id = ?1 AND model IS NOT NULL
+       AND start_time >= ?2 AND start_time < ?3
+     GROUP BY model";
+
 /// Statistics of the project's sessions and events started in `[from, to)`.
 pub(super) fn stats(
     c: &Connection,
@@ -324,20 +344,20 @@ pub(super) fn stats(
             stats.add_session(row.get(0)?, row.get(1)?, row.get(2)?);
         }
     }
-    // Events: the whole UTC days from the daily totals, the partial days at the ends from
+    // Events: the whole UTC hours from the hourly totals, the partial hours at the ends from
     // the events themselves.
     let spans = stats_spans(from, to);
-    if let Some((first, end)) = &spans.days {
+    if let Some((first, end)) = &spans.hours {
         add_event_stats(
             c,
-            "SELECT day, SUM(events), SUM(error_events), SUM(input_tokens),
+            "SELECT substr(hour, 1, 10), SUM(events), SUM(error_events), SUM(input_tokens),
                 SUM(output_tokens), SUM(cost)
-             FROM daily_totals
-             WHERE project_id = ?1 AND day >= ?2 AND day < ?3
-             GROUP BY day",
+             FROM hourly_totals
+             WHERE project_id = ?1 AND hour >= ?2 AND hour < ?3
+             GROUP BY 1",
             "SELECT model, SUM(events), 0, SUM(input_tokens), SUM(output_tokens), SUM(cost)
-             FROM daily_totals
-             WHERE project_id = ?1 AND model != '' AND day >= ?2 AND day < ?3
+             FROM hourly_totals
+             WHERE project_id = ?1 AND model != '' AND hour >= ?2 AND hour < ?3
              GROUP BY model",
             [project_id, first, end],
             &mut stats,
@@ -346,19 +366,8 @@ pub(super) fn stats(
     for (from, to) in &spans.partial {
         add_event_stats(
             c,
-            "SELECT substr(start_time, 1, 10), COUNT(*),
-                SUM(status = 'error' OR kind = 'errors'),
-                COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
-                COALESCE(SUM(cost), 0.0)
-             FROM events
-             WHERE project_id = ?1 AND start_time >= ?2 AND start_time < ?3
-             GROUP BY 1",
-            "SELECT model, COUNT(*), 0, COALESCE(SUM(input_tokens), 0),
-                COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)
-             FROM events
-             WHERE project_id = ?1 AND model IS NOT NULL
-               AND start_time >= ?2 AND start_time < ?3
-             GROUP BY model",
+            PARTIAL_HOUR_TOTALS,
+            PARTIAL_HOUR_MODELS,
             [project_id, from, to],
             &mut stats,
         )?;

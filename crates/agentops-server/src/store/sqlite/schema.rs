@@ -17,8 +17,23 @@ use crate::store::StoreError;
 /// themselves (the `sessions` columns of [`MIGRATE_6_TO_7`]), ranks session names, links tool
 /// calls (`events.call_ids`) and stores OTLP log records (`otel_logs`) and metrics
 /// (`metric_points`); version 8 holds the spans sent without credentials in `held_spans`
-/// (nothing to migrate: the table is made as it is missing).
-pub(super) const SCHEMA_VERSION: i64 = 8;
+/// (nothing to migrate: the table is made as it is missing); version 9 keeps the event totals
+/// per hour (`hourly_totals`, made from the events by [`MIGRATE_TO_9_TOTALS`]) instead of per
+/// day, and indexes events by start time (`events_by_time`), which statistics read the partial
+/// hours at a range's ends by.
+pub(super) const SCHEMA_VERSION: i64 = 9;
+
+/// Moves a version 8 (or older) database to version 9, after [`SCHEMA`]: the hourly totals
+/// made from the stored events (sums saturating as the writer's do), the daily totals gone.
+const MIGRATE_TO_9_TOTALS: &str = "DELETE FROM hourly_totals;
+    INSERT INTO hourly_totals
+        (project_id, hour, model, events, error_events, input_tokens, output_tokens, cost)
+    SELECT project_id, substr(start_time, 1, 13), COALESCE(model, ''), COUNT(*),
+        SUM(status = 'error' OR kind = 'errors'),
+        CAST(min(TOTAL(input_tokens), 9.2e18) AS INTEGER),
+        CAST(min(TOTAL(output_tokens), 9.2e18) AS INTEGER), TOTAL(cost)
+    FROM events GROUP BY 1, 2, 3;
+    DROP TABLE IF EXISTS daily_totals;";
 
 /// Moves a version 6 (or older) database to version 7, before [`SCHEMA`]: what a session
 /// without an AgentOps session span needs to end by itself (see
@@ -66,11 +81,6 @@ UPDATE sessions SET
     output_tokens = CAST(min(max(output_tokens, 0), 9.2e18) AS INTEGER),
     event_count = CAST(min(max(event_count, 0), 9.2e18) AS INTEGER),
     error_count = CAST(min(max(error_count, 0), 9.2e18) AS INTEGER)
-WHERE typeof(input_tokens) <> 'integer' OR typeof(output_tokens) <> 'integer'
-   OR input_tokens < 0 OR output_tokens < 0;
-UPDATE daily_totals SET
-    input_tokens = CAST(min(max(input_tokens, 0), 9.2e18) AS INTEGER),
-    output_tokens = CAST(min(max(output_tokens, 0), 9.2e18) AS INTEGER)
 WHERE typeof(input_tokens) <> 'integer' OR typeof(output_tokens) <> 'integer'
    OR input_tokens < 0 OR output_tokens < 0;
 "#;
@@ -145,12 +155,6 @@ INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
     SELECT project_id, 'agent', id, session_id FROM agents;
 INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
     SELECT project_id, 'agent_name', name, session_id FROM agents;
-INSERT OR IGNORE INTO daily_totals
-    (project_id, day, model, events, error_events, input_tokens, output_tokens, cost)
-    SELECT project_id, substr(start_time, 1, 10), COALESCE(model, ''), COUNT(*),
-        SUM(status = 'error' OR kind = 'errors'), COALESCE(SUM(input_tokens), 0),
-        COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)
-    FROM events GROUP BY 1, 2, 3;
 "#;
 
 /// Indexes of the session list (one per sort key, matching the query's expressions exactly),
@@ -262,6 +266,8 @@ CREATE TABLE IF NOT EXISTS events (
     -- also the index that reads a session's events
     UNIQUE (project_id, session_id, id)
 );
+-- statistics read the events of the partial days at a range's ends by it (version 9)
+CREATE INDEX IF NOT EXISTS events_by_time ON events (project_id, start_time);
 -- zstd dictionaries that event payloads are packed with (see crate::store::payload); the newest
 -- is the one new payloads use
 CREATE TABLE IF NOT EXISTS payload_dictionaries (
@@ -347,18 +353,19 @@ CREATE TABLE IF NOT EXISTS session_facets (
 ) WITHOUT ROWID;
 -- retention deletes a session's facets with it
 CREATE INDEX IF NOT EXISTS session_facets_by_session ON session_facets (project_id, session_id);
--- event totals per UTC day (the first 10 characters of the start time) and model ('' = none),
--- kept by the writer so that statistics over whole days need not read every event
-CREATE TABLE IF NOT EXISTS daily_totals (
+-- event totals per UTC hour (the first 13 characters of the start time) and model ('' =
+-- none), kept by the writer so that statistics over whole hours need not read every event
+-- (version 9; daily before)
+CREATE TABLE IF NOT EXISTS hourly_totals (
     project_id    TEXT NOT NULL,
-    day           TEXT NOT NULL,
+    hour          TEXT NOT NULL,
     model         TEXT NOT NULL,
     events        INTEGER NOT NULL,
     error_events  INTEGER NOT NULL,
     input_tokens  INTEGER NOT NULL,
     output_tokens INTEGER NOT NULL,
     cost          REAL NOT NULL,
-    PRIMARY KEY (project_id, day, model)
+    PRIMARY KEY (project_id, hour, model)
 ) WITHOUT ROWID;
 "#;
 
@@ -412,6 +419,9 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
     }
     if (1..=2).contains(&version) {
         tx.execute_batch(MIGRATE_2_TO_3)?;
+    }
+    if (1..=8).contains(&version) {
+        tx.execute_batch(MIGRATE_TO_9_TOTALS)?;
     }
     tx.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))?;
     tx.commit()?;
@@ -496,7 +506,7 @@ mod tests {
             "DROP TABLE session_facets;
              DROP INDEX sessions_by_start_key; DROP INDEX sessions_by_cost;
              DROP INDEX sessions_by_event_count; DROP INDEX sessions_by_duration;
-             DROP INDEX agents_by_session; DROP TABLE daily_totals;
+             DROP INDEX agents_by_session; DROP TABLE hourly_totals;
              ALTER TABLE sessions DROP COLUMN error_count;
              ALTER TABLE projects DROP COLUMN retention_days;
              PRAGMA user_version = 1;",
@@ -540,11 +550,10 @@ mod tests {
             .unwrap();
         assert_eq!(page.sessions[0].error_count, 1);
         assert_eq!(page.sessions[0].duration_ms, Some(2500));
-        // the daily totals were rebuilt: whole days (totals) and a finer range (events) agree
+        // the hourly totals were made: they and the events agree (a bound that is no
+        // timestamp has no whole hour: every event is read)
         let by_totals = store.stats(&project, None, None).unwrap();
-        let by_events = store
-            .stats(&project, Some("2000-01-01T00:00:01.000000+00:00"), None)
-            .unwrap();
+        let by_events = store.stats(&project, Some("0"), None).unwrap();
         assert_eq!(by_totals, by_events);
         assert_eq!(by_totals.days[0].events, 1);
         assert_eq!(by_totals.days[0].error_events, 1);
@@ -692,6 +701,77 @@ mod tests {
         );
         std::fs::remove_dir_all(dir).ok();
     }
+    #[test]
+    fn a_version_8_database_gets_hourly_totals_and_the_index_of_partial_hours() {
+        let (store, dir) = temp_store();
+        let project = store.create_project("p").unwrap();
+        seed_one(&store, &project);
+        drop(store);
+        // Make it what version 8 was: daily totals, no index by start time.
+        let conn = Connection::open(dir.join("agentops.db")).unwrap();
+        conn.execute_batch(
+            "DROP INDEX events_by_time; DROP TABLE hourly_totals;
+             CREATE TABLE daily_totals (project_id TEXT NOT NULL, day TEXT NOT NULL,
+                 model TEXT NOT NULL, events INTEGER NOT NULL, error_events INTEGER NOT NULL,
+                 input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+                 cost REAL NOT NULL, PRIMARY KEY (project_id, day, model)) WITHOUT ROWID;
+             INSERT INTO daily_totals SELECT id, '2026-11-20', 'gpt-4o', 1, 1, 0, 0, 0
+                 FROM projects;
+             PRAGMA user_version = 8;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&dir.join("agentops.db")).unwrap();
+        let conn = store.write_conn();
+        let (hours, daily): (String, i64) = conn
+            .query_row(
+                "SELECT (SELECT group_concat(hour || ' ' || model || ' ' || events)
+                         FROM hourly_totals),
+                        (SELECT COUNT(*) FROM sqlite_master WHERE name = 'daily_totals')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((hours.as_str(), daily), ("2026-11-20T10 gpt-4o 1", 0));
+        for sql in [
+            crate::store::sqlite::read::PARTIAL_HOUR_TOTALS,
+            crate::store::sqlite::read::PARTIAL_HOUR_MODELS,
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(["p", "2026-01-01T12:30", "2026-01-01T13"], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|step| step.contains("events_by_time")),
+                "{plan:?}"
+            );
+        }
+        drop(conn);
+        // the event's hour from the totals, and a partial hour from the events
+        for (from, to) in [
+            (
+                "2026-11-20T09:00:00.000000+00:00",
+                "2026-11-20T11:00:00.000000+00:00",
+            ),
+            (
+                "2026-11-20T10:00:00.500000+00:00",
+                "2026-11-20T10:00:02.000000+00:00",
+            ),
+        ] {
+            let stats = store.stats(&project, Some(from), Some(to)).unwrap();
+            assert_eq!(
+                stats.days.iter().map(|d| d.events).sum::<i64>(),
+                1,
+                "{from} {to}"
+            );
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     #[test]
     fn a_version_5_database_gets_its_payloads_packed() {
         let (store, dir) = temp_store();

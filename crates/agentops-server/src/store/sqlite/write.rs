@@ -323,13 +323,13 @@ const INSERT_FACET: &str =
     "INSERT OR IGNORE INTO session_facets (project_id, facet, value, session_id)
          VALUES (?1, ?2, ?3, ?4)";
 
-/// Adds events to the totals of a day and model (`?1` project, `?2` day, `?3` model, `?4`
+/// Adds events to the totals of an hour and model (`?1` project, `?2` hour, `?3` model, `?4`
 /// events, `?5` errors, `?6` input tokens, `?7` output tokens, `?8` cost).
-static ADD_DAILY_TOTALS: LazyLock<String> = LazyLock::new(|| {
+static ADD_HOURLY_TOTALS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO daily_totals (project_id, day, model, events, error_events, input_tokens, output_tokens, cost)
+        "INSERT INTO hourly_totals (project_id, hour, model, events, error_events, input_tokens, output_tokens, cost)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (project_id, day, model) DO UPDATE SET
+         ON CONFLICT (project_id, hour, model) DO UPDATE SET
             events = events + excluded.events, error_events = error_events + excluded.error_events,
             input_tokens = {}, output_tokens = {}, cost = cost + excluded.cost",
         saturating_add_sql("input_tokens", "excluded.input_tokens"),
@@ -338,7 +338,7 @@ static ADD_DAILY_TOTALS: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Inserts the events not stored yet, and adds those to their sessions' totals, the session
-/// facets and the daily totals; how many were new.
+/// facets and the hourly totals; how many were new.
 fn insert_events<'a>(
     tx: &Connection,
     project_id: &str,
@@ -415,11 +415,11 @@ fn insert_events<'a>(
     for f in rollup.facets() {
         facet.execute(params![project_id, f.facet, f.value, f.session_id])?;
     }
-    let mut day_totals = tx.prepare_cached(&ADD_DAILY_TOTALS)?;
-    for (key, t) in rollup.days() {
-        day_totals.execute(params![
+    let mut hour_totals = tx.prepare_cached(&ADD_HOURLY_TOTALS)?;
+    for (key, t) in rollup.hours() {
+        hour_totals.execute(params![
             project_id,
-            key.day,
+            key.hour,
             key.model,
             t.events,
             t.errors,
