@@ -303,13 +303,14 @@ pub(super) fn list_agents(
 }
 
 /// The events of a partial hour `[?2, ?3)` of project `?1`, by day: read through
-/// `events_by_time`.
+/// `events_by_time` (`+project_id` keeps the planner off the index by project, which would
+/// read all of the project's events).
 pub(super) const PARTIAL_HOUR_TOTALS: &str = "SELECT substr(start_time, 1, 10), COUNT(*),
         SUM(status = 'error' OR kind = 'errors'),
         COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
         COALESCE(SUM(cost), 0.0)
      FROM events
-     WHERE project_id = ?1 AND start_time >= ?2 AND start_time < ?3
+     WHERE +project_id = ?1 AND start_time >= ?2 AND start_time < ?3
      GROUP BY 1";
 
 /// The events of a partial hour `[?2, ?3)` of project `?1`, by model: read through
@@ -318,7 +319,7 @@ pub(super) const PARTIAL_HOUR_MODELS: &str =
     "SELECT model, COUNT(*), 0, COALESCE(SUM(input_tokens), 0),
         COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost), 0.0)
      FROM events
-     WHERE project_id = ?1 AND model IS NOT NULL
+     WHERE +project_id = ?1 AND model IS NOT NULL
        AND start_time >= ?2 AND start_time < ?3
      GROUP BY model";
 
