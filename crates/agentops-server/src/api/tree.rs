@@ -1,6 +1,6 @@
 //! A session's events as a tree: parenthood from `parent_id` (an event id, or a parent span id).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use serde::Serialize;
 

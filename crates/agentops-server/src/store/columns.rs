@@ -6,11 +6,12 @@
 pub(crate) struct EventColumn {
     /// Its name, also the [`super::EventRecord`] field it holds.
     pub name: &'static str,
-    /// For the payload columns, what a read that leaves payloads out selects instead.
+    /// For the columns only an event's own detail shows (its payloads, and the fields the
+    /// session's tree leaves out), what a read without payloads selects instead.
     pub without_payloads: Option<&'static str>,
 }
 
-/// A column read the same with and without payloads.
+/// A column every read selects: the tree shows it, or links or orders events by it.
 const fn plain(name: &'static str) -> EventColumn {
     EventColumn {
         name,
@@ -18,13 +19,21 @@ const fn plain(name: &'static str) -> EventColumn {
     }
 }
 
-/// A payload column: read as `replacement` when payloads are left out.
-const fn payload(name: &'static str, replacement: &'static str) -> EventColumn {
+/// A column only an event's own detail shows: read as `replacement` (typed, for PostgreSQL)
+/// when payloads are left out, so that a session of thousands of events reads and decodes
+/// only what its tree is made of.
+const fn detail_only(name: &'static str, replacement: &'static str) -> EventColumn {
     EventColumn {
         name,
         without_payloads: Some(replacement),
     }
 }
+
+/// A text column left out: `NULL` reads as text on both engines.
+const NO_TEXT: &str = "NULL";
+
+/// An integer column left out.
+const NO_INTEGER: &str = "CAST(NULL AS BIGINT)";
 
 /// An event's columns, in [`super::EventRecord`] field order: a row read with
 /// [`event_select_list`] has them at these indexes. The `events` table keys them by a
@@ -35,28 +44,28 @@ pub(crate) const EVENT_COLUMNS: [EventColumn; 26] = [
     plain("kind"),
     plain("name"),
     plain("parent_id"),
-    plain("trace_id"),
+    detail_only("trace_id", NO_TEXT),
     plain("span_id"),
     plain("start_time"),
     plain("end_time"),
     plain("status"),
-    plain("status_message"),
-    plain("agent_id"),
+    detail_only("status_message", NO_TEXT),
+    detail_only("agent_id", NO_TEXT),
     plain("model"),
-    plain("provider"),
-    payload("prompt", "NULL"),
-    payload("completion", "NULL"),
-    payload("params", "NULL"),
-    payload("returns", "NULL"),
+    detail_only("provider", NO_TEXT),
+    detail_only("prompt", NO_TEXT),
+    detail_only("completion", NO_TEXT),
+    detail_only("params", NO_TEXT),
+    detail_only("returns", NO_TEXT),
     plain("input_tokens"),
     plain("output_tokens"),
-    plain("cached_tokens"),
-    plain("reasoning_tokens"),
+    detail_only("cached_tokens", NO_INTEGER),
+    detail_only("reasoning_tokens", NO_INTEGER),
     plain("cost"),
-    payload("attributes", "'{}'"),
+    detail_only("attributes", "'{}'"),
     // the payloads above, packed (see `crate::store::payload`); the text columns are left
     // empty once they are
-    payload("packed", "NULL"),
+    detail_only("packed", "NULL"),
     // the tool calls it is about (read also without payloads: the tree links by them)
     plain("call_ids"),
 ];
@@ -64,8 +73,9 @@ pub(crate) const EVENT_COLUMNS: [EventColumn; 26] = [
 /// The columns an event is inserted with: `project_id`, then [`EVENT_COLUMNS`].
 pub(crate) const EVENT_INSERT_COLUMN_COUNT: usize = EVENT_COLUMNS.len() + 1;
 
-/// `id, session_id, …, attributes`: what reads an event back; with `payloads` false, the payload
-/// columns are `NULL` and the attributes `'{}'`.
+/// `id, session_id, …, attributes`: what reads an event back; with `payloads` false, the
+/// columns only an event's detail shows are `NULL` (see [`EventColumn::without_payloads`]) and
+/// the attributes `'{}'`.
 pub(crate) fn event_select_list(payloads: bool) -> String {
     event_select_list_with(payloads, "NULL")
 }
@@ -124,10 +134,10 @@ mod tests {
         assert_eq!(
             event_select_list(false),
             squeezed(
-                "id, session_id, kind, name, parent_id, trace_id, span_id, start_time, end_time,
-                 status, status_message, agent_id, model, provider, NULL, NULL, NULL, NULL,
-                 input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost, '{}', NULL,
-                 call_ids"
+                "id, session_id, kind, name, parent_id, NULL, span_id, start_time, end_time,
+                 status, NULL, NULL, model, NULL, NULL, NULL, NULL, NULL,
+                 input_tokens, output_tokens, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), cost,
+                 '{}', NULL, call_ids"
             )
         );
         assert_eq!(

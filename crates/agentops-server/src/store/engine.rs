@@ -115,8 +115,11 @@ pub trait ReadStore: Send + Sync {
         session_id: &str,
     ) -> Result<Option<SessionDetail>, StoreError>;
 
-    /// Like [`ReadStore::session_detail`], with the events' payloads (prompt, completion, params,
-    /// returns, attributes) left out: for views that need only timings, tokens and cost.
+    /// Like [`ReadStore::session_detail`], with what only an event's own detail shows left out
+    /// of the events: their payloads (prompt, completion, params, returns; attributes read as
+    /// `{}`), trace id, status message, agent, provider, cached and reasoning tokens. What the
+    /// session's tree is made of stays: ids, parents, spans, kind, name, times, status, model,
+    /// input and output tokens, cost and tool calls.
     fn session_detail_without_payloads(
         &self,
         project_id: &str,
@@ -171,8 +174,8 @@ pub trait ReadStore: Send + Sync {
     /// answer is `whole`: `detail` is what [`ReadStore::session_detail`] (with `payloads`) or
     /// [`ReadStore::session_detail_without_payloads`] (without) answers, and `outline` is empty.
     ///
-    /// `payloads`: whether the events carry their prompt, completion, params, returns and
-    /// attributes (as [`ReadStore::session_detail_without_payloads`] leaves them out otherwise).
+    /// `payloads`: whether the events carry every field, or only what the session's tree is
+    /// made of (as [`ReadStore::session_detail_without_payloads`] reads them).
     fn session_changes(
         &self,
         project_id: &str,

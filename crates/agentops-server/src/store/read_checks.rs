@@ -579,6 +579,43 @@ pub fn details_logs_metrics_and_agents_read_back(store: &dyn Store) {
     assert!(bare.events[0].prompt.is_none());
     assert_eq!(bare.events[0].attributes.get(), "{}");
     assert_eq!(bare.events[0].cost, Some(0.5));
+    // what the tree shows stays; what only the event's own detail shows is left out
+    let (full, tree) = (e1, &bare.events[0]);
+    assert_eq!(
+        (
+            &tree.id,
+            &tree.kind,
+            &tree.status,
+            &tree.start_time,
+            tree.failed
+        ),
+        (
+            &full.id,
+            &full.kind,
+            &full.status,
+            &full.start_time,
+            full.failed
+        )
+    );
+    assert_eq!(
+        (tree.input_tokens, tree.output_tokens),
+        (full.input_tokens, full.output_tokens)
+    );
+    assert_eq!(
+        (&tree.model, &tree.span_id, &tree.call_ids),
+        (&full.model, &full.span_id, &full.call_ids)
+    );
+    assert!(full.status_message.is_some() && tree.status_message.is_none());
+    assert!(full.agent_id.is_some());
+    assert_eq!(
+        (
+            &tree.trace_id,
+            &tree.agent_id,
+            &tree.provider,
+            tree.cached_tokens
+        ),
+        (&None, &None, &None, None)
+    );
 
     let s6 = store.session_detail(&project, "s6").unwrap().unwrap();
     assert_eq!(s6.host_env, Some(json!({"os": "linux", "cpus": 8})));
