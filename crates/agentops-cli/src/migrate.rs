@@ -119,6 +119,13 @@ fn report(summary: &MigrationSummary, to: &str) -> String {
              between the runs).\n"
         ));
     }
+    let removed: u64 = summary.tables.iter().map(|t| t.removed).sum();
+    if removed > 0 {
+        out.push_str(&format!(
+            "{removed} rows an earlier run copied were taken off the target (the source deleted \
+             them between the runs: retention, a revoked key).\n"
+        ));
+    }
     let how = if summary.resumed {
         "resumed an earlier run"
     } else {

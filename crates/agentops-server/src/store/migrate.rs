@@ -16,7 +16,9 @@
 //! read in key order may gain rows before the progress note. So a resumed run, once its copy
 //! is complete, reads those few tables whole again and brings the target's rows up to date
 //! (an upsert that writes only the rows that differ). Rows the source deleted between the runs
-//! (retention, a revoked key) stay in the target, and the counts check below reports them.
+//! (retention, a revoked key, a held span taken up) go too: a table with more rows in the
+//! target than in the source has its source keys sent to a temporary table, and the target's
+//! rows without a match are deleted.
 //!
 //! The target must be empty, or hold an earlier run's copy of the same store (the
 //! `migrate:source` note says which); anything else is refused. Once every table is copied the
@@ -158,6 +160,9 @@ pub struct TableSummary {
     /// Rows an earlier run copied that this one brought up to date, or inserted before the
     /// progress note, because the source changed between the runs (see [`migrate`]).
     pub refreshed: u64,
+    /// Rows an earlier run copied that this one took off the target because the source had
+    /// deleted them since (see [`migrate`]).
+    pub removed: u64,
 }
 
 /// What a run did.
@@ -310,6 +315,12 @@ struct Table {
     /// is complete, reads such a table whole again and brings the target's rows up to date on
     /// this key (what the source changed between the runs).
     refresh_on: Option<&'static [&'static str]>,
+    /// The columns that tell its rows apart (its PostgreSQL key where it has one), for a
+    /// resumed run to take off the target the rows the source deleted between the runs
+    /// (retention, a revoked key, a held span taken up): a target row whose values in these
+    /// columns no source row has goes. `None`: the source never deletes its rows, or the
+    /// target keeps rows of its own (`store_notes`).
+    prune_on: Option<&'static [&'static str]>,
 }
 
 use Kind::{Bool, Bytes, Int, Real, Text};
@@ -327,6 +338,7 @@ const TABLES: &[Table] = &[
             ("retention_days", Int),
         ],
         refresh_on: Some(&["id"]),
+        prune_on: Some(&["id"]),
     },
     Table {
         name: "api_keys",
@@ -337,12 +349,14 @@ const TABLES: &[Table] = &[
             ("created_at", Text),
         ],
         refresh_on: None,
+        prune_on: Some(&["key_hash"]),
     },
     Table {
         name: "payload_dictionaries",
         key: Key::Rowid,
         columns: &[("bytes", Bytes), ("created_at", Text)],
         refresh_on: None,
+        prune_on: None,
     },
     Table {
         name: "sessions",
@@ -373,6 +387,7 @@ const TABLES: &[Table] = &[
             ("ended_by", Text),
         ],
         refresh_on: Some(&["project_id", "id"]),
+        prune_on: Some(&["project_id", "id"]),
     },
     Table {
         name: "agents",
@@ -385,6 +400,7 @@ const TABLES: &[Table] = &[
             ("name", Text),
         ],
         refresh_on: None,
+        prune_on: Some(&["project_id", "id"]),
     },
     Table {
         name: "session_facets",
@@ -396,6 +412,7 @@ const TABLES: &[Table] = &[
             ("session_id", Text),
         ],
         refresh_on: Some(&["project_id", "facet", "value", "session_id"]),
+        prune_on: Some(&["project_id", "facet", "value", "session_id"]),
     },
     Table {
         name: "hourly_totals",
@@ -411,12 +428,14 @@ const TABLES: &[Table] = &[
             ("cost", Real),
         ],
         refresh_on: Some(&["project_id", "hour", "model"]),
+        prune_on: Some(&["project_id", "hour", "model"]),
     },
     Table {
         name: "store_notes",
         key: Key::Columns(&["key"]),
         columns: &[("key", Text), ("value", Text)],
         refresh_on: Some(&["key"]),
+        prune_on: None,
     },
     Table {
         name: "events",
@@ -451,6 +470,7 @@ const TABLES: &[Table] = &[
             ("call_ids", Text),
         ],
         refresh_on: None,
+        prune_on: Some(&["project_id", "session_id", "id", "start_time"]),
     },
     Table {
         name: "logs",
@@ -462,6 +482,7 @@ const TABLES: &[Table] = &[
             ("received_at", Text),
         ],
         refresh_on: None,
+        prune_on: Some(&["project_id", "session_id", "received_at"]),
     },
     Table {
         name: "otel_logs",
@@ -480,6 +501,7 @@ const TABLES: &[Table] = &[
             ("fingerprint", Text),
         ],
         refresh_on: None,
+        prune_on: Some(&["project_id", "session_id", "fingerprint"]),
     },
     Table {
         name: "metric_points",
@@ -503,6 +525,7 @@ const TABLES: &[Table] = &[
             ("fingerprint", Text),
         ],
         refresh_on: None,
+        prune_on: Some(&["project_id", "fingerprint"]),
     },
     Table {
         name: "held_spans",
@@ -517,6 +540,7 @@ const TABLES: &[Table] = &[
             ("claimed_until_ms", Int),
         ],
         refresh_on: None,
+        prune_on: Some(&["trace_id", "held_at_ms", "span"]),
     },
 ];
 
@@ -1036,6 +1060,7 @@ impl Migration {
                 copied,
                 already_present,
                 refreshed: 0,
+                removed: 0,
             });
             if !complete {
                 break;
@@ -1043,15 +1068,24 @@ impl Migration {
         }
         // (not after a finished run: a server may have written to the target since, and the
         // source's older rows must not overwrite its)
-        if complete && self.resumed && !self.finished_before().await? {
+        let catch_up = complete && self.resumed && !self.finished_before().await?;
+        if catch_up {
             for (table, summary) in TABLES.iter().zip(&mut tables) {
                 if let Some(keys) = table.refresh_on {
                     summary.refreshed = self.refresh(table, keys).await?;
                 }
             }
         }
-        for summary in &mut tables {
+        for (table, summary) in TABLES.iter().zip(&mut tables) {
             summary.target_rows = self.target_count(summary.table).await?;
+            // The target holds every source row (each was copied, or was there already): more
+            // rows than the source are rows the source deleted since an earlier run copied them.
+            if let (true, Some(keys)) = (catch_up, table.prune_on) {
+                if summary.target_rows > summary.source_rows {
+                    summary.removed = self.prune(table, keys).await?;
+                    summary.target_rows = self.target_count(summary.table).await?;
+                }
+            }
         }
         let summary = MigrationSummary {
             source: self.database.clone(),
@@ -1256,6 +1290,131 @@ impl Migration {
                 .map_err(pg(context()))?;
             cursor = batch.last;
         }
+    }
+
+    /// Takes off the target the rows of `table` whose values in `keys` ([`Table::prune_on`])
+    /// no source row has: the source's keys go to a temporary table, a batch at a time, then
+    /// one `DELETE` takes every target row without a match. How many rows it took.
+    async fn prune(
+        &mut self,
+        table: &'static Table,
+        keys: &'static [&'static str],
+    ) -> Result<u64, MigrateError> {
+        let context = || format!("taking off {} the rows the source deleted", table.name);
+        let kinds: Vec<Kind> = keys
+            .iter()
+            .map(|key| {
+                table
+                    .columns
+                    .iter()
+                    .find(|(c, _)| c == key)
+                    .map(|(_, kind)| *kind)
+                    .ok_or_else(|| {
+                        MigrateError::Refused(format!("{} has no column {key}", table.name))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let pg_type = |kind: Kind| kind.pg_array().trim_end_matches("[]");
+        let definitions: Vec<String> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| format!("k{i} {}", pg_type(*kind)))
+            .collect();
+        self.target
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS migrate_kept; CREATE TEMP TABLE migrate_kept ({})",
+                definitions.join(", ")
+            ))
+            .await
+            .map_err(pg(context()))?;
+        let arrays: Vec<String> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| format!("${}::{}", i + 1, kind.pg_array()))
+            .collect();
+        let insert = self
+            .target
+            .prepare(&format!(
+                "INSERT INTO migrate_kept SELECT * FROM unnest({})",
+                arrays.join(", ")
+            ))
+            .await
+            .map_err(pg(context()))?;
+        let quoted: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+        let sql = format!("SELECT {} FROM {}", quoted.join(", "), table.name);
+        let batch_rows = self.options.batch_rows.max(1) * 10;
+        let mut columns: Vec<ColumnData> = kinds
+            .iter()
+            .map(|k| ColumnData::new(*k, batch_rows))
+            .collect();
+        let mut rows = 0;
+        let mut select = self
+            .source
+            .prepare(&sql)
+            .map_err(source_error(format!("reading the keys of {}", table.name)))?;
+        let mut result = select
+            .query([])
+            .map_err(source_error(format!("reading the keys of {}", table.name)))?;
+        loop {
+            let row = result
+                .next()
+                .map_err(source_error(format!("reading the keys of {}", table.name)))?;
+            if let Some(row) = row {
+                for (i, (column, key)) in columns.iter_mut().zip(keys).enumerate() {
+                    let value = row
+                        .get_ref(i)
+                        .map_err(source_error(format!("reading the keys of {}", table.name)))?;
+                    column.push(value).map_err(|problem| MigrateError::Value {
+                        table: table.name,
+                        row: "(reading its keys)".into(),
+                        column: key,
+                        problem,
+                    })?;
+                }
+                rows += 1;
+            }
+            if rows > 0 && (rows == batch_rows || row.is_none()) {
+                let params: Vec<&(dyn ToSql + Sync)> = columns.iter().map(|c| c.param()).collect();
+                self.target
+                    .execute(&insert, &params)
+                    .await
+                    .map_err(pg(context()))?;
+                columns = kinds
+                    .iter()
+                    .map(|k| ColumnData::new(*k, batch_rows))
+                    .collect();
+                rows = 0;
+            }
+            if row.is_none() {
+                break;
+            }
+        }
+        let matches: Vec<String> = quoted
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("k.k{i} = t.{c}"))
+            .collect();
+        self.target
+            .batch_execute("ANALYZE migrate_kept")
+            .await
+            .map_err(pg(context()))?;
+        let removed = self
+            .target
+            .execute(
+                &format!(
+                    "DELETE FROM {} t WHERE NOT EXISTS (SELECT 1 FROM migrate_kept k WHERE {})",
+                    table.name,
+                    matches.join(" AND ")
+                ),
+                &[],
+            )
+            .await
+            .map_err(pg(context()))?;
+        self.target
+            .batch_execute("DROP TABLE migrate_kept")
+            .await
+            .map_err(pg(context()))?;
+        Ok(removed)
     }
 
     /// Reads at most `rows` rows of `table` after `cursor` (fewer once their text and blobs
@@ -1884,6 +2043,108 @@ mod tests {
         // and a run after that changes nothing
         let again = run(&source, &db, small).unwrap();
         assert_eq!(again.tables.iter().map(|t| t.refreshed).sum::<u64>(), 0);
+        assert_eq!(copied(&again), 0);
+    }
+
+    #[test]
+    fn a_run_resumed_after_the_source_deleted_rows_takes_them_off_the_target() {
+        let source = Source::new();
+        seed(&source);
+        source
+            .conn()
+            .execute_batch(
+                "INSERT INTO held_spans (trace_id, held_at_ms, bytes, span, claimed_until_ms)
+                     VALUES ('t1', 1000, 2, '{}', 0), ('t2', 2000, 2, '{}', 0);",
+            )
+            .unwrap();
+        let db = TestDatabase::create();
+        let small = Options {
+            batch_rows: 4,
+            ..Options::default()
+        };
+        // everything copied but the last held span
+        let total: i64 = source.counts().values().sum();
+        let first = run(
+            &source,
+            &db,
+            Options {
+                row_limit: Some(total as u64 - 1),
+                ..small
+            },
+        )
+        .unwrap();
+        assert!(!first.complete);
+        assert_eq!(pg_count(&db.url(), "SELECT count(*) FROM held_spans"), 1);
+
+        // meanwhile the source's server expires project b's oldest session (with its events,
+        // agent, logs, log records, facets and hourly totals, and the project's old metric
+        // points), a key is revoked and the first held span is taken up
+        let store = source.store();
+        let b = store.find_project("b").unwrap().unwrap();
+        let before = source.counts();
+        commit(
+            store,
+            &[Write::ExpireSessions {
+                project_id: b.clone(),
+                before: "2026-01-01T00:00:00.000000+00:00".into(),
+                server_before: None,
+                max_rows: 10_000,
+            }],
+        );
+        // (the seed's key hashes are no hex: `revoke_api_key` would not take them by id)
+        source
+            .conn()
+            .execute_batch(
+                "DELETE FROM api_keys WHERE key_hash = 'hash-a';
+                 DELETE FROM held_spans WHERE trace_id = 't1';",
+            )
+            .unwrap();
+        let after = source.counts();
+        let deleted: BTreeMap<&str, i64> = before
+            .iter()
+            .map(|(table, n)| (*table, n - after[table]))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        for table in [
+            "sessions",
+            "events",
+            "agents",
+            "logs",
+            "otel_logs",
+            "metric_points",
+        ] {
+            assert!(deleted.contains_key(table), "{table}: {deleted:?}");
+        }
+
+        let last = run(&source, &db, small).unwrap();
+        assert!(last.complete && last.resumed);
+        let removed: BTreeMap<&str, i64> = last
+            .tables
+            .iter()
+            .filter(|t| t.removed > 0)
+            .map(|t| (t.table, t.removed as i64))
+            .collect();
+        let mut expected = deleted.clone();
+        // (the held span deleted was the one copied; the other is copied now)
+        expected.insert("held_spans", 1);
+        assert_eq!(removed, expected);
+        assert_eq!(target_counts(&db.url()), source.counts());
+        assert_eq!(
+            pg_count(
+                &db.url(),
+                &format!(
+                    "SELECT count(*) FROM events WHERE project_id = '{b}' AND session_id = 's0'"
+                )
+            ),
+            0
+        );
+        assert_eq!(
+            pg_texts(&db.url(), "SELECT string_agg(key_hash, ' ') FROM api_keys"),
+            ["hash-b"]
+        );
+        // and a run after that changes nothing
+        let again = run(&source, &db, small).unwrap();
+        assert_eq!(again.tables.iter().map(|t| t.removed).sum::<u64>(), 0);
         assert_eq!(copied(&again), 0);
     }
 
