@@ -91,13 +91,43 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
         use crate::store::StoreError;
         match err {
-            StoreError::NotFound(m) => ApiError::NotFound(m),
-            StoreError::Forbidden(m) => ApiError::Forbidden(m),
-            StoreError::Invalid(m) => ApiError::BadRequest(m),
             StoreError::Unwritable(m) | StoreError::Unavailable(m) | StoreError::TimedOut(m) => {
                 ApiError::StorageUnavailable(m)
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::WriteError> for ApiError {
+    fn from(err: crate::store::WriteError) -> Self {
+        use crate::store::WriteError;
+        match err {
+            WriteError::NotFound(m) => ApiError::NotFound(m),
+            WriteError::Invalid(m) => ApiError::BadRequest(m),
+            WriteError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::store::AdminError> for ApiError {
+    fn from(err: crate::store::AdminError) -> Self {
+        use crate::store::AdminError;
+        match err {
+            AdminError::NotFound(m) => ApiError::NotFound(m),
+            AdminError::Forbidden(m) => ApiError::Forbidden(m),
+            AdminError::Invalid(m) => ApiError::BadRequest(m),
+            AdminError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::store::QueryError> for ApiError {
+    fn from(err: crate::store::QueryError) -> Self {
+        use crate::store::QueryError;
+        match err {
+            QueryError::Invalid(m) => ApiError::BadRequest(m),
+            QueryError::Store(e) => e.into(),
         }
     }
 }

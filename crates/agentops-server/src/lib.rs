@@ -75,6 +75,9 @@ pub enum ServerError {
     /// The store failed to open or bootstrap.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The store refused a project's or a key's setup (a key another project has).
+    #[error("{0}")]
+    Admin(#[from] store::AdminError),
     /// `--api-key` is not a UUID.
     #[error("invalid API key {0:?}: an AgentOps API key is a UUID")]
     InvalidApiKey(String),
@@ -298,7 +301,7 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, auth::JwtKeys), 
     let ttl = config.jwt_ttl.as_secs().max(1) as i64;
     if let Some(url) = &config.database_url {
         if !store::postgres::is_postgres_url(url) {
-            return Err(ServerError::Store(StoreError::Invalid(format!(
+            return Err(ServerError::Store(StoreError::Config(format!(
                 "--database-url must be a postgres:// URL, not {:?}",
                 url.split("://").next().unwrap_or(url)
             ))));
@@ -311,7 +314,7 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, auth::JwtKeys), 
         .map_err(|e| StoreError::Unavailable(format!("connecting to PostgreSQL: {e}")))??;
         let secret = store
             .shared_secret("jwt", &auth::JwtKeys::new_secret())?
-            .ok_or_else(|| StoreError::Invalid("the store keeps no shared secret".into()))?;
+            .ok_or_else(|| StoreError::Config("the store keeps no shared secret".into()))?;
         return Ok((store, auth::JwtKeys::new(secret, ttl)));
     }
     let secret_path = config.data_dir.join(SECRET_FILE);

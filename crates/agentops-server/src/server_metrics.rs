@@ -39,7 +39,7 @@ use prometheus_client::registry::Registry;
 use crate::caller::{addressed_to_loopback, Reader};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{Outcome, StoreError, Write};
+use crate::store::{Outcome, StoreError, Write, WriteError};
 
 /// The content type of the Prometheus text exposition format.
 pub const TEXT_004: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -128,7 +128,7 @@ impl WriterMetrics {
         elapsed: Duration,
         requests: usize,
         writes: &[Write],
-        results: &Result<Vec<Result<Outcome, StoreError>>, StoreError>,
+        results: &Result<Vec<Result<Outcome, WriteError>>, StoreError>,
     ) {
         self.commit_seconds.observe(elapsed.as_secs_f64());
         self.batch_requests.observe(requests as f64);

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::server_metrics::WriterMetrics;
-use crate::store::{Outcome, StoreError, Write, WriteStore};
+use crate::store::{Outcome, StoreError, Write, WriteError, WriteStore};
 
 /// Rows in one piece of a large write.
 pub const PIECE_ROWS: usize = 500;
@@ -36,7 +36,7 @@ pub const TRANSACTION_ROWS: usize = 1_000;
 /// blocking pool, so that they do not hold up the small requests sharing a thread with them.
 const PACK_INLINE_ROWS: usize = 64;
 
-type Reply = oneshot::Sender<Result<Outcome, StoreError>>;
+type Reply = oneshot::Sender<Result<Outcome, WriteError>>;
 
 struct Job {
     write: Write,
@@ -246,7 +246,7 @@ fn run(store: &dyn WriteStore, jobs: &Jobs, batch_max: usize, metrics: &WriterMe
             .filter(|request| request.last_served == transaction)
             .count();
         metrics.transaction(started.elapsed(), requests, &writes, &results);
-        let mut failed: Vec<Option<StoreError>> = in_flight.iter().map(|_| None).collect();
+        let mut failed: Vec<Option<WriteError>> = in_flight.iter().map(|_| None).collect();
         match results {
             Ok(results) => {
                 for (owner, result) in owners.iter().zip(results) {
@@ -267,17 +267,19 @@ fn run(store: &dyn WriteStore, jobs: &Jobs, batch_max: usize, metrics: &WriterMe
                 // rather than one commit's wait after another (a database that hangs would
                 // hold the last in the queue for the sum of them).
                 tracing::error!(error = %e, writes = writes.len(), "batch commit failed; answering every waiting request");
-                failed.iter_mut().for_each(|f| *f = Some(batch_failure(&e)));
+                failed
+                    .iter_mut()
+                    .for_each(|f| *f = Some(batch_failure(&e).into()));
                 if let Ok(mut queue) = jobs.try_lock() {
                     while let Ok(job) = queue.try_recv() {
-                        let _ = job.reply.send(Err(batch_failure(&e)));
+                        let _ = job.reply.send(Err(batch_failure(&e).into()));
                     }
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, writes = writes.len(), "batch commit failed");
                 for owner in &owners {
-                    failed[*owner] = Some(batch_failure(&e));
+                    failed[*owner] = Some(batch_failure(&e).into());
                 }
             }
         }
@@ -341,7 +343,7 @@ mod tests {
     }
 
     impl WriteStore for GatedStore {
-        fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+        fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, WriteError>>, StoreError> {
             let verdict = self.gate.lock().unwrap().recv();
             self.batches
                 .lock()
@@ -467,7 +469,7 @@ mod tests {
     }
 
     impl WriteStore for TwoAtOnce {
-        fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+        fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, WriteError>>, StoreError> {
             self.both.wait();
             Ok(writes.iter().map(|_| Ok(Outcome::Done)).collect())
         }

@@ -62,9 +62,10 @@ pub async fn list_sessions(
 ) -> Result<Json<Value>, ApiError> {
     let project = caller.project()?.to_owned();
     let (query, sort) = parse_session_query(&query_pairs(query)?)?;
+    // (a refused query is answered as such, a failed read as the store's failure)
     let page = state
-        .read(move |s| s.query_sessions(&project, &query))
-        .await?;
+        .read(move |s| Ok(s.query_sessions(&project, &query)))
+        .await??;
     let next_cursor = page.next.as_ref().map(|c| encode_cursor(sort, c));
     Ok(Json(
         json!({ "sessions": page.sessions, "next_cursor": next_cursor }),

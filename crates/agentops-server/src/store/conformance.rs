@@ -2,7 +2,7 @@
 
 use agentops_core::EndState;
 
-use super::{EventRecord, Outcome, SessionRecord, Store, StoreError, Write};
+use super::{EventRecord, Outcome, SessionRecord, Store, Write};
 
 fn event(id: &str, session: &str, start: &str, cost: Option<f64>) -> EventRecord {
     EventRecord {
@@ -85,7 +85,7 @@ pub fn writes_are_idempotent_and_project_scoped(store: &dyn Store) {
             events: vec![event("e3", "s9", "x", None)],
         }])
         .unwrap();
-    assert!(matches!(r[0], Err(StoreError::NotFound(_))));
+    assert!(matches!(r[0], Err(super::WriteError::NotFound(_))));
     assert!(!store.session_exists(&b, "s9").unwrap());
 
     let detail = store.session_detail(&a, "s1").unwrap().unwrap();

@@ -5,6 +5,7 @@ use super::{
     MetricInfo, MetricPoint, Outcome, ProjectInfo, RawStats, Retention, SessionChanges,
     SessionDetail, SessionMark, SessionPage, SessionQuery, SessionSummary, StoreError, Write,
 };
+use super::{AdminError, QueryError, WriteError};
 
 /// Projects, API keys and the secrets servers share: what the CLI's `projects` and `keys`
 /// commands and the server's authentication ask.
@@ -24,8 +25,9 @@ pub trait AdminStore: Send + Sync {
         }
     }
 
-    /// Stores an API key hash for a project; `false` if that hash was already stored.
-    fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, StoreError>;
+    /// Stores an API key hash for a project; `false` if that hash was already stored for it,
+    /// [`AdminError::Forbidden`] if for another project.
+    fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, AdminError>;
 
     /// How many API keys exist.
     fn api_key_count(&self) -> Result<u64, StoreError>;
@@ -37,33 +39,23 @@ pub trait AdminStore: Send + Sync {
     fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, StoreError>;
 
     /// Deletes the one key whose id (hash) starts with `id`; the key's project.
-    /// [`StoreError::NotFound`] when none matches, [`StoreError::Invalid`] when several do.
-    fn revoke_api_key(&self, id: &str) -> Result<String, StoreError>;
+    /// [`AdminError::NotFound`] when none matches, [`AdminError::Invalid`] when several do or
+    /// `id` is no key id.
+    fn revoke_api_key(&self, id: &str) -> Result<String, AdminError>;
 
     /// The project with this id or name.
     fn find_project(&self, id_or_name: &str) -> Result<Option<String>, StoreError>;
 
-    /// Every project, oldest first, with its own retention. An engine that keeps no project
-    /// settings refuses ([`StoreError::Invalid`]).
-    fn list_projects(&self) -> Result<Vec<ProjectInfo>, StoreError> {
-        Err(StoreError::Invalid(
-            "this store does not list projects".into(),
-        ))
-    }
+    /// Every project, oldest first, with its own retention.
+    fn list_projects(&self) -> Result<Vec<ProjectInfo>, StoreError>;
 
-    /// Sets a project's own retention (`None`: follow the server's); [`StoreError::NotFound`]
-    /// when there is no such project. An engine that keeps no project settings refuses
-    /// ([`StoreError::Invalid`]).
+    /// Sets a project's own retention (`None`: follow the server's); [`AdminError::NotFound`]
+    /// when there is no such project.
     fn set_project_retention(
         &self,
         project_id: &str,
         retention: Option<Retention>,
-    ) -> Result<(), StoreError> {
-        let _ = (project_id, retention);
-        Err(StoreError::Invalid(
-            "this store keeps no project settings".into(),
-        ))
-    }
+    ) -> Result<(), AdminError>;
 
     /// The secret named `name` that every server on this store shares (the JWT signing
     /// secret): the one stored, or `candidate` once stored as it (the first server to start
@@ -80,7 +72,7 @@ pub trait WriteStore: Send + Sync {
     /// Applies `writes` in one transaction (group commit). Each write gets its own result; the
     /// outer error means nothing was committed. When the storage cannot be written (disk full),
     /// nothing is committed and every write is answered [`StoreError::Unwritable`].
-    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError>;
+    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, WriteError>>, StoreError>;
 
     /// The dictionary new payloads are packed with ([`payload`]), if the store has one.
     fn payload_dictionary(&self) -> Option<payload::DictionaryId> {
@@ -133,7 +125,7 @@ pub trait ReadStore: Send + Sync {
         &self,
         project_id: &str,
         query: &SessionQuery,
-    ) -> Result<SessionPage, StoreError>;
+    ) -> Result<SessionPage, QueryError>;
 
     /// One event of one of the project's sessions.
     fn event_detail(

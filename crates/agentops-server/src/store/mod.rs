@@ -23,6 +23,7 @@ mod decode;
 #[cfg(test)]
 pub(crate) mod dictionary_checks;
 mod engine;
+mod error;
 pub(crate) mod fingerprint;
 mod json;
 mod list_sql;
@@ -37,51 +38,13 @@ pub mod sqlite;
 mod stats;
 
 pub use engine::{AdminStore, HeldSpanStore, ReadStore, Store, WriteStore};
+pub use error::{AdminError, QueryError, StoreError, WriteError};
 
 use agentops_core::EndState;
 use json::raw_json;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
-
-/// A storage failure, or a write the store refused.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The session (or other parent) does not exist in the caller's project.
-    #[error("{0}")]
-    NotFound(String),
-    /// The record is another project's (an API key registered by another project).
-    #[error("{0}")]
-    Forbidden(String),
-    /// The write is inconsistent (for example an event of another session).
-    #[error("{0}")]
-    Invalid(String),
-    /// The database failed.
-    #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    /// PostgreSQL refused or failed a statement (its own message).
-    #[error("database error: {0}")]
-    Postgres(String),
-    /// The database cannot be reached now (down, unreachable, or every connection busy for
-    /// too long); the same request may succeed later.
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
-    /// The database stopped answering: a call was given up at its deadline (the connection
-    /// closed). Like [`StoreError::Unavailable`], and more: every call now would wait as long.
-    #[error("storage unavailable: {0}")]
-    TimedOut(String),
-    /// The database files could not be reached.
-    #[error("storage I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// A stored value could not be read back.
-    #[error("corrupt stored value: {0}")]
-    Corrupt(String),
-    /// The database cannot be written now: the disk is full (`SQLITE_FULL`) or writing
-    /// failed (`SQLITE_IOERR`). Nothing of the transaction was committed; the same write may
-    /// succeed once space is back.
-    #[error("storage cannot be written (disk full or failing): {0}")]
-    Unwritable(String),
-}
 
 /// A stored `retention_days` as a retention: `NULL` the server's (`Some(None)`), `0` forever,
 /// `N` days; `None` for a value no server writes.
@@ -97,11 +60,11 @@ pub(crate) fn retention_from_days(days: Option<i64>) -> Option<Option<Retention>
 }
 
 /// A key id as `agentops keys revoke` takes it (the start of the key's hash, as `agentops
-/// keys list` shows it), lowercased; [`StoreError::Invalid`] unless it is at least 8 hex digits.
-pub(crate) fn key_id_prefix(id: &str) -> Result<String, StoreError> {
+/// keys list` shows it), lowercased; [`AdminError::Invalid`] unless it is at least 8 hex digits.
+pub(crate) fn key_id_prefix(id: &str) -> Result<String, AdminError> {
     let id = id.trim().to_ascii_lowercase();
     if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(StoreError::Invalid(format!(
+        return Err(AdminError::Invalid(format!(
             "{id:?} is not a key id: give at least 8 hex digits, as `agentops keys list` shows"
         )));
     }

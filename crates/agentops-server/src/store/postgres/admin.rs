@@ -5,7 +5,7 @@ use agentops_core::timestamp::now;
 use tokio_postgres::Client;
 
 use super::pg_error;
-use crate::store::{ApiKeyInfo, ProjectInfo, Retention, StoreError};
+use crate::store::{AdminError, ApiKeyInfo, ProjectInfo, Retention, StoreError};
 
 /// Creates a project; its id.
 pub(super) async fn create_project(client: &Client, name: &str) -> Result<String, StoreError> {
@@ -86,12 +86,12 @@ pub(super) async fn find_project(
 }
 
 /// Stores a key hash for a project; `false` if it was already stored for that project,
-/// [`StoreError::Forbidden`] if for another.
+/// [`AdminError::Forbidden`] if for another.
 pub(super) async fn add_api_key(
     client: &Client,
     project_id: &str,
     key_hash: &str,
-) -> Result<bool, StoreError> {
+) -> Result<bool, AdminError> {
     let inserted = client
         .execute(
             "INSERT INTO api_keys (key_hash, project_id, created_at) VALUES ($1, $2, $3)
@@ -104,7 +104,7 @@ pub(super) async fn add_api_key(
         return Ok(true);
     }
     match project_for_key(client, key_hash).await? {
-        Some(owner) if owner != project_id => Err(StoreError::Forbidden(
+        Some(owner) if owner != project_id => Err(AdminError::Forbidden(
             "this API key belongs to another project".into(),
         )),
         _ => Ok(false),
@@ -158,7 +158,7 @@ pub(super) async fn list_api_keys(client: &Client) -> Result<Vec<ApiKeyInfo>, St
 }
 
 /// Deletes the one key whose hash starts with `id` (at least 8 hex digits); the key's project.
-pub(super) async fn revoke_api_key(client: &Client, id: &str) -> Result<String, StoreError> {
+pub(super) async fn revoke_api_key(client: &Client, id: &str) -> Result<String, AdminError> {
     let id = crate::store::key_id_prefix(id)?;
     let pattern = format!("{id}%");
     let rows = client
@@ -169,7 +169,7 @@ pub(super) async fn revoke_api_key(client: &Client, id: &str) -> Result<String, 
         .await
         .map_err(pg_error)?;
     match rows.as_slice() {
-        [] => Err(StoreError::NotFound(format!("no API key with id {id}"))),
+        [] => Err(AdminError::NotFound(format!("no API key with id {id}"))),
         [row] => {
             let hash: String = row.get(0);
             client
@@ -178,7 +178,7 @@ pub(super) async fn revoke_api_key(client: &Client, id: &str) -> Result<String, 
                 .map_err(pg_error)?;
             Ok(row.get(1))
         }
-        several => Err(StoreError::Invalid(format!(
+        several => Err(AdminError::Invalid(format!(
             "{} keys have ids starting with {id}: give more digits",
             several.len()
         ))),
@@ -216,7 +216,7 @@ pub(super) async fn set_project_retention(
     client: &Client,
     project_id: &str,
     retention: Option<Retention>,
-) -> Result<(), StoreError> {
+) -> Result<(), AdminError> {
     let days: Option<i64> = retention.map(|r| r.days().map_or(0, i64::from));
     let changed = client
         .execute(
@@ -226,7 +226,7 @@ pub(super) async fn set_project_retention(
         .await
         .map_err(pg_error)?;
     if changed == 0 {
-        return Err(StoreError::NotFound(format!(
+        return Err(AdminError::NotFound(format!(
             "no project with id {project_id}"
         )));
     }

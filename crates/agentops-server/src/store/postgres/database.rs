@@ -7,7 +7,7 @@ use crate::store::StoreError;
 /// The URL of the same server's maintenance database `postgres`, and the database `url`
 /// names.
 fn split(url: &str) -> Result<(String, String), StoreError> {
-    let invalid = || StoreError::Invalid(format!("{} names no database", super::redact(url)));
+    let invalid = || StoreError::Config(format!("{} names no database", super::redact(url)));
     // (the query may hold slashes of its own: `sslrootcert=/etc/ca.pem`)
     let (path, query) = match url.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -18,7 +18,7 @@ fn split(url: &str) -> Result<(String, String), StoreError> {
         return Err(invalid());
     }
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(StoreError::Invalid(format!(
+        return Err(StoreError::Config(format!(
             "database name {name:?}: use letters, digits and _"
         )));
     }

@@ -10,7 +10,7 @@ use super::schema::DURATION_SQL;
 use crate::store::decode::{summary_from, SORT_KEY_INDEX};
 use crate::store::list_sql::{self, Arg, Dialect};
 use crate::store::{
-    SessionPage, SessionQuery, SessionSortKey, SessionSummary, SortValue, StoreError,
+    QueryError, SessionPage, SessionQuery, SessionSortKey, SessionSummary, SortValue, StoreError,
 };
 
 /// PostgreSQL's SQL of the list.
@@ -66,9 +66,6 @@ pub(super) async fn query_sessions(
     project_id: &str,
     query: &SessionQuery,
 ) -> Result<SessionPage, StoreError> {
-    if let Some(after) = &query.after {
-        check_cursor(query.sort, &after.key)?;
-    }
     let (sql, args) = list_sql::session_list_sql(&Postgres, project_id, query);
     let params = bound(&args);
     let rows = client.query(&sql, &params).await.map_err(pg_error)?;
@@ -81,14 +78,17 @@ pub(super) async fn query_sessions(
     list_sql::page(rows, query.limit)
 }
 
-/// Refuses a cursor whose key is not of the type of the sort key's expression (PostgreSQL
-/// compares only values of one type).
-fn check_cursor(sort: SessionSortKey, key: &SortValue) -> Result<(), StoreError> {
-    match (sort, key) {
+/// Refuses a query whose cursor key is not of the type of the sort key's expression
+/// (PostgreSQL compares only values of one type).
+pub(super) fn check_cursor(query: &SessionQuery) -> Result<(), QueryError> {
+    let (sort, Some(after)) = (query.sort, &query.after) else {
+        return Ok(());
+    };
+    match (sort, &after.key) {
         (SessionSortKey::StartTime, SortValue::Text(_))
         | (SessionSortKey::Cost, SortValue::Real(_))
         | (SessionSortKey::Events | SessionSortKey::Duration, SortValue::Int(_)) => Ok(()),
-        _ => Err(StoreError::Invalid(format!(
+        (_, key) => Err(QueryError::Invalid(format!(
             "a cursor key {key:?} does not continue a list sorted by {sort:?}"
         ))),
     }
@@ -112,7 +112,7 @@ pub(super) mod tests {
     use super::{bound, Postgres};
     use crate::store::list_sql::{newest_sessions_sql, session_list_sql, Arg};
     use crate::store::{read_checks, SessionCursor, SessionQuery, SessionSortKey, SortValue};
-    use crate::store::{AdminStore, ReadStore, StoreError};
+    use crate::store::{AdminStore, QueryError, ReadStore};
 
     /// The plan of `sql` with `args` after `setup` (statements, in a transaction rolled back
     /// after), the planner neither scanning a table whole nor sorting where it can help it (so
@@ -183,7 +183,7 @@ pub(super) mod tests {
         };
         assert!(matches!(
             store.query_sessions(&project, &query),
-            Err(StoreError::Invalid(_))
+            Err(QueryError::Invalid(_))
         ));
     }
 }

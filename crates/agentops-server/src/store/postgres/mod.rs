@@ -45,10 +45,10 @@ pub use database::{create_database_if_missing, drop_database, test_database_for}
 use super::payload::DictionaryId;
 
 use super::{
-    AdminStore, AgentSummary, ApiKeyInfo, CallRef, ClaimedSpan, EventRow, HeldSpan, HeldSpanStore,
-    LogRecord, MetricInfo, MetricPoint, Outcome, ProjectInfo, RawStats, ReadStore, Retention,
-    SessionChanges, SessionDetail, SessionMark, SessionPage, SessionQuery, SessionSummary, Store,
-    StoreError, Write, WriteStore,
+    AdminError, AdminStore, AgentSummary, ApiKeyInfo, CallRef, ClaimedSpan, EventRow, HeldSpan,
+    HeldSpanStore, LogRecord, MetricInfo, MetricPoint, Outcome, ProjectInfo, QueryError, RawStats,
+    ReadStore, Retention, SessionChanges, SessionDetail, SessionMark, SessionPage, SessionQuery,
+    SessionSummary, Store, StoreError, Write, WriteError, WriteStore,
 };
 
 /// Connections per replica: the writer's, and the readers'.
@@ -142,7 +142,7 @@ impl PgStore {
             .recycle_timeout(Some(CONNECTION_WAIT))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
-            .map_err(|e| StoreError::Invalid(format!("PostgreSQL pool: {e}")))?;
+            .map_err(|e| StoreError::Config(format!("PostgreSQL pool: {e}")))?;
         let store = PgStore {
             runtime: Some(runtime),
             pool,
@@ -275,12 +275,9 @@ pub(super) fn pg_error(e: tokio_postgres::Error) -> StoreError {
         Some(db) => {
             let code = db.code().code();
             // 53xxx: out of resources (disk full, too many connections); 57P0x: shutting down
+            // (class 22, data exceptions, refuses a write's values: see `write::write_error`)
             if code.starts_with("53") || code.starts_with("57P") {
                 StoreError::Unavailable(format!("{} ({code})", db.message()))
-            } else if code.starts_with("22") {
-                // data exceptions: what was sent cannot be stored as it is (a NUL character
-                // in text, a number out of range)
-                StoreError::Invalid(format!("cannot store this value: {}", db.message()))
             } else {
                 StoreError::Postgres(format!("{} ({code})", db.message()))
             }
@@ -315,8 +312,9 @@ impl AdminStore for PgStore {
         self.with_client(async |c| admin::default_project_or_create(c, name).await)
     }
 
-    fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, StoreError> {
-        self.with_client(async |c| admin::add_api_key(c, project_id, key_hash).await)
+    fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, AdminError> {
+        // (the inner result: what the store refused; the outer: the storage failing)
+        self.with_client(async |c| Ok(admin::add_api_key(c, project_id, key_hash).await))?
     }
 
     fn api_key_count(&self) -> Result<u64, StoreError> {
@@ -331,8 +329,8 @@ impl AdminStore for PgStore {
         self.with_client(async |c| admin::list_api_keys(c).await)
     }
 
-    fn revoke_api_key(&self, id: &str) -> Result<String, StoreError> {
-        self.with_client(async |c| admin::revoke_api_key(c, id).await)
+    fn revoke_api_key(&self, id: &str) -> Result<String, AdminError> {
+        self.with_client(async |c| Ok(admin::revoke_api_key(c, id).await))?
     }
 
     fn find_project(&self, id_or_name: &str) -> Result<Option<String>, StoreError> {
@@ -347,8 +345,10 @@ impl AdminStore for PgStore {
         &self,
         project_id: &str,
         retention: Option<Retention>,
-    ) -> Result<(), StoreError> {
-        self.with_client(async |c| admin::set_project_retention(c, project_id, retention).await)
+    ) -> Result<(), AdminError> {
+        self.with_client(
+            async |c| Ok(admin::set_project_retention(c, project_id, retention).await),
+        )?
     }
 
     fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -362,7 +362,7 @@ impl WriteStore for PgStore {
         WRITERS
     }
 
-    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, WriteError>>, StoreError> {
         self.with_client(async |c| write::commit(c, &self.partitions, writes).await)
     }
 
@@ -404,8 +404,9 @@ impl ReadStore for PgStore {
         &self,
         project_id: &str,
         query: &SessionQuery,
-    ) -> Result<SessionPage, StoreError> {
-        self.with_client(async |c| list::query_sessions(c, project_id, query).await)
+    ) -> Result<SessionPage, QueryError> {
+        list::check_cursor(query)?;
+        Ok(self.with_client(async |c| list::query_sessions(c, project_id, query).await)?)
     }
 
     fn event_detail(
@@ -626,7 +627,7 @@ mod tests {
             .unwrap();
         assert!(results[0].is_ok());
         assert!(
-            matches!(&results[1], Err(crate::store::StoreError::Invalid(m)) if m.contains("cannot store")),
+            matches!(&results[1], Err(crate::store::WriteError::Invalid(m)) if m.contains("cannot store")),
             "{:?}",
             results[1]
         );

@@ -30,9 +30,8 @@ pub(crate) fn connection(
         mode,
         root_file,
     } = TlsUrl::split(url)?;
-    let mut config = tokio_postgres::Config::from_str(&plain).map_err(|e| {
-        StoreError::Invalid(format!("{} is not a PostgreSQL URL: {e}", redact(url)))
-    })?;
+    let mut config = tokio_postgres::Config::from_str(&plain)
+        .map_err(|e| StoreError::Config(format!("{} is not a PostgreSQL URL: {e}", redact(url))))?;
     if mode.is_none() {
         config.ssl_mode(SslMode::Disable);
     }
@@ -46,7 +45,7 @@ pub(crate) fn connection(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| StoreError::Invalid(format!("TLS to PostgreSQL: {e}")))?
+    .map_err(|e| StoreError::Config(format!("TLS to PostgreSQL: {e}")))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok((config, MakeRustlsConnect::new(tls)))
@@ -101,7 +100,7 @@ impl TlsUrl {
                         "disable" | "prefer" | "require" => value,
                         "verify-ca" | "verify-full" => "require",
                         other => {
-                            return Err(StoreError::Invalid(format!(
+                            return Err(StoreError::Config(format!(
                                 "sslmode={other} in {}: use disable, prefer, require, verify-ca or verify-full",
                                 redact(url)
                             )))
@@ -115,7 +114,7 @@ impl TlsUrl {
             }
         }
         if root_file.is_some() && matches!(mode.as_deref(), None | Some("disable")) {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::Config(format!(
                 "{} gives sslrootcert without asking for TLS: add sslmode=require (or verify-full)",
                 redact(url)
             )));
@@ -159,7 +158,7 @@ fn percent_decoded(text: &str) -> String {
 
 /// The CA certificates of the PEM file at `path`.
 fn roots_from_file(path: &str) -> Result<rustls::RootCertStore, StoreError> {
-    let unusable = |why: String| StoreError::Invalid(format!("sslrootcert {path}: {why}"));
+    let unusable = |why: String| StoreError::Config(format!("sslrootcert {path}: {why}"));
     let certificates = CertificateDer::pem_file_iter(path)
         .map_err(|e| unusable(e.to_string()))?
         .collect::<Result<Vec<_>, _>>()
@@ -207,7 +206,7 @@ mod tests {
     #[test]
     fn an_unknown_sslmode_or_a_root_file_without_tls_is_refused_clearly() {
         let refused = |url: &str| match TlsUrl::split(url) {
-            Err(StoreError::Invalid(message)) => message,
+            Err(StoreError::Config(message)) => message,
             other => panic!("{url}: {other:?}"),
         };
         assert!(refused("postgres://u:secret@h/db?sslmode=allow").contains("use disable, prefer"));
@@ -222,7 +221,7 @@ mod tests {
         let (config, _) = connection("postgres://u@h/db?sslmode=verify-full").unwrap();
         assert_eq!(config.get_ssl_mode(), SslMode::Require);
         match connection("postgres://u@h/db?sslmode=require&sslrootcert=/no/such/ca.pem") {
-            Err(StoreError::Invalid(message)) => {
+            Err(StoreError::Config(message)) => {
                 assert!(message.contains("/no/such/ca.pem"), "{message}")
             }
             Err(other) => panic!("{other:?}"),

@@ -26,7 +26,7 @@ use super::write_events::{insert_events, HourlyTotals};
 use super::{is_retryable, pg_error};
 use crate::store::json::json_text;
 use crate::store::rollup::{FACET_AGENT, FACET_AGENT_NAME};
-use crate::store::{EventRecord, Outcome, SessionRecord, StoreError, Write};
+use crate::store::{EventRecord, Outcome, SessionRecord, StoreError, Write, WriteError};
 
 /// How many times a transaction that PostgreSQL aborted as a deadlock or serialization
 /// failure is run in all.
@@ -38,8 +38,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 /// Why a write (or the whole transaction) did not go through.
 #[derive(Debug)]
 pub(super) enum Failure {
-    /// The store refused the write on its own terms (no such session, an inconsistent write).
-    Refused(StoreError),
+    /// The write was refused on the store's own terms (no such session, an inconsistent
+    /// write), or failed otherwise than by a statement.
+    Write(WriteError),
     /// PostgreSQL failed a statement: a refusal of the write, or the end of the transaction
     /// (see [`ends_transaction`]).
     Db(tokio_postgres::Error),
@@ -51,9 +52,27 @@ impl From<tokio_postgres::Error> for Failure {
     }
 }
 
+impl From<WriteError> for Failure {
+    fn from(e: WriteError) -> Self {
+        Failure::Write(e)
+    }
+}
+
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        Failure::Refused(e)
+        Failure::Write(WriteError::Store(e))
+    }
+}
+
+/// A statement's failure as one write's error: PostgreSQL's data exceptions (class 22: a NUL
+/// character in text, a number out of range) refuse the values the write holds
+/// ([`WriteError::Invalid`]); anything else is a storage failure.
+fn write_error(e: tokio_postgres::Error) -> WriteError {
+    match e.as_db_error() {
+        Some(db) if db.code().code().starts_with("22") => {
+            WriteError::Invalid(format!("cannot store this value: {}", db.message()))
+        }
+        _ => WriteError::Store(pg_error(e)),
     }
 }
 
@@ -70,7 +89,7 @@ pub(super) async fn commit(
     client: &mut Client,
     partitions: &Partitions,
     writes: &[Write],
-) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+) -> Result<Vec<Result<Outcome, WriteError>>, StoreError> {
     partitions
         .ensure(client, writes.iter().flat_map(event_start_times))
         .await?;
@@ -95,7 +114,7 @@ pub(super) async fn commit(
                 let reason = pg_error(e).to_string();
                 return Ok(writes
                     .iter()
-                    .map(|_| Err(StoreError::Unwritable(reason.clone())))
+                    .map(|_| Err(StoreError::Unwritable(reason.clone()).into()))
                     .collect());
             }
             Err(e) => return Err(pg_error(e)),
@@ -118,7 +137,7 @@ fn event_start_times(write: &Write) -> impl Iterator<Item = &str> {
 async fn commit_once(
     client: &mut Client,
     writes: &[Write],
-) -> Result<(Vec<Result<Outcome, StoreError>>, bool), tokio_postgres::Error> {
+) -> Result<(Vec<Result<Outcome, WriteError>>, bool), tokio_postgres::Error> {
     let mut tx = client.transaction().await?;
     lock_sessions(&tx, writes).await?;
     let mut results = Vec::with_capacity(writes.len());
@@ -143,8 +162,8 @@ async fn commit_once(
             Err(failure) => {
                 sp.rollback().await?;
                 results.push(Err(match failure {
-                    Failure::Refused(refusal) => refusal,
-                    Failure::Db(e) => pg_error(e),
+                    Failure::Write(refusal) => refusal,
+                    Failure::Db(e) => write_error(e),
                 }));
             }
         }
@@ -286,7 +305,7 @@ async fn apply<'w>(
         } => {
             let stored = check_exists(tx, project_id, session_id).await?;
             if let Some(e) = events.iter().find(|e| &e.session_id != session_id) {
-                return Err(Failure::Refused(StoreError::Invalid(format!(
+                return Err(Failure::Write(WriteError::Invalid(format!(
                     "event {} belongs to session {}, not {session_id}",
                     e.id, e.session_id
                 ))));
@@ -430,7 +449,7 @@ async fn ingest_spans<'w>(
             .await?;
         if locked.len() < unlisted.len() {
             // (the piece that brought their sessions failed: their spans would be orphans)
-            return Err(Failure::Refused(StoreError::NotFound(format!(
+            return Err(Failure::Write(WriteError::NotFound(format!(
                 "{} of the spans' sessions not found",
                 unlisted.len() - locked.len()
             ))));
@@ -602,12 +621,12 @@ async fn lock_session(
 }
 
 /// Locks the project's session (see [`lock_session`]); how many events it has stored, or
-/// [`StoreError::NotFound`] when it does not exist.
+/// [`WriteError::NotFound`] when it does not exist.
 async fn check_exists(tx: &Transaction<'_>, project_id: &str, session_id: &str) -> Applied<i64> {
     lock_session(tx, project_id, session_id)
         .await?
         .ok_or_else(|| {
-            Failure::Refused(StoreError::NotFound(format!(
+            Failure::Write(WriteError::NotFound(format!(
                 "session {session_id} not found"
             )))
         })
@@ -629,8 +648,8 @@ pub(super) mod tests {
     use super::super::test_support::{temp_store, TestDatabase};
     use super::super::{pg_error, PgStore};
     use crate::store::{
-        AdminStore, EventRecord, LogRecord, MetricPoint, Outcome, RootEnd, SessionRecord,
-        StoreError, Write, WriteStore,
+        AdminStore, EventRecord, LogRecord, MetricPoint, Outcome, RootEnd, SessionRecord, Write,
+        WriteError, WriteStore,
     };
     use std::time::Duration;
 
@@ -797,15 +816,15 @@ pub(super) mod tests {
         assert!(results[0].is_ok());
         assert_eq!(results[1].as_ref().unwrap(), &Outcome::Inserted(2));
         assert!(
-            matches!(results[2], Err(StoreError::NotFound(_))),
+            matches!(results[2], Err(WriteError::NotFound(_))),
             "{results:?}"
         );
         assert!(
-            matches!(results[3], Err(StoreError::Invalid(_))),
+            matches!(results[3], Err(WriteError::Invalid(_))),
             "{results:?}"
         );
         assert!(
-            matches!(&results[4], Err(StoreError::Invalid(m)) if m.contains("cannot store")),
+            matches!(&results[4], Err(WriteError::Invalid(m)) if m.contains("cannot store")),
             "{results:?}"
         );
         assert_eq!(results[5].as_ref().unwrap(), &Outcome::Done);
@@ -1061,7 +1080,7 @@ pub(super) mod tests {
         hold: &str,
         writes: &[Write],
         meanwhile: impl FnOnce(&tokio::runtime::Runtime, &tokio_postgres::Client),
-    ) -> Vec<Result<Outcome, StoreError>> {
+    ) -> Vec<Result<Outcome, WriteError>> {
         let (runtime, other) = other_connection(db);
         runtime
             .block_on(other.batch_execute(&format!("SET deadlock_timeout = '20s'; BEGIN; {hold}")))

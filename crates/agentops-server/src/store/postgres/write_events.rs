@@ -129,7 +129,7 @@ fn column_values<'a>(
         "cost" => Box::new(events.iter().map(|e| e.cost).collect::<Vec<Option<f64>>>()),
         "packed" => Box::new(packed.iter().map(|p| p.as_bytes()).collect::<Vec<&[u8]>>()),
         other => {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::Postgres(format!(
                 "the PostgreSQL store does not insert the event column {other}"
             )))
         }

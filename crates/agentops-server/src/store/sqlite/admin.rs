@@ -4,7 +4,7 @@
 use agentops_core::timestamp::now;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::store::{ApiKeyInfo, ProjectInfo, Retention, StoreError};
+use crate::store::{AdminError, ApiKeyInfo, ProjectInfo, Retention, StoreError};
 
 /// Creates a project; its id.
 pub(super) fn create_project(conn: &Connection, name: &str) -> Result<String, StoreError> {
@@ -41,12 +41,12 @@ pub(super) fn find_project(
 }
 
 /// Stores a key hash for a project; `false` if it was already stored for that project,
-/// [`StoreError::Forbidden`] if for another.
+/// [`AdminError::Forbidden`] if for another.
 pub(super) fn add_api_key(
     conn: &Connection,
     project_id: &str,
     key_hash: &str,
-) -> Result<bool, StoreError> {
+) -> Result<bool, AdminError> {
     if let Some(existing) = conn
         .query_row(
             "SELECT project_id FROM api_keys WHERE key_hash = ?1",
@@ -56,7 +56,7 @@ pub(super) fn add_api_key(
         .optional()?
     {
         if existing != project_id {
-            return Err(StoreError::Forbidden(
+            return Err(AdminError::Forbidden(
                 "this API key belongs to another project".into(),
             ));
         }
@@ -107,7 +107,7 @@ pub(super) fn list_api_keys(conn: &Connection) -> Result<Vec<ApiKeyInfo>, StoreE
 }
 
 /// Deletes the one key whose hash starts with `id` (at least 8 hex digits); the key's project.
-pub(super) fn revoke_api_key(conn: &Connection, id: &str) -> Result<String, StoreError> {
+pub(super) fn revoke_api_key(conn: &Connection, id: &str) -> Result<String, AdminError> {
     let id = crate::store::key_id_prefix(id)?;
     let pattern = format!("{id}%");
     let matches: Vec<(String, String)> = conn
@@ -115,12 +115,12 @@ pub(super) fn revoke_api_key(conn: &Connection, id: &str) -> Result<String, Stor
         .query_map([&pattern], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     match matches.as_slice() {
-        [] => Err(StoreError::NotFound(format!("no API key with id {id}"))),
+        [] => Err(AdminError::NotFound(format!("no API key with id {id}"))),
         [(hash, project)] => {
             conn.execute("DELETE FROM api_keys WHERE key_hash = ?1", [hash])?;
             Ok(project.clone())
         }
-        several => Err(StoreError::Invalid(format!(
+        several => Err(AdminError::Invalid(format!(
             "{} keys have ids starting with {id}: give more digits",
             several.len()
         ))),
@@ -162,14 +162,14 @@ pub(super) fn set_project_retention(
     conn: &Connection,
     project_id: &str,
     retention: Option<Retention>,
-) -> Result<(), StoreError> {
+) -> Result<(), AdminError> {
     let days: Option<i64> = retention.map(|r| r.days().map_or(0, i64::from));
     let changed = conn.execute(
         "UPDATE projects SET retention_days = ?2 WHERE id = ?1",
         params![project_id, days],
     )?;
     if changed == 0 {
-        return Err(StoreError::NotFound(format!(
+        return Err(AdminError::NotFound(format!(
             "no project with id {project_id}"
         )));
     }

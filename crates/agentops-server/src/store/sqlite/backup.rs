@@ -47,7 +47,7 @@ pub fn backup(
     mut progress: impl FnMut(BackupProgress),
 ) -> Result<BackupSummary, StoreError> {
     if destination.exists() {
-        return Err(StoreError::Invalid(format!(
+        return Err(StoreError::Config(format!(
             "{} already exists: remove it or choose another file",
             destination.display()
         )));

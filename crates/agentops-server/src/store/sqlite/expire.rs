@@ -412,7 +412,7 @@ mod tests {
         );
         let missing = store.set_project_retention("nope", None).unwrap_err();
         assert!(
-            matches!(missing, crate::store::StoreError::NotFound(_)),
+            matches!(missing, crate::store::AdminError::NotFound(_)),
             "{missing}"
         );
         std::fs::remove_dir_all(dir).ok();

@@ -40,9 +40,9 @@ use rusqlite::{Connection, OpenFlags};
 use crate::store::payload::DictionaryId;
 
 use super::{
-    AdminStore, AgentSummary, ApiKeyInfo, ClaimedSpan, EventRow, HeldSpan, HeldSpanStore, Outcome,
-    ProjectInfo, RawStats, ReadStore, Retention, SessionDetail, SessionPage, SessionQuery,
-    SessionSummary, Store, StoreError, Write, WriteStore,
+    AdminError, AdminStore, AgentSummary, ApiKeyInfo, ClaimedSpan, EventRow, HeldSpan,
+    HeldSpanStore, Outcome, ProjectInfo, QueryError, RawStats, ReadStore, Retention, SessionDetail,
+    SessionPage, SessionQuery, SessionSummary, Store, StoreError, Write, WriteError, WriteStore,
 };
 
 /// How many read-only connections serve reads.
@@ -169,7 +169,7 @@ impl AdminStore for SqliteStore {
         admin::default_project(&self.write_conn())
     }
 
-    fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, StoreError> {
+    fn add_api_key(&self, project_id: &str, key_hash: &str) -> Result<bool, AdminError> {
         admin::add_api_key(&self.write_conn(), project_id, key_hash)
     }
 
@@ -185,7 +185,7 @@ impl AdminStore for SqliteStore {
         self.read(admin::list_api_keys)
     }
 
-    fn revoke_api_key(&self, id: &str) -> Result<String, StoreError> {
+    fn revoke_api_key(&self, id: &str) -> Result<String, AdminError> {
         admin::revoke_api_key(&self.write_conn(), id)
     }
 
@@ -201,13 +201,13 @@ impl AdminStore for SqliteStore {
         &self,
         project_id: &str,
         retention: Option<Retention>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AdminError> {
         admin::set_project_retention(&self.write_conn(), project_id, retention)
     }
 }
 
 impl WriteStore for SqliteStore {
-    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+    fn commit(&self, writes: &[Write]) -> Result<Vec<Result<Outcome, WriteError>>, StoreError> {
         write::commit(&mut self.write_conn(), writes)
     }
 
@@ -249,8 +249,8 @@ impl ReadStore for SqliteStore {
         &self,
         project_id: &str,
         query: &SessionQuery,
-    ) -> Result<SessionPage, StoreError> {
-        self.read(|c| list::query_sessions(c, project_id, query))
+    ) -> Result<SessionPage, QueryError> {
+        Ok(self.read(|c| list::query_sessions(c, project_id, query))?)
     }
 
     fn event_detail(

@@ -13,7 +13,7 @@ use crate::store::json::json_text;
 use crate::store::payload::PackedPayloads;
 use crate::store::rollup::{Rollup, FACET_AGENT, FACET_AGENT_NAME};
 use crate::store::session_merge;
-use crate::store::{EventRecord, Outcome, SessionRecord, StoreError, Write};
+use crate::store::{EventRecord, Outcome, SessionRecord, StoreError, Write, WriteError};
 
 /// Applies `writes` in one transaction of `conn`, each in its own savepoint: a refused write is
 /// rolled back alone and answered with its error; a fatal error (see [`is_fatal`]) abandons the
@@ -24,14 +24,14 @@ use crate::store::{EventRecord, Outcome, SessionRecord, StoreError, Write};
 pub(super) fn commit(
     conn: &mut Connection,
     writes: &[Write],
-) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+) -> Result<Vec<Result<Outcome, WriteError>>, StoreError> {
     match commit_all(conn, writes) {
         Err(StoreError::Database(e)) if is_unwritable(&e) => {
             tracing::warn!(error = %e, writes = writes.len(), "cannot write to the database (disk full or failing): nothing committed");
             let reason = e.to_string();
             Ok(writes
                 .iter()
-                .map(|_| Err(StoreError::Unwritable(reason.clone())))
+                .map(|_| Err(StoreError::Unwritable(reason.clone()).into()))
                 .collect())
         }
         other => other,
@@ -42,7 +42,7 @@ pub(super) fn commit(
 fn commit_all(
     conn: &mut Connection,
     writes: &[Write],
-) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
+) -> Result<Vec<Result<Outcome, WriteError>>, StoreError> {
     let mut tx = conn.transaction()?;
     let mut results = Vec::with_capacity(writes.len());
     for write in writes {
@@ -52,7 +52,9 @@ fn commit_all(
                 sp.commit()?;
                 results.push(Ok(outcome));
             }
-            Err(StoreError::Database(e)) if is_fatal(&e) => return Err(StoreError::Database(e)),
+            Err(WriteError::Store(StoreError::Database(e))) if is_fatal(&e) => {
+                return Err(StoreError::Database(e))
+            }
             Err(refusal) => {
                 // Dropping the savepoint rolls it back; say so explicitly.
                 sp.rollback()?;
@@ -66,7 +68,7 @@ fn commit_all(
 }
 
 /// Applies one write (within its savepoint).
-fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
+fn apply(tx: &Connection, write: &Write) -> Result<Outcome, WriteError> {
     match write {
         Write::CreateSession {
             project_id,
@@ -94,7 +96,7 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
         } => {
             check_exists(tx, project_id, session_id)?;
             if let Some(e) = events.iter().find(|e| &e.session_id != session_id) {
-                return Err(StoreError::Invalid(format!(
+                return Err(WriteError::Invalid(format!(
                     "event {} belongs to session {}, not {session_id}",
                     e.id, e.session_id
                 )));
@@ -119,19 +121,21 @@ fn apply(tx: &Connection, write: &Write) -> Result<Outcome, StoreError> {
             project_id,
             sessions,
             spans,
-        } => ingest_spans(tx, project_id, sessions, spans),
+        } => Ok(ingest_spans(tx, project_id, sessions, spans)?),
         Write::ExpireSessions {
             project_id,
             before,
             max_rows,
             ..
-        } => super::expire::expire_sessions(tx, project_id, before, *max_rows),
+        } => Ok(super::expire::expire_sessions(
+            tx, project_id, before, *max_rows,
+        )?),
         Write::IngestLogs {
             project_id,
             records,
-        } => super::logs::insert_logs(tx, project_id, records),
+        } => Ok(super::logs::insert_logs(tx, project_id, records)?),
         Write::IngestMetrics { project_id, points } => {
-            super::metrics::insert_points(tx, project_id, points)
+            Ok(super::metrics::insert_points(tx, project_id, points)?)
         }
         Write::CloseQuietSessions { before } => {
             Ok(Outcome::Inserted(close_quiet_sessions(tx, before)?))
@@ -277,12 +281,12 @@ pub(super) fn session_exists(
         .is_some())
 }
 
-/// Succeeds when the project has the session, else [`StoreError::NotFound`].
-fn check_exists(conn: &Connection, project_id: &str, session_id: &str) -> Result<(), StoreError> {
+/// Succeeds when the project has the session, else [`WriteError::NotFound`].
+fn check_exists(conn: &Connection, project_id: &str, session_id: &str) -> Result<(), WriteError> {
     if session_exists(conn, project_id, session_id)? {
         Ok(())
     } else {
-        Err(StoreError::NotFound(format!(
+        Err(WriteError::NotFound(format!(
             "session {session_id} not found"
         )))
     }
