@@ -186,4 +186,59 @@ mod tests {
         assert_eq!(response.headers()[header::RETRY_AFTER], "10");
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
     }
+
+    #[test]
+    fn each_store_error_answers_its_status() {
+        use crate::store::{AdminError, QueryError, StoreError, WriteError};
+        let unavailable = || StoreError::Unavailable("down".into());
+        let cases: Vec<(ApiError, StatusCode)> = vec![
+            (
+                WriteError::NotFound("s".into()).into(),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                WriteError::Invalid("v".into()).into(),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                WriteError::Store(unavailable()).into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                AdminError::NotFound("k".into()).into(),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                AdminError::Forbidden("k".into()).into(),
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                AdminError::Invalid("k".into()).into(),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                AdminError::Store(unavailable()).into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                QueryError::Invalid("c".into()).into(),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                QueryError::Store(unavailable()).into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                StoreError::Config("url".into()).into(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                StoreError::Corrupt("row".into()).into(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status(), status, "{error}");
+        }
+    }
 }
