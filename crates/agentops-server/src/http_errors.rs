@@ -33,7 +33,7 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 const MAX_REWRITTEN_BODY: usize = 16 * 1024;
 
 /// The request head within [`MAX_URI_BYTES`], [`MAX_HEADERS`] and [`MAX_HEADER_BYTES`], or the
-/// 414/431 refusing it.
+/// 414/431 refusing it; a URI with an encoded NUL character, a 400.
 pub fn check_head(uri: &axum::http::Uri, headers: &HeaderMap) -> Result<(), ApiError> {
     let uri_bytes = uri.authority().map_or(0, |a| a.as_str().len())
         + uri.path_and_query().map_or(0, |p| p.as_str().len());
@@ -42,6 +42,16 @@ pub fn check_head(uri: &axum::http::Uri, headers: &HeaderMap) -> Result<(), ApiE
             status: StatusCode::URI_TOO_LONG,
             message: format!("URI of {uri_bytes} bytes, at most {MAX_URI_BYTES} are accepted"),
         });
+    }
+    // A NUL character fits no id, filter or cursor, and PostgreSQL text cannot hold it: refused
+    // here the same on every engine, before any route decodes it.
+    if uri
+        .path_and_query()
+        .is_some_and(|p| p.as_str().contains("%00"))
+    {
+        return Err(ApiError::bad(
+            "the URI holds an encoded NUL character (%00), which no id, filter or cursor can hold",
+        ));
     }
     if headers.len() > MAX_HEADERS {
         return Err(ApiError::Http {

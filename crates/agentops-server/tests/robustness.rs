@@ -264,6 +264,17 @@ fn bad_requests_are_refused_with_json_errors_and_change_nothing() {
         )
         .error(404);
     server.get("/api/v1/sessions/nope", &[key]).error(404);
+    // a NUL character fits no filter, id or cursor: 400 on every engine (PostgreSQL text
+    // cannot hold one)
+    for path in [
+        "/api/v1/sessions?q=a%00b",
+        "/api/v1/sessions?model=%00",
+        &format!("/api/v1/sessions/{V03_SESSION}%00"),
+        &format!("/api/v1/sessions/{V03_SESSION}/events/x%00"),
+    ] {
+        let msg = server.get(path, &[key]).error(400);
+        assert!(msg.contains("NUL"), "{path}: {msg}");
+    }
     server.get("/no/such/path", &[]).error(404);
 
     assert_eq!(

@@ -52,6 +52,9 @@ pub fn check_session_id(id: &str, field: &str) -> Result<(), String> {
             id.len()
         ));
     }
+    if id.contains('\0') {
+        return Err(format!("{field}: a session id cannot hold a NUL character"));
+    }
     if id == "00000000-0000-0000-0000-000000000000" {
         return Err(format!("{field}: the nil UUID is not a session id"));
     }
@@ -180,5 +183,15 @@ mod tests {
         );
         assert!(n("2026-11-22").unwrap_err().starts_with("f: "));
         assert!(n("yesterday").is_err());
+    }
+
+    #[test]
+    fn a_session_id_holds_no_nul_character_and_is_not_the_nil_uuid() {
+        assert!(super::check_session_id("run-1", "f").is_ok());
+        assert!(super::check_session_id("run\0one", "f")
+            .unwrap_err()
+            .contains("NUL"));
+        assert!(super::check_session_id("00000000-0000-0000-0000-000000000000", "f").is_err());
+        assert!(super::check_session_id("", "f").is_err());
     }
 }

@@ -1322,7 +1322,7 @@ impl Migration {
             .collect();
         self.target
             .batch_execute(&format!(
-                "DROP TABLE IF EXISTS migrate_kept; CREATE TEMP TABLE migrate_kept ({})",
+                "DROP TABLE IF EXISTS pg_temp.migrate_kept; CREATE TEMP TABLE migrate_kept ({})",
                 definitions.join(", ")
             ))
             .await
@@ -1335,7 +1335,7 @@ impl Migration {
         let insert = self
             .target
             .prepare(&format!(
-                "INSERT INTO migrate_kept SELECT * FROM unnest({})",
+                "INSERT INTO pg_temp.migrate_kept SELECT * FROM unnest({})",
                 arrays.join(", ")
             ))
             .await
@@ -1395,14 +1395,14 @@ impl Migration {
             .map(|(i, c)| format!("k.k{i} = t.{c}"))
             .collect();
         self.target
-            .batch_execute("ANALYZE migrate_kept")
+            .batch_execute("ANALYZE pg_temp.migrate_kept")
             .await
             .map_err(pg(context()))?;
         let removed = self
             .target
             .execute(
                 &format!(
-                    "DELETE FROM {} t WHERE NOT EXISTS (SELECT 1 FROM migrate_kept k WHERE {})",
+                    "DELETE FROM {} t WHERE NOT EXISTS (SELECT 1 FROM pg_temp.migrate_kept k WHERE {})",
                     table.name,
                     matches.join(" AND ")
                 ),
@@ -1411,7 +1411,7 @@ impl Migration {
             .await
             .map_err(pg(context()))?;
         self.target
-            .batch_execute("DROP TABLE migrate_kept")
+            .batch_execute("DROP TABLE pg_temp.migrate_kept")
             .await
             .map_err(pg(context()))?;
         Ok(removed)
